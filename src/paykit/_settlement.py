@@ -1,0 +1,175 @@
+"""Applying a provider's answer to a payment or refund.
+
+Shared by processing, reconciliation and (in a later release) webhooks, so that every path
+obeys the same rules: the state machine never moves backwards, an answer that settles
+nothing is logged and changes nothing, and a contradiction is logged for review rather than
+silently overwriting what paykit knows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from paykit._transaction import Transaction
+from paykit.domain.events import EventType
+from paykit.domain.payment import PAYMENT_TRANSITIONS, Payment, PaymentStatus
+from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.transaction_log import LogType
+from paykit.gateways.base import GatewayOutcome, GatewayResult
+
+__all__ = ["apply_payment_result", "apply_refund_result", "fail_refund", "result_data"]
+
+_P = PaymentStatus
+_R = RefundStatus
+_O = GatewayOutcome
+
+_TARGETS: Final = {
+    _O.SUCCEEDED: _P.COMPLETED,
+    _O.AUTHORIZED: _P.AUTHORIZED,
+    _O.DECLINED: _P.FAILED,
+    _O.REQUIRES_ACTION: _P.REQUIRES_ACTION,
+}
+
+_LOG_TYPES: Final = {
+    _P.COMPLETED: LogType.PAYMENT_PROCESSED,
+    _P.AUTHORIZED: LogType.PAYMENT_AUTHORIZED,
+    _P.FAILED: LogType.PAYMENT_FAILED,
+    _P.REQUIRES_ACTION: LogType.PAYMENT_REQUIRES_ACTION,
+    _P.PROCESSING: LogType.PAYMENT_PROCESSING,
+    _P.CANCELLED: LogType.PAYMENT_CANCELLED,
+}
+
+
+def result_data(result: GatewayResult) -> dict[str, Any]:
+    """What the audit log keeps of a provider answer (adapters strip secrets from ``raw``)."""
+    data: dict[str, Any] = {"outcome": str(result.outcome)}
+    if result.provider_id:
+        data["provider_id"] = result.provider_id
+    if result.decline_code:
+        data["decline_code"] = result.decline_code
+    if result.raw:
+        data["provider_response"] = result.raw
+    return data
+
+
+def _payment_target(payment: Payment, outcome: GatewayOutcome) -> PaymentStatus | None:
+    """The status the provider's answer points to, or ``None`` if it settles nothing."""
+    if outcome is _O.DECLINED and payment.status is _P.AUTHORIZED:
+        return _P.CANCELLED  # an authorization the provider no longer holds was voided
+    if outcome is _O.PENDING and payment.status is _P.REQUIRES_ACTION:
+        return _P.PROCESSING  # the customer finished; the provider is still deciding
+    return _TARGETS.get(outcome)
+
+
+def apply_payment_result(
+    tx: Transaction, payment: Payment, result: GatewayResult, operation: str
+) -> None:
+    """Move ``payment`` to where the provider's answer says it is.
+
+    An answer that settles nothing (``pending``, ``unknown``) is logged and the payment stays.
+    An answer that would move the payment backwards (a late decline after ``completed``) is
+    logged as an error and ignored: the state machine never moves back.
+    """
+    data = result_data(result)
+    target = _payment_target(payment, result.outcome)
+    if target is None or target == payment.status:
+        tx.log(
+            payment.id,
+            LogType.OUTCOME_UNKNOWN if result.outcome is _O.UNKNOWN else LogType.RECONCILED,
+            f"{operation}: provider says {result.outcome}; payment stays {payment.status}",
+            data=data,
+        )
+        return
+    if target not in PAYMENT_TRANSITIONS[payment.status]:
+        tx.log(
+            payment.id,
+            LogType.ERROR,
+            f"{operation}: provider says {result.outcome} but the payment is already "
+            f"{payment.status}; ignored, needs review",
+            data=data,
+        )
+        return
+    if target is _P.COMPLETED:
+        payment.captured_amount = result.amount or payment.amount
+    elif target is _P.FAILED:
+        payment.failure_code = result.decline_code
+        payment.failure_message = result.message
+    elif target is _P.REQUIRES_ACTION:
+        action = result.next_action
+        payment.next_action = None if action is None else action.without_secret()
+    if target is not _P.REQUIRES_ACTION:
+        payment.next_action = None
+    log_type = _LOG_TYPES[target]
+    if payment.status is _P.AUTHORIZED:
+        log_type = LogType.PAYMENT_CAPTURED if target is _P.COMPLETED else LogType.PAYMENT_VOIDED
+    message = f"{operation}: {result.outcome}"
+    if result.message:
+        message += f" ({result.message})"
+    tx.move_payment(payment, target, log_type, message, data=data)
+
+
+def apply_refund_result(tx: Transaction, refund_id: str, result: GatewayResult) -> Refund:
+    """Settle a ``processing`` refund as the provider's answer says, booking it on the payment."""
+    refund = tx.uow.refunds.get(refund_id)
+    payment = tx.uow.payments.get(refund.payment_id)
+    data = result_data(result)
+    if result.provider_id and refund.provider_refund_id is None:
+        refund.provider_refund_id = result.provider_id
+        tx.uow.refunds.update(refund)
+    if refund.status is not _R.PROCESSING or result.outcome in (_O.PENDING, _O.UNKNOWN):
+        tx.log(
+            payment.id,
+            LogType.OUTCOME_UNKNOWN if result.outcome is _O.UNKNOWN else LogType.RECONCILED,
+            f"refund: provider says {result.outcome}; refund stays {refund.status}",
+            refund_id=refund.id,
+            data=data,
+        )
+        return refund
+    if result.outcome is _O.SUCCEEDED:
+        tx.move_refund(
+            refund, payment, _R.COMPLETED, LogType.REFUND_PROCESSED, "refund completed", data=data
+        )
+        previous = payment.status
+        moved_to = payment.settle_refund(refund.amount, tx.now)
+        tx.uow.payments.update(payment)
+        if moved_to is not None:
+            tx.log(
+                payment.id,
+                LogType.STATUS_CHANGED,
+                f"{payment.refunded_amount} of {payment.captured_amount} refunded",
+                amount=payment.refunded_amount,
+                previous_status=previous,
+                new_status=moved_to,
+            )
+            tx.emit(
+                EventType.PAYMENT_REFUNDED
+                if moved_to is _P.REFUNDED
+                else EventType.PAYMENT_PARTIALLY_REFUNDED,
+                payment,
+            )
+        return refund
+    fail_refund(tx, refund, payment, result.decline_code, result.message, data)
+    return refund
+
+
+def fail_refund(  # noqa: PLR0913 - the facts of a failure
+    tx: Transaction,
+    refund: Refund,
+    payment: Payment,
+    code: str | None,
+    message: str | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Mark a processing refund failed and release its reservation on the payment."""
+    refund.failure_code = code
+    refund.failure_message = message
+    tx.move_refund(
+        refund,
+        payment,
+        _R.FAILED,
+        LogType.REFUND_FAILED,
+        f"refund failed: {message or code}",
+        data=data,
+    )
+    payment.release_refund(refund.amount)
+    tx.uow.payments.update(payment)

@@ -1,0 +1,174 @@
+"""One unit of work as the service uses it: status moves, their log entries and their events.
+
+Every status change of a payment or refund goes through :meth:`Transaction.move_payment` or
+:meth:`Transaction.move_refund`, which ask the state machine, write the log entry and queue
+the host event -- so no change can happen without its audit record. Events are published by
+:func:`run_in_transaction` only after the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from paykit.domain.events import Event, EventType
+from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.errors import ConcurrencyConflict
+from paykit.event_bus import EventBus
+from paykit.money import Money
+from paykit.storage.base import Storage, UnitOfWork
+
+__all__ = ["Transaction", "run_in_transaction"]
+
+T = TypeVar("T")
+
+_P = PaymentStatus
+_R = RefundStatus
+
+_PAYMENT_EVENTS: Final = {
+    _P.PROCESSING: EventType.PAYMENT_PROCESSING,
+    _P.REQUIRES_ACTION: EventType.PAYMENT_REQUIRES_ACTION,
+    _P.AUTHORIZED: EventType.PAYMENT_AUTHORIZED,
+    _P.COMPLETED: EventType.PAYMENT_COMPLETED,
+    _P.FAILED: EventType.PAYMENT_FAILED,
+    _P.CANCELLED: EventType.PAYMENT_CANCELLED,
+    _P.PARTIALLY_REFUNDED: EventType.PAYMENT_PARTIALLY_REFUNDED,
+    _P.REFUNDED: EventType.PAYMENT_REFUNDED,
+}
+
+_REFUND_EVENTS: Final = {
+    _R.COMPLETED: EventType.REFUND_COMPLETED,
+    _R.FAILED: EventType.REFUND_FAILED,
+    _R.CANCELLED: EventType.REFUND_CANCELLED,
+}
+
+
+class Transaction:
+    """A unit of work plus the clock, the id factory and the events waiting for the commit."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime, new_id: Callable[[str], str]) -> None:
+        self.uow = uow
+        self.now = now
+        self.new_id = new_id
+        self.events: list[Event] = []
+
+    def log(  # noqa: PLR0913 - an audit entry has this many facts
+        self,
+        payment_id: str,
+        log_type: LogType,
+        message: str,
+        *,
+        refund_id: str | None = None,
+        amount: Money | None = None,
+        previous_status: str | None = None,
+        new_status: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an audit entry."""
+        self.uow.transaction_log.append(
+            TransactionLogEntry(
+                id=self.new_id("log"),
+                payment_id=payment_id,
+                log_type=log_type,
+                message=message,
+                created_at=self.now,
+                refund_id=refund_id,
+                amount=amount,
+                previous_status=previous_status,
+                new_status=new_status,
+                data=data or {},
+            )
+        )
+
+    def emit(self, event_type: EventType, payment: Payment, refund: Refund | None = None) -> None:
+        """Queue a host event; it is published once the unit of work has committed."""
+        self.events.append(
+            Event(type=event_type, payment=payment, refund=refund, occurred_at=self.now)
+        )
+
+    def move_payment(
+        self,
+        payment: Payment,
+        target: PaymentStatus,
+        log_type: LogType,
+        message: str,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Change the payment's status (state machine permitting), log it and queue its event."""
+        previous = payment.status
+        payment.transition_to(target, self.now)
+        self.uow.payments.update(payment)
+        self.log(
+            payment.id,
+            log_type,
+            message,
+            amount=payment.amount,
+            previous_status=previous,
+            new_status=target,
+            data=data,
+        )
+        if target in _PAYMENT_EVENTS:
+            self.emit(_PAYMENT_EVENTS[target], payment)
+
+    def move_refund(
+        self,
+        refund: Refund,
+        payment: Payment,
+        target: RefundStatus,
+        log_type: LogType,
+        message: str,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Change the refund's status (state machine permitting), log it and queue its event."""
+        previous = refund.status
+        refund.transition_to(target, self.now)
+        self.uow.refunds.update(refund)
+        self.log(
+            refund.payment_id,
+            log_type,
+            message,
+            refund_id=refund.id,
+            amount=refund.amount,
+            previous_status=previous,
+            new_status=target,
+            data=data,
+        )
+        if target in _REFUND_EVENTS:
+            self.emit(_REFUND_EVENTS[target], payment, refund)
+
+
+def run_in_transaction(  # noqa: PLR0913 - the service passes its whole context
+    storage: Storage,
+    work: Callable[[Transaction], T],
+    *,
+    clock: Callable[[], datetime],
+    new_id: Callable[[str], str],
+    events: EventBus,
+    attempts: int,
+) -> T:
+    """Run ``work`` in a fresh unit of work and commit; retry it from scratch on a conflict.
+
+    A conflict means another unit of work committed first, so every retry re-reads the
+    records and re-checks the rules against the winner's result. Events are published only
+    after the successful commit.
+    """
+    for attempt in range(1, attempts + 1):
+        with storage.unit_of_work() as uow:
+            transaction = Transaction(uow, clock(), new_id)
+            result = work(transaction)
+            try:
+                uow.commit()
+            except ConcurrencyConflict:
+                if attempt == attempts:
+                    raise
+                continue
+        for event in transaction.events:
+            events.publish(event)
+        return result
+    msg = "unreachable: attempts must be at least 1"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover

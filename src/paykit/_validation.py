@@ -1,0 +1,61 @@
+"""Checks on what callers pass to the service: one place, one wording, the field named."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from paykit.domain.payment import PaymentStatus
+from paykit.domain.pci import reject_card_data
+from paykit.errors import ValidationError
+
+__all__ = ["check_expiry", "checked_metadata", "checked_text", "parse_payment_status"]
+
+_MAX_TEXT: Final = 1000
+_FIRST_YEAR: Final = 2000
+_LAST_YEAR: Final = 2100
+_MONTHS: Final = range(1, 13)
+
+
+def checked_text(
+    value: object, field: str, *, required: bool = True, max_length: int = _MAX_TEXT
+) -> str:
+    """Validate a caller-supplied string (an id, a description) and refuse card numbers in it."""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValidationError("must be a non-empty string", field=field)
+    if len(value) > max_length:
+        raise ValidationError(f"must be at most {max_length} characters", field=field)
+    reject_card_data(field, value)
+    return value
+
+
+def checked_metadata(value: Mapping[str, Any] | None, field: str = "metadata") -> dict[str, Any]:
+    """Validate caller metadata: string keys, no card numbers anywhere inside."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValidationError("must be a mapping with string keys", field=field)
+    reject_card_data(field, value)
+    return dict(value)
+
+
+def parse_payment_status(value: PaymentStatus | str) -> PaymentStatus:
+    """Turn ``"completed"`` into ``PaymentStatus.COMPLETED`` or say what is allowed."""
+    try:
+        return PaymentStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in PaymentStatus)
+        msg = f"{value!r} is not a payment status; use one of: {allowed}"
+        raise ValidationError(msg, field="status") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_expiry(month: int | None, year: int | None) -> None:
+    """Refuse an expiry month outside 1-12 or a year that is not four digits."""
+    if month is not None and not (_is_int(month) and month in _MONTHS):
+        raise ValidationError("must be a month number from 1 to 12", field="exp_month")
+    if year is not None and not (_is_int(year) and _FIRST_YEAR <= year <= _LAST_YEAR):
+        raise ValidationError("must be a four-digit year such as 2030", field="exp_year")

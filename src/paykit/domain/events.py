@@ -1,0 +1,41 @@
+"""Events paykit publishes to the host application after a change is committed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+from paykit.domain.payment import Payment
+from paykit.domain.refund import Refund
+
+__all__ = ["Event", "EventType"]
+
+
+class EventType(StrEnum):
+    """The host-facing event names (``payment.completed`` lets the host confirm its order)."""
+
+    PAYMENT_CREATED = "payment.created"
+    PAYMENT_PROCESSING = "payment.processing"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_COMPLETED = "payment.completed"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_CANCELLED = "payment.cancelled"
+    PAYMENT_PARTIALLY_REFUNDED = "payment.partially_refunded"
+    PAYMENT_REFUNDED = "payment.refunded"
+    REFUND_CREATED = "refund.created"
+    REFUND_COMPLETED = "refund.completed"
+    REFUND_FAILED = "refund.failed"
+    REFUND_CANCELLED = "refund.cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Something that happened, with the records as they were committed."""
+
+    type: EventType
+    payment: Payment
+    occurred_at: datetime
+    refund: Refund | None = None

@@ -1,0 +1,219 @@
+"""Every error paykit raises, under one root.
+
+Each class has a stable, machine-readable ``code`` (a string that will not change between
+releases) and a message that says what to fix. Errors never carry card numbers or secrets.
+
+::
+
+    PaykitError
+    ├── ValidationError                     bad input; ``field`` names the culprit
+    │   ├── InvalidAmountError              amount: not a plain decimal, too precise, too large, ...
+    │   │   └── InvalidRefundAmountError    refund amount: <= 0 or above the refundable balance
+    │   ├── UnknownCurrencyError            not an active ISO 4217 code
+    │   ├── CurrencyMismatchError           arithmetic or refund across currencies
+    │   └── CardDataRejectedError           a field looks like a card number (PCI: tokens only)
+    ├── InvalidStateTransition              a move the state machine does not allow
+    │   └── PaymentNotRefundableError       refund of a payment that is not completed
+    ├── NotFound                            no such payment, refund or payment method
+    ├── IdempotencyConflict                 same idempotency key, different parameters
+    ├── ConcurrencyConflict                 another unit of work changed the same record first
+    ├── PaymentMethodInactiveError          the payment method was deactivated
+    ├── PaymentMethodOwnershipError         the payment method belongs to another customer
+    ├── UnsupportedPaymentMethodError       no gateway is configured for the method type
+    ├── GatewayError                        a provider refused the request for a reason of ours
+    │   └── GatewayConfigurationError       bad credentials, bad request, missing permission
+    ├── PaymentProcessingError              processing failed with an error (not a decline)
+    └── RefundProcessingError               refund processing failed with an error
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CardDataRejectedError",
+    "ConcurrencyConflict",
+    "CurrencyMismatchError",
+    "GatewayConfigurationError",
+    "GatewayError",
+    "IdempotencyConflict",
+    "InvalidAmountError",
+    "InvalidRefundAmountError",
+    "InvalidStateTransition",
+    "NotFound",
+    "PaykitError",
+    "PaymentMethodInactiveError",
+    "PaymentMethodOwnershipError",
+    "PaymentNotRefundableError",
+    "PaymentProcessingError",
+    "RefundProcessingError",
+    "UnknownCurrencyError",
+    "UnsupportedPaymentMethodError",
+    "ValidationError",
+]
+
+
+class PaykitError(Exception):
+    """Root of every paykit error; ``code`` is stable and machine-readable."""
+
+    code: str = "paykit_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ValidationError(PaykitError):
+    """Input that paykit refuses; ``field`` names which argument to fix."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InvalidAmountError(ValidationError):
+    """An amount that is not a valid, representable sum of money."""
+
+    code = "invalid_amount"
+
+
+class InvalidRefundAmountError(InvalidAmountError):
+    """A refund amount that is not positive or exceeds the refundable balance."""
+
+    code = "invalid_refund_amount"
+
+
+class UnknownCurrencyError(ValidationError):
+    """A currency code that is not an active ISO 4217 currency."""
+
+    code = "unknown_currency"
+
+
+class CurrencyMismatchError(ValidationError):
+    """Two amounts in different currencies were combined."""
+
+    code = "currency_mismatch"
+
+
+class CardDataRejectedError(ValidationError):
+    """A field carries what looks like a card number; paykit stores provider tokens only."""
+
+    code = "card_data_rejected"
+
+
+class InvalidStateTransition(PaykitError):
+    """A status change that the state machine does not allow; nothing was changed."""
+
+    code = "invalid_state_transition"
+
+    def __init__(self, message: str, *, current: str, requested: str) -> None:
+        super().__init__(message)
+        self.current = current
+        self.requested = requested
+
+
+class PaymentNotRefundableError(InvalidStateTransition):
+    """A refund was asked of a payment that is not completed or partially refunded."""
+
+    code = "payment_not_refundable"
+
+
+class NotFound(PaykitError):  # noqa: N818 - the name is part of the public vocabulary
+    """No record of that kind with that id."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"no {kind} with id {record_id!r}")
+        self.kind = kind
+        self.record_id = record_id
+
+
+class IdempotencyConflict(PaykitError):  # noqa: N818 - public vocabulary
+    """An idempotency key was reused with different parameters."""
+
+    code = "idempotency_conflict"
+
+
+class ConcurrencyConflict(PaykitError):  # noqa: N818 - public vocabulary
+    """Another unit of work changed the same record first; retrying is safe."""
+
+    code = "concurrency_conflict"
+    retryable = True
+
+
+class PaymentMethodInactiveError(PaykitError):
+    """The payment method has been deactivated and cannot be charged."""
+
+    code = "payment_method_inactive"
+
+
+class PaymentMethodOwnershipError(PaykitError):
+    """The payment method belongs to a different customer than the payment."""
+
+    code = "payment_method_not_owned"
+
+
+class UnsupportedPaymentMethodError(PaykitError):
+    """No gateway is configured for this payment method type (or provider)."""
+
+    code = "unsupported_payment_method"
+
+
+class GatewayError(PaykitError):
+    """A provider refused a request because of something on our side.
+
+    ``gateway_code`` and ``gateway_message`` are the provider's own words (never a secret),
+    ``request_id`` the provider's id for the request, ``retryable`` whether the same call
+    may succeed later without a change.
+    """
+
+    code = "gateway_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        gateway_code: str | None = None,
+        gateway_message: str | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.gateway_code = gateway_code
+        self.gateway_message = gateway_message
+        self.request_id = request_id
+        self.retryable = retryable
+
+
+class GatewayConfigurationError(GatewayError):
+    """Credentials, permissions or request shape are wrong: fix the configuration."""
+
+    code = "gateway_configuration_error"
+
+
+class PaymentProcessingError(PaykitError):
+    """Processing a payment ended in an error rather than an outcome.
+
+    ``payment_id`` names the payment; its stored status says what is known (``failed`` when
+    the provider refused the request, ``processing`` when the outcome is unknown).
+    """
+
+    code = "payment_processing_error"
+
+    def __init__(self, message: str, *, payment_id: str) -> None:
+        super().__init__(message)
+        self.payment_id = payment_id
+
+
+class RefundProcessingError(PaykitError):
+    """Processing a refund ended in an error rather than an outcome."""
+
+    code = "refund_processing_error"
+
+    def __init__(self, message: str, *, refund_id: str) -> None:
+        super().__init__(message)
+        self.refund_id = refund_id

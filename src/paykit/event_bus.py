@@ -1,0 +1,50 @@
+"""Delivers committed events to the host application's subscribers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from paykit.domain.events import Event, EventType
+from paykit.errors import ValidationError
+
+__all__ = ["ALL_EVENTS", "EventBus", "EventHandler"]
+
+ALL_EVENTS: Final = "*"
+"""Subscribe with this to receive every event."""
+
+EventHandler = Callable[[Event], None]
+
+_EVENT_NAMES: Final = frozenset(t.value for t in EventType)
+
+_log = logging.getLogger("paykit.events")
+
+
+class EventBus:
+    """Synchronous publish/subscribe for paykit events.
+
+    Events are published after their unit of work committed, so a subscriber always sees
+    durable state. A subscriber that raises is logged and does not stop the others: the
+    payment has already happened, and the caller must not be told otherwise. Subscribers
+    that must not miss an event should be idempotent and also read paykit's records.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[EventHandler]] = {}
+
+    def subscribe(self, event_type: EventType | str, handler: EventHandler) -> None:
+        """Call ``handler`` for every event of ``event_type`` (or :data:`ALL_EVENTS`)."""
+        if event_type != ALL_EVENTS and event_type not in _EVENT_NAMES:
+            # Refuse a misspelt name now rather than never firing.
+            msg = f"{event_type!r} is not a paykit event; use one of {sorted(_EVENT_NAMES)} or '*'"
+            raise ValidationError(msg, field="event_type")
+        self._handlers.setdefault(str(event_type), []).append(handler)
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to its subscribers, then to the catch-all ones."""
+        for handler in (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ())):
+            try:
+                handler(event)
+            except Exception:
+                _log.exception("event subscriber %r failed on %s", handler, event.type)

@@ -1,0 +1,32 @@
+"""Gateway adapters: the Protocol, the sandbox, and the routing between them."""
+
+from paykit.gateways.base import (
+    CaptureRequest,
+    ChargeRequest,
+    Gateway,
+    GatewayOutcome,
+    GatewayResult,
+    PaymentLookup,
+    RefundLookup,
+    RefundRequest,
+    VoidRequest,
+)
+from paykit.gateways.registry import GatewayRegistry
+from paykit.gateways.sandbox import LedgerEntry, LedgerKind, SandboxGateway, SandboxToken
+
+__all__ = [
+    "CaptureRequest",
+    "ChargeRequest",
+    "Gateway",
+    "GatewayOutcome",
+    "GatewayRegistry",
+    "GatewayResult",
+    "LedgerEntry",
+    "LedgerKind",
+    "PaymentLookup",
+    "RefundLookup",
+    "RefundRequest",
+    "SandboxGateway",
+    "SandboxToken",
+    "VoidRequest",
+]

@@ -1,0 +1,161 @@
+"""The storage contract: repositories grouped in a unit of work.
+
+A :class:`UnitOfWork` is one short database transaction. Reads see the unit's own writes;
+nothing is visible to others until :meth:`UnitOfWork.commit`, which is atomic: everything
+or nothing. Leaving the ``with`` block without committing rolls back.
+
+Concurrency control is part of the contract (DESIGN.md section 6). Records carry a
+``version``. ``update`` records the version the caller read; ``commit`` raises
+:class:`~paykit.errors.ConcurrencyConflict` -- and writes nothing -- if another unit of work
+committed a change to any of those records first, or if a unique key (idempotency key per
+customer or payment, one default method per customer) would be taken twice. After a
+successful commit each written record's ``version`` is the stored one. The service retries
+a conflicting unit of work from the start, which is what makes the refund ceiling hold under
+concurrency: the check and the reservation change the payment record.
+
+Never hold a unit of work open across a call to a payment provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod
+from paykit.domain.refund import Refund
+from paykit.domain.transaction_log import TransactionLogEntry
+
+__all__ = [
+    "PaymentMethodRepository",
+    "PaymentRepository",
+    "RefundRepository",
+    "Storage",
+    "TransactionLogRepository",
+    "UnitOfWork",
+]
+
+
+class PaymentMethodRepository(Protocol):
+    """Saved payment methods."""
+
+    def get(self, payment_method_id: str) -> PaymentMethod:
+        """Return the method or raise ``NotFound``."""
+        ...
+
+    def add(self, method: PaymentMethod) -> None:
+        """Stage a new method."""
+        ...
+
+    def update(self, method: PaymentMethod) -> None:
+        """Stage a change to a method read in this unit of work."""
+        ...
+
+    def remove(self, method: PaymentMethod) -> None:
+        """Stage the deletion of a method read in this unit of work."""
+        ...
+
+    def list_for_customer(self, customer_id: str) -> Sequence[PaymentMethod]:
+        """Every method of ``customer_id``, oldest first."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    """Payments."""
+
+    def get(self, payment_id: str) -> Payment:
+        """Return the payment or raise ``NotFound``."""
+        ...
+
+    def add(self, payment: Payment) -> None:
+        """Stage a new payment."""
+        ...
+
+    def update(self, payment: Payment) -> None:
+        """Stage a change to a payment read in this unit of work."""
+        ...
+
+    def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
+        """The payment ``customer_id`` created with ``key``, if any."""
+        ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        order_id: str | None = None,
+        status: PaymentStatus | None = None,
+    ) -> Sequence[Payment]:
+        """Payments matching every given filter, oldest first."""
+        ...
+
+
+class RefundRepository(Protocol):
+    """Refunds."""
+
+    def get(self, refund_id: str) -> Refund:
+        """Return the refund or raise ``NotFound``."""
+        ...
+
+    def add(self, refund: Refund) -> None:
+        """Stage a new refund."""
+        ...
+
+    def update(self, refund: Refund) -> None:
+        """Stage a change to a refund read in this unit of work."""
+        ...
+
+    def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
+        """The refund of ``payment_id`` created with ``key``, if any."""
+        ...
+
+    def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
+        """Every refund of ``payment_id``, oldest first."""
+        ...
+
+
+class TransactionLogRepository(Protocol):
+    """The append-only audit log: there is no update and no delete."""
+
+    def append(self, entry: TransactionLogEntry) -> None:
+        """Stage a new entry."""
+        ...
+
+    def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
+        """Every entry of ``payment_id`` in the order written."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction over all repositories."""
+
+    payment_methods: PaymentMethodRepository
+    payments: PaymentRepository
+    refunds: RefundRepository
+    transaction_log: TransactionLogRepository
+
+    def commit(self) -> None:
+        """Write everything staged, atomically, or raise ``ConcurrencyConflict`` and write nothing."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything staged."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Storage(Protocol):
+    """Where paykit keeps its records; hands out units of work."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """Begin a new unit of work."""
+        ...

@@ -11,6 +11,7 @@ from paykit import (
     Event,
     InMemoryStorage,
     InvalidRefundAmountError,
+    Payment,
     PaymentService,
     SandboxGateway,
     SandboxToken,
@@ -63,17 +64,20 @@ def main() -> None:
         )
 
     print("4. A refund above the balance is refused, and nothing is written")
+    entries_before = len(service.get_transaction_log(payment.id))
     try:
         service.create_refund(payment.id, "50.00")
     except InvalidRefundAmountError as error:
         print(f"   refused [{error.code}]: {error.message}")
+    entries_after = len(service.get_transaction_log(payment.id))
+    print(f"   log entries before and after: {entries_before} and {entries_after}")
 
     print("5. A declined card")
-    declined = pay_with(service, "cus_bob", SandboxToken.INSUFFICIENT_FUNDS, "ord_1002", "42.00")
+    declined = pay_with(service, "cus_bob", SandboxToken.INSUFFICIENT_FUNDS, "42.00", "USD")
     print(f"   {declined.status}: {declined.failure_code} - {declined.failure_message}")
 
-    print("6. A card that needs 3-D Secure")
-    pending = pay_with(service, "cus_cy", SandboxToken.THREE_D_SECURE, "ord_1003", "5000")
+    print("6. A card that needs 3-D Secure (in yen, a currency without minor units)")
+    pending = pay_with(service, "cus_cy", SandboxToken.THREE_D_SECURE, "5000", "JPY")
     action = pending.next_action
     assert action is not None  # noqa: S101 - the sandbox always asks for 3-D Secure here
     print(f"   {pending.status}: send the customer to {action.redirect_url}")
@@ -84,21 +88,23 @@ def main() -> None:
 
     print("7. The transaction log of the first payment")
     for entry in service.get_transaction_log(payment.id):
-        change = f" [{entry.previous_status} -> {entry.new_status}]" if entry.new_status else ""
+        change = (
+            f" [{entry.previous_status or 'new'} -> {entry.new_status}]" if entry.new_status else ""
+        )
         print(f"   {entry.log_type:<18} {entry.message}{change}")
 
 
 def pay_with(
-    service: PaymentService, customer_id: str, token: str, order_id: str, amount: str
-) -> object:
-    """Save ``token`` for ``customer_id`` and pay ``amount`` USD with it."""
+    service: PaymentService, customer_id: str, token: str, amount: str, currency: str
+) -> Payment:
+    """Save the sandbox card ``token`` for ``customer_id`` and pay ``amount`` with it."""
     method = service.add_payment_method(customer_id, type="credit_card", token=token)
     payment = service.create_payment(
         customer_id=customer_id,
-        order_id=order_id,
+        order_id=f"ord_{customer_id}",
         payment_method_id=method.id,
         amount=amount,
-        currency="JPY" if order_id == "ord_1003" else "USD",
+        currency=currency,
     )
     return service.process_payment(payment.id, return_url="https://shop.example/return")
 

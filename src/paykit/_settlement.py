@@ -152,7 +152,7 @@ def apply_refund_result(tx: Transaction, refund_id: str, result: GatewayResult) 
     return refund
 
 
-def fail_refund(  # noqa: PLR0913 - the facts of a failure
+def fail_refund(  # noqa: PLR0913, PLR0917 - the facts of a failure
     tx: Transaction,
     refund: Refund,
     payment: Payment,

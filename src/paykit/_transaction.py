@@ -114,7 +114,7 @@ class Transaction:
         if target in _PAYMENT_EVENTS:
             self.emit(_PAYMENT_EVENTS[target], payment)
 
-    def move_refund(
+    def move_refund(  # noqa: PLR0913 - a refund move also names its payment
         self,
         refund: Refund,
         payment: Payment,

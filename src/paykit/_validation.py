@@ -9,12 +9,19 @@ from paykit.domain.payment import PaymentStatus
 from paykit.domain.pci import reject_card_data
 from paykit.errors import ValidationError
 
-__all__ = ["check_expiry", "checked_metadata", "checked_text", "parse_payment_status"]
+__all__ = [
+    "check_expiry",
+    "check_last4",
+    "checked_metadata",
+    "checked_text",
+    "parse_payment_status",
+]
 
 _MAX_TEXT: Final = 1000
 _FIRST_YEAR: Final = 2000
 _LAST_YEAR: Final = 2100
 _MONTHS: Final = range(1, 13)
+_LAST4_LENGTH: Final = 4
 
 
 def checked_text(
@@ -29,14 +36,22 @@ def checked_text(
     return value
 
 
-def checked_metadata(value: Mapping[str, Any] | None, field: str = "metadata") -> dict[str, Any]:
+def checked_metadata(value: object, field: str = "metadata") -> dict[str, Any]:
     """Validate caller metadata: string keys, no card numbers anywhere inside."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
         raise ValidationError("must be a mapping with string keys", field=field)
     reject_card_data(field, value)
     return dict(value)
+
+
+def check_last4(value: object) -> None:
+    """Refuse display digits that are not exactly four digits (never a longer number)."""
+    if value is not None and not (
+        isinstance(value, str) and len(value) == _LAST4_LENGTH and value.isdigit()
+    ):
+        raise ValidationError("must be exactly the last 4 digits, e.g. '4242'", field="last4")
 
 
 def parse_payment_status(value: PaymentStatus | str) -> PaymentStatus:
@@ -49,13 +64,9 @@ def parse_payment_status(value: PaymentStatus | str) -> PaymentStatus:
         raise ValidationError(msg, field="status") from None
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_expiry(month: int | None, year: int | None) -> None:
+def check_expiry(month: object, year: object) -> None:
     """Refuse an expiry month outside 1-12 or a year that is not four digits."""
-    if month is not None and not (_is_int(month) and month in _MONTHS):
+    if month is not None and (type(month) is not int or month not in _MONTHS):
         raise ValidationError("must be a month number from 1 to 12", field="exp_month")
-    if year is not None and not (_is_int(year) and _FIRST_YEAR <= year <= _LAST_YEAR):
+    if year is not None and (type(year) is not int or not _FIRST_YEAR <= year <= _LAST_YEAR):
         raise ValidationError("must be a four-digit year such as 2030", field="exp_year")

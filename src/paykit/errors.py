@@ -104,7 +104,7 @@ class CardDataRejectedError(ValidationError):
     code = "card_data_rejected"
 
 
-class InvalidStateTransition(PaykitError):
+class InvalidStateTransition(PaykitError):  # noqa: N818 - public vocabulary
     """A status change that the state machine does not allow; nothing was changed."""
 
     code = "invalid_state_transition"

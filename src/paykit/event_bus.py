@@ -46,5 +46,5 @@ class EventBus:
         for handler in (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ())):
             try:
                 handler(event)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one bad subscriber must not silence the rest
                 _log.exception("event subscriber %r failed on %s", handler, event.type)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Final, Self
+from typing import Final
 
 import attrs
 
@@ -130,18 +130,21 @@ class Money:
         *,
         field: str = "amount",
         currency_field: str = "currency",
-    ) -> Self:
+    ) -> Money:
         """Validate ``amount`` and ``currency`` and return the ``Money`` they describe.
 
         ``field`` and ``currency_field`` name the caller's arguments in any error, so the
         message points at its input.
         """
-        return cls(_checked_amount(amount, currency, field, currency_field), currency)
+        return _trusted(_checked_amount(amount, currency, field, currency_field), currency)
 
     @classmethod
-    def zero(cls, currency: str) -> Self:
+    def zero(cls, currency: str) -> Money:
         """Return zero in ``currency``."""
-        return cls.of(0, currency)
+        zero = _ZEROS.get(currency)
+        if zero is None:
+            zero = _ZEROS[currency] = Money.of(0, currency)
+        return zero
 
     @property
     def minor_units(self) -> int:
@@ -160,13 +163,16 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
+        total = self.amount + other.amount
+        if total.scaleb(ISO_4217_MINOR_UNITS[self.currency]) > MAX_MINOR_UNITS:
+            return Money(total, self.currency)  # raises, naming the maximum
+        return _trusted(total, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
         if other.amount > self.amount:
             raise InvalidAmountError(f"{self} minus {other} would be negative", field="amount")
-        return Money(self.amount - other.amount, self.currency)
+        return _trusted(self.amount - other.amount, self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same_currency(other)
@@ -189,6 +195,21 @@ class Money:
 
     def __repr__(self) -> str:
         return f"Money('{self.amount}', '{self.currency}')"
+
+
+_ZEROS: dict[str, Money] = {}
+
+
+def _trusted(amount: Decimal, currency: str) -> Money:
+    """Build ``Money`` from a result already known to be valid, skipping the checks.
+
+    Only for sums and differences of two valid amounts of one currency: their places and
+    sign are already right. Money arithmetic is on the hot path of every refund.
+    """
+    money = object.__new__(Money)
+    object.__setattr__(money, "amount", amount)
+    object.__setattr__(money, "currency", currency)
+    return money
 
 
 def to_minor_units(money: Money, *, exponent: int | None = None) -> int:

@@ -9,7 +9,7 @@ payment in ``processing``; :meth:`PaymentService.reconcile_payment` asks the pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -25,6 +25,7 @@ from paykit._settlement import (
 from paykit._transaction import Transaction, run_in_transaction
 from paykit._validation import (
     check_expiry,
+    check_last4,
     checked_metadata,
     checked_text,
     parse_payment_status,
@@ -44,7 +45,6 @@ from paykit.errors import (
     PaymentMethodOwnershipError,
     PaymentProcessingError,
     RefundProcessingError,
-    ValidationError,
 )
 from paykit.event_bus import EventBus
 from paykit.gateways.base import (
@@ -145,10 +145,7 @@ class PaymentService:
         provider = checked_text(provider, "provider", max_length=64)
         if brand is not None:
             brand = checked_text(brand, "brand", max_length=32)
-        if last4 is not None and not (
-            isinstance(last4, str) and len(last4) == 4 and last4.isdigit()  # noqa: PLR2004
-        ):
-            raise ValidationError("must be exactly the last 4 digits, e.g. '4242'", field="last4")
+        check_last4(last4)
         check_expiry(exp_month, exp_year)
         extra = checked_metadata(metadata)
 
@@ -687,7 +684,7 @@ class PaymentService:
         return list(self._read(lambda tx: tx.uow.refunds.list_for_payment(payment_id)))
 
     def reconcile_refund(self, refund_id: str) -> Refund:
-        """Ask the provider for the truth about a ``processing`` refund; others are returned as is."""
+        """Ask the provider about a ``processing`` refund; any other refund is returned as is."""
         refund = self.get_refund(refund_id)
         if refund.status is not _R.PROCESSING:
             return refund
@@ -751,9 +748,12 @@ class _ProviderFailure:
 
 
 def _call_provider(call: Callable[[], GatewayResult]) -> GatewayResult | _ProviderFailure:
-    """Run a gateway call. Adapters raise :class:`PaykitError` only when the provider refused
-    the request (credentials, request shape); any other exception may have happened after
-    the request left, so its outcome is unknown."""
+    """Run a gateway call, turning an exception into a :class:`_ProviderFailure`.
+
+    Adapters raise :class:`PaykitError` only when the provider refused the request
+    (credentials, request shape); any other exception may have happened after the request
+    left, so its outcome is unknown.
+    """
     try:
         return call()
     except PaykitError as error:

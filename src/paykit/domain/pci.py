@@ -17,6 +17,8 @@ __all__ = ["contains_card_number", "luhn_valid", "reject_card_data"]
 
 # Groups of digits joined by single spaces or dashes ("4242 4242 4242 4242", "3782-822463-10005").
 _DIGIT_RUN: Final = re.compile(r"\d+(?:[ -]\d+)*")
+_SEPARATOR: Final = re.compile(r"[ -]")
+_NON_DIGIT: Final = re.compile(r"\D")
 _SHORTEST_PAN: Final = 13
 _LONGEST_PAN: Final = 19
 
@@ -41,8 +43,10 @@ def contains_card_number(text: str) -> bool:
     ("ref 12 4242 4242 4242 4242" still holds a card number); a digit is never split
     off the middle of a group, so a 25-digit reference number is not a card number.
     """
+    if len(_NON_DIGIT.sub("", text)) < _SHORTEST_PAN:
+        return False  # too few digits in all: the common case, decided in C
     for match in _DIGIT_RUN.finditer(text):
-        groups = re.split(r"[ -]", match.group())
+        groups = _SEPARATOR.split(match.group())
         for first in range(len(groups)):
             digits = ""
             for group in groups[first:]:

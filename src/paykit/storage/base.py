@@ -130,13 +130,28 @@ class TransactionLogRepository(Protocol):
 class UnitOfWork(Protocol):
     """One atomic transaction over all repositories."""
 
-    payment_methods: PaymentMethodRepository
-    payments: PaymentRepository
-    refunds: RefundRepository
-    transaction_log: TransactionLogRepository
+    @property
+    def payment_methods(self) -> PaymentMethodRepository:
+        """Saved payment methods."""
+        ...
+
+    @property
+    def payments(self) -> PaymentRepository:
+        """Payments."""
+        ...
+
+    @property
+    def refunds(self) -> RefundRepository:
+        """Refunds."""
+        ...
+
+    @property
+    def transaction_log(self) -> TransactionLogRepository:
+        """The append-only audit log."""
+        ...
 
     def commit(self) -> None:
-        """Write everything staged, atomically, or raise ``ConcurrencyConflict`` and write nothing."""
+        """Write everything staged at once, or raise ``ConcurrencyConflict`` and write nothing."""
         ...
 
     def rollback(self) -> None:

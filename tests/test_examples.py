@@ -1,0 +1,46 @@
+"""Every script in examples/ runs offline, as a user would run it, and exits cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def test_there_are_examples() -> None:
+    """The glob below finds the examples folder (an empty parametrisation would prove nothing)."""
+    assert any(path.name == "quickstart.py" for path in EXAMPLES)
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_runs(script: Path) -> None:
+    """The example exits with status 0 and prints something, with no warnings on stderr."""
+    completed = subprocess.run(  # noqa: S603 - runs our own example scripts
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip()
+    assert completed.stderr == ""
+
+
+def test_quickstart_tells_the_truth() -> None:
+    """The quickstart's output states the outcomes the sandbox really produced."""
+    script = next(path for path in EXAMPLES if path.name == "quickstart.py")
+    output = subprocess.run(  # noqa: S603 - runs our own example script
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "processed: completed, captured 100.00 USD" in output
+    assert "refund of 30.00 USD: completed; payment is partially_refunded" in output
+    assert "44.50 USD left to refund" in output
+    assert "refused [invalid_refund_amount]" in output
+    assert "failed: insufficient_funds" in output
+    assert "requires_action: send the customer to https://" in output
+    assert "after the challenge: completed" in output

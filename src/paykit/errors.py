@@ -28,6 +28,8 @@ releases) and a message that says what to fix. Errors never carry card numbers o
 
 from __future__ import annotations
 
+from paykit._card_numbers import contains_card_number
+
 __all__ = [
     "CardDataRejectedError",
     "ConcurrencyConflict",
@@ -127,7 +129,8 @@ class NotFound(PaykitError):  # noqa: N818 - the name is part of the public voca
     code = "not_found"
 
     def __init__(self, kind: str, record_id: str) -> None:
-        super().__init__(f"no {kind} with id {record_id!r}")
+        shown = "[a card number, redacted]" if contains_card_number(record_id) else repr(record_id)
+        super().__init__(f"no {kind} with id {shown}")
         self.kind = kind
         self.record_id = record_id
 

@@ -4,7 +4,7 @@ Rules (DESIGN.md section 2):
 
 * amounts are ``Decimal``, ``int`` or a plain decimal string; floats, NaN, infinities,
   exponent notation, negative numbers and negative zero are refused;
-* an amount may not have more decimal places than its currency's minor unit
+* an amount may not carry digits beyond its currency's minor unit
   (USD 2, JPY 0, KWD 3) -- it is refused, never rounded;
 * an amount may not exceed :data:`MAX_MINOR_UNITS` minor units (twelve digits: up to
   9,999,999,999.99 USD, 999,999,999,999 JPY, 999,999,999.999 KWD). The original app capped
@@ -40,7 +40,7 @@ MAX_MINOR_UNITS: Final = 999_999_999_999
 AmountLike = Decimal | int | str
 """What callers may pass as an amount; everything else (float above all) is refused."""
 
-_PLAIN_DECIMAL: Final = re.compile(r"\d+(\.\d+)?")
+_PLAIN_DECIMAL: Final = re.compile(r"[0-9]+(\.[0-9]+)?")  # ASCII only: "١٢" is not an amount
 _QUANTUM: Final = {places: Decimal(1).scaleb(-places) for places in range(5)}
 
 
@@ -89,19 +89,22 @@ def _checked_amount(
         amount = value  # the hot path: an already-parsed Decimal
     else:
         amount = _parse_amount(value, field)
-    places = -int(amount.as_tuple().exponent)
-    if places > exponent:
-        raise InvalidAmountError(
-            f"{amount} has {places} decimal places but {currency} allows {exponent}; "
-            "round it yourself before passing it in",
-            field=field,
-        )
     if amount.scaleb(exponent) > MAX_MINOR_UNITS:
         limit = Decimal(MAX_MINOR_UNITS).scaleb(-exponent)
         raise InvalidAmountError(
             f"{amount} {currency} is above the maximum of {limit} {currency}", field=field
         )
-    return amount if places == exponent else amount.quantize(_QUANTUM[exponent])
+    places = -int(amount.as_tuple().exponent)
+    if places == exponent:
+        return amount
+    normalised = amount.quantize(_QUANTUM[exponent])
+    if normalised != amount:  # digits beyond the currency's minor unit: refuse, never round
+        raise InvalidAmountError(
+            f"{amount} has more decimal places than the {exponent} that {currency} allows; "
+            "round it yourself before passing it in",
+            field=field,
+        )
+    return normalised
 
 
 @attrs.frozen(repr=False)

@@ -373,3 +373,15 @@ def test_floats_are_never_accepted(value: float, currency: str) -> None:
         Money(value, currency)  # type: ignore[arg-type]
     with pytest.raises(InvalidAmountError):
         from_minor_units(value, currency)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "expected"),
+    [("1.000", "USD", "1.00"), ("100.00", "JPY", "100"), ("0.1230", "KWD", "0.123")],
+)
+def test_trailing_zeros_beyond_the_exponent_are_exact_and_accepted(
+    text: str, currency: str, expected: str
+) -> None:
+    """Zeros past the minor unit change no value, so they are normalised away, not refused."""
+    assert Money.of(text, currency).amount == Decimal(expected)
+    assert str(Money.of(text, currency).amount) == expected

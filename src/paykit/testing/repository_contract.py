@@ -1,0 +1,1108 @@
+"""The storage contract of ``paykit.storage.base`` as a pytest suite any storage can run.
+
+Subclass :class:`RepositoryContract` (under a ``Test...`` name) and implement
+:meth:`~RepositoryContract.make_storage`; see ``paykit.testing`` for an example. The suite
+checks what the contract promises and what the service relies on:
+
+* records come back exactly as stored (every field, exact ``Money``, aware datetimes,
+  metadata), as copies, with the stored ``version`` on the caller's object after a commit;
+* a unit of work sees its own staged writes, nobody else does, and nothing is written
+  without a commit;
+* a commit is atomic, and one that loses a race -- a changed record or a unique key taken
+  twice -- raises ``ConcurrencyConflict`` and writes nothing at all;
+* listings filter and sort oldest first; the audit log is append-only and keeps its order;
+* under threads, retried units of work keep the refund ceiling.
+
+Records are built by the small factories below: fixed UTC datetimes, random ``uuid`` ids,
+so the tests do not depend on one another's data.
+"""
+
+# The suite's checks are pytest asserts and the literals are the expected values; the
+# per-file ignores that tests/ gets in pyproject.toml do not reach this shipped module.
+# ruff: noqa: S101, PLR2004
+
+from __future__ import annotations
+
+import abc
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Final
+
+import pytest
+
+from paykit.domain.payment import NextAction, Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
+from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.errors import ConcurrencyConflict, InvalidRefundAmountError, NotFound
+from paykit.money import Money
+from paykit.storage.base import Storage, UnitOfWork
+
+__all__ = ["RepositoryContract"]
+
+
+T0: Final = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+"""The suite's fixed clock; the microseconds catch a storage that truncates them."""
+
+CUSTOMER: Final = "cus_contract"
+
+Record = PaymentMethod | Payment | Refund | TransactionLogEntry
+
+
+def _at(minutes: int) -> datetime:
+    """``T0`` plus ``minutes``: for records whose order matters."""
+    return T0 + timedelta(minutes=minutes)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _method(
+    *,
+    customer_id: str = CUSTOMER,
+    is_default: bool = False,
+    created_at: datetime = T0,
+) -> PaymentMethod:
+    """A saved card with every optional field filled in."""
+    return PaymentMethod(
+        id=_new_id("pm"),
+        customer_id=customer_id,
+        type=PaymentMethodType.CREDIT_CARD,
+        provider="sandbox",
+        provider_payment_method_id=_new_id("tok"),
+        brand="visa",
+        last4="4242",
+        exp_month=12,
+        exp_year=2031,
+        is_default=is_default,
+        metadata={"label": "work card", "tags": ["travel", "office"], "limits": {"daily": 500}},
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+def _payment(  # noqa: PLR0913 - one keyword per fact a listing test varies
+    *,
+    customer_id: str = CUSTOMER,
+    order_id: str = "ord_contract",
+    status: PaymentStatus = PaymentStatus.PENDING,
+    amount: str = "100.00",
+    currency: str = "USD",
+    idempotency_key: str | None = None,
+    created_at: datetime = T0,
+) -> Payment:
+    """A payment; from ``completed`` on, its whole amount counts as captured."""
+    money = Money.of(amount, currency)
+    zero = Money.zero(currency)
+    settled = status in (
+        PaymentStatus.COMPLETED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+    )
+    return Payment(
+        id=_new_id("pay"),
+        customer_id=customer_id,
+        order_id=order_id,
+        payment_method_id=_new_id("pm"),
+        payment_method_type=PaymentMethodType.CREDIT_CARD,
+        provider="sandbox",
+        amount=money,
+        status=status,
+        captured_amount=money if settled else zero,
+        refunded_amount=zero,
+        refund_reserved_amount=zero,
+        metadata={"cart": {"items": 3}},
+        idempotency_key=idempotency_key,
+        created_at=created_at,
+        updated_at=created_at,
+        completed_at=created_at if settled else None,
+    )
+
+
+def _refund(
+    payment: Payment,
+    *,
+    amount: str = "10.00",
+    idempotency_key: str | None = None,
+    created_at: datetime = T0,
+) -> Refund:
+    """A pending refund of ``payment``."""
+    return Refund(
+        id=_new_id("re"),
+        payment_id=payment.id,
+        amount=Money.of(amount, payment.currency),
+        reason="requested_by_customer",
+        metadata={"ticket": "T-1"},
+        idempotency_key=idempotency_key,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+def _entry(
+    payment_id: str,
+    *,
+    message: str = "payment created",
+    entry_id: str | None = None,
+    created_at: datetime = T0,
+) -> TransactionLogEntry:
+    """An audit entry for ``payment_id``."""
+    return TransactionLogEntry(
+        id=entry_id or _new_id("log"),
+        payment_id=payment_id,
+        log_type=LogType.PAYMENT_CREATED,
+        message=message,
+        created_at=created_at,
+        data={"gateway": {"request_id": "req_1"}},
+    )
+
+
+def _stage(uow: UnitOfWork, *records: Record) -> None:
+    """Stage ``records`` as new in ``uow``."""
+    for record in records:
+        if isinstance(record, PaymentMethod):
+            uow.payment_methods.add(record)
+        elif isinstance(record, Payment):
+            uow.payments.add(record)
+        elif isinstance(record, Refund):
+            uow.refunds.add(record)
+        else:
+            uow.transaction_log.append(record)
+
+
+def _save(storage: Storage, *records: Record) -> None:
+    """Add ``records`` in one unit of work and commit it."""
+    with storage.unit_of_work() as uow:
+        _stage(uow, *records)
+        uow.commit()
+
+
+def _ids(records: Iterable[Record]) -> list[str]:
+    return [record.id for record in records]
+
+
+def _run_threads(target: Callable[[], None], count: int, timeout: float = 60) -> None:
+    """Run ``target`` in ``count`` threads and wait for all of them."""
+    threads = [threading.Thread(target=target, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+
+
+class _RefundRace:
+    """Threads that each reserve 30.00 of one payment, retrying on ``ConcurrencyConflict``.
+
+    A barrier holds every thread after its first read, so all of them read the same version
+    before any commits: the race is real, not a matter of scheduling luck.
+    """
+
+    max_attempts: Final = 50
+
+    def __init__(self, storage: Storage, payment_id: str, *, threads: int) -> None:
+        self.storage = storage
+        self.payment_id = payment_id
+        self.barrier = threading.Barrier(threads, timeout=30)
+        self.lock = threading.Lock()
+        self.outcomes: list[str] = []
+        self.errors: list[BaseException] = []
+        self.conflicts = 0
+
+    def worker(self) -> None:
+        """One thread: reserve with retries, record ``reserved`` or ``refused``."""
+        try:
+            outcome = self._reserve_with_retries()
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
+            with self.lock:
+                self.errors.append(exc)
+        else:
+            with self.lock:
+                self.outcomes.append(outcome)
+
+    def _reserve_with_retries(self) -> str:
+        for attempt in range(self.max_attempts):
+            try:
+                self._reserve(first_attempt=attempt == 0)
+            except ConcurrencyConflict:
+                with self.lock:
+                    self.conflicts += 1
+            except InvalidRefundAmountError:
+                return "refused"
+            else:
+                return "reserved"
+        msg = f"still conflicting after {self.max_attempts} attempts"
+        raise AssertionError(msg)
+
+    def _reserve(self, *, first_attempt: bool) -> None:
+        with self.storage.unit_of_work() as uow:
+            payment = uow.payments.get(self.payment_id)
+            if first_attempt:
+                self.barrier.wait()
+            payment.reserve_refund(Money.of("30.00", "USD"))
+            uow.payments.update(payment)
+            refund = _refund(payment, amount="30.00")
+            uow.refunds.add(refund)
+            uow.transaction_log.append(_entry(payment.id, message=f"reserved {refund.id}"))
+            uow.commit()
+
+
+class RepositoryContract(abc.ABC):
+    """Every test a storage must pass; subclass it as ``Test<YourStorage>``."""
+
+    @abc.abstractmethod
+    def make_storage(self) -> Storage:
+        """Return a new, empty storage (schema created) for one test."""
+
+    def dispose_storage(self, storage: Storage) -> None:
+        """Release what :meth:`make_storage` created; by default there is nothing to release."""
+        del storage
+
+    @pytest.fixture
+    def storage(self) -> Iterator[Storage]:
+        """A fresh storage from :meth:`make_storage`, disposed of after the test."""
+        storage = self.make_storage()
+        try:
+            yield storage
+        finally:
+            self.dispose_storage(storage)
+
+    # -- round trips --------------------------------------------------------------------
+
+    def test_payment_method_round_trips(self, storage: Storage) -> None:
+        """A committed payment method comes back equal in every field, as a copy."""
+        method = _method(is_default=True)
+        method.is_active = False
+        _save(storage, method)
+
+        assert method.version >= 1
+        with storage.unit_of_work() as uow:
+            got = uow.payment_methods.get(method.id)
+        assert got is not method
+        assert got == method
+        assert got.version == method.version
+        assert got.metadata == {
+            "label": "work card",
+            "tags": ["travel", "office"],
+            "limits": {"daily": 500},
+        }
+        assert got.created_at.utcoffset() == timedelta(0)
+        assert got.created_at.microsecond == 123456
+
+    @pytest.mark.parametrize(
+        ("currency", "amounts"),
+        [
+            ("USD", ("100.00", "90.10", "20.05", "0.01")),
+            ("USD", ("9999999999.99", "9999999999.99", "0.01", "1234567.89")),
+            ("JPY", ("10000", "9000", "1500", "1")),
+            ("KWD", ("12.345", "12.345", "1.001", "0.999")),
+        ],
+    )
+    def test_payment_round_trips(
+        self, storage: Storage, currency: str, amounts: tuple[str, str, str, str]
+    ) -> None:
+        """A committed payment comes back equal in every field, amounts exact to the minor unit."""
+        amount, captured, refunded, reserved = amounts
+        payment = Payment(
+            id=_new_id("pay"),
+            customer_id="cus_round_trip",
+            order_id="ord_round_trip",
+            payment_method_id=_new_id("pm"),
+            payment_method_type=PaymentMethodType.DIGITAL_WALLET,
+            provider="sandbox",
+            amount=Money.of(amount, currency),
+            capture=False,
+            status=PaymentStatus.PARTIALLY_REFUNDED,
+            captured_amount=Money.of(captured, currency),
+            refunded_amount=Money.of(refunded, currency),
+            refund_reserved_amount=Money.of(reserved, currency),
+            provider_payment_id="pi_123",
+            description="Two tickets",
+            metadata={"cart": {"items": [1, 2]}, "note": "gift", "vip": True},
+            idempotency_key="key-round-trip",
+            attempt_count=2,
+            failure_code="card_declined",
+            failure_message="declined once, then succeeded",
+            next_action=NextAction(type="redirect", redirect_url="https://example.com/3ds"),
+            created_at=T0,
+            updated_at=_at(5),
+            completed_at=_at(3),
+        )
+        _save(storage, payment)
+
+        assert payment.version >= 1
+        with storage.unit_of_work() as uow:
+            got = uow.payments.get(payment.id)
+        assert got is not payment
+        assert got == payment
+        assert got.version == payment.version
+        for field in ("amount", "captured_amount", "refunded_amount", "refund_reserved_amount"):
+            stored: Money = getattr(got, field)
+            expected: Money = getattr(payment, field)
+            assert type(stored.amount) is Decimal
+            assert str(stored.amount) == str(expected.amount)
+            assert stored.currency == currency
+        assert got.refundable_amount == payment.refundable_amount
+        assert got.updated_at.utcoffset() == timedelta(0)
+        assert got.updated_at == _at(5)
+        assert got.completed_at == _at(3)
+        assert got.metadata == {"cart": {"items": [1, 2]}, "note": "gift", "vip": True}
+
+    def test_refund_round_trips(self, storage: Storage) -> None:
+        """A committed refund comes back equal in every field, as a copy."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        refund = Refund(
+            id=_new_id("re"),
+            payment_id=payment.id,
+            amount=Money.of("12.34", "USD"),
+            reason="duplicate",
+            status=RefundStatus.FAILED,
+            provider_refund_id="re_provider_1",
+            metadata={"ticket": "T-9", "lines": [{"sku": "A", "qty": 1}]},
+            idempotency_key="refund-key",
+            attempt_count=3,
+            failure_code="expired_card",
+            failure_message="the card has expired",
+            created_at=T0,
+            updated_at=_at(1),
+            completed_at=_at(1),
+        )
+        _save(storage, payment, refund)
+
+        assert refund.version >= 1
+        with storage.unit_of_work() as uow:
+            got = uow.refunds.get(refund.id)
+        assert got is not refund
+        assert got == refund
+        assert got.version == refund.version
+        assert str(got.amount.amount) == "12.34"
+        assert got.completed_at is not None
+        assert got.completed_at.utcoffset() == timedelta(0)
+
+    def test_log_entry_round_trips(self, storage: Storage) -> None:
+        """A committed log entry comes back equal in every field."""
+        payment = _payment()
+        entry = TransactionLogEntry(
+            id=_new_id("log"),
+            payment_id=payment.id,
+            log_type=LogType.REFUND_PROCESSED,
+            message="refund of 5.00 USD completed",
+            created_at=T0,
+            refund_id=_new_id("re"),
+            amount=Money.of("5.00", "USD"),
+            previous_status="processing",
+            new_status="completed",
+            data={"gateway": {"request_id": "req_9", "codes": [1, 2]}},
+        )
+        _save(storage, payment, entry)
+
+        with storage.unit_of_work() as uow:
+            got = uow.transaction_log.list_for_payment(payment.id)
+        assert list(got) == [entry]
+        assert got[0].created_at.utcoffset() == timedelta(0)
+
+    def test_update_commits_a_new_version(self, storage: Storage) -> None:
+        """An update is stored on commit and the caller's object carries the new version."""
+        payment = _payment()
+        _save(storage, payment)
+        first_version = payment.version
+
+        with storage.unit_of_work() as uow:
+            loaded = uow.payments.get(payment.id)
+            loaded.transition_to(PaymentStatus.PROCESSING, _at(1))
+            loaded.metadata["step"] = "submitted"
+            uow.payments.update(loaded)
+            uow.commit()
+        assert loaded.version > first_version
+
+        with storage.unit_of_work() as uow:
+            again = uow.payments.get(payment.id)
+        assert again == loaded
+        assert again.status is PaymentStatus.PROCESSING
+        assert again.metadata["step"] == "submitted"
+        assert again.version == loaded.version
+
+    def test_get_of_a_missing_id_raises_not_found(self, storage: Storage) -> None:
+        """``get`` of an unknown id raises ``NotFound`` naming the kind and the id."""
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound) as method_error:
+                uow.payment_methods.get("pm_missing")
+            with pytest.raises(NotFound) as payment_error:
+                uow.payments.get("pay_missing")
+            with pytest.raises(NotFound) as refund_error:
+                uow.refunds.get("re_missing")
+        assert (method_error.value.kind, method_error.value.record_id) == (
+            "payment method",
+            "pm_missing",
+        )
+        assert (payment_error.value.kind, payment_error.value.record_id) == (
+            "payment",
+            "pay_missing",
+        )
+        assert (refund_error.value.kind, refund_error.value.record_id) == ("refund", "re_missing")
+
+    # -- the unit of work ---------------------------------------------------------------
+
+    def test_leaving_without_commit_writes_nothing(self, storage: Storage) -> None:
+        """Leaving the ``with`` block without a commit discards every staged write."""
+        method = _method()
+        payment = _payment()
+        refund = _refund(payment)
+        with storage.unit_of_work() as uow:
+            _stage(uow, method, payment, refund, _entry(payment.id))
+
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.payment_methods.get(method.id)
+            with pytest.raises(NotFound):
+                uow.payments.get(payment.id)
+            with pytest.raises(NotFound):
+                uow.refunds.get(refund.id)
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == []
+            assert list(uow.payments.list(customer_id=CUSTOMER)) == []
+
+    def test_an_exception_in_the_block_writes_nothing(self, storage: Storage) -> None:
+        """An exception that leaves the ``with`` block rolls the unit of work back."""
+        payment = _payment()
+
+        def fail_midway() -> None:
+            with storage.unit_of_work() as uow:
+                uow.payments.add(payment)
+                msg = "boom"
+                raise RuntimeError(msg)
+
+        with pytest.raises(RuntimeError, match="boom"):
+            fail_midway()
+        with storage.unit_of_work() as uow, pytest.raises(NotFound):
+            uow.payments.get(payment.id)
+
+    def test_rollback_discards_staged_writes(self, storage: Storage) -> None:
+        """After ``rollback`` the staged records are gone, even if the unit then commits."""
+        kept = _payment()
+        _save(storage, kept)
+        dropped = _payment()
+        with storage.unit_of_work() as uow:
+            uow.payments.add(dropped)
+            uow.transaction_log.append(_entry(dropped.id))
+            loaded = uow.payments.get(kept.id)
+            loaded.transition_to(PaymentStatus.CANCELLED, _at(1))
+            uow.payments.update(loaded)
+            uow.rollback()
+            with pytest.raises(NotFound):
+                uow.payments.get(dropped.id)
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.payments.get(dropped.id)
+            assert uow.payments.get(kept.id).status is PaymentStatus.PENDING
+            assert list(uow.transaction_log.list_for_payment(dropped.id)) == []
+
+    def test_a_unit_of_work_reads_its_own_staged_writes(self, storage: Storage) -> None:
+        """Inside one unit of work, gets, finds and listings include its uncommitted writes."""
+        stored = _payment(created_at=_at(0))
+        _save(storage, stored)
+        with storage.unit_of_work() as uow:
+            method = _method()
+            payment = _payment(idempotency_key="own-key", created_at=_at(1))
+            refund = _refund(stored, idempotency_key="own-refund-key")
+            entry = _entry(stored.id)
+            _stage(uow, method, payment, refund, entry)
+            changed = uow.payments.get(stored.id)
+            changed.transition_to(PaymentStatus.PROCESSING, _at(2))
+            uow.payments.update(changed)
+
+            assert uow.payment_methods.get(method.id) == method
+            assert uow.payments.get(payment.id) == payment
+            assert uow.refunds.get(refund.id) == refund
+            assert uow.payments.get(stored.id).status is PaymentStatus.PROCESSING
+            assert _ids(uow.payment_methods.list_for_customer(CUSTOMER)) == [method.id]
+            assert _ids(uow.payments.list(customer_id=CUSTOMER)) == [stored.id, payment.id]
+            assert _ids(uow.payments.list(status=PaymentStatus.PROCESSING)) == [stored.id]
+            assert _ids(uow.refunds.list_for_payment(stored.id)) == [refund.id]
+            found = uow.payments.find_by_idempotency_key(CUSTOMER, "own-key")
+            assert found is not None
+            assert found.id == payment.id
+            found_refund = uow.refunds.find_by_idempotency_key(stored.id, "own-refund-key")
+            assert found_refund is not None
+            assert found_refund.id == refund.id
+            assert list(uow.transaction_log.list_for_payment(stored.id)) == [entry]
+
+    def test_uncommitted_writes_are_invisible_to_other_units_of_work(
+        self, storage: Storage
+    ) -> None:
+        """Another unit of work sees none of the staged writes until they are committed."""
+        stored = _payment(created_at=_at(0))
+        _save(storage, stored)
+        with storage.unit_of_work() as writer, storage.unit_of_work() as reader:
+            method = _method()
+            payment = _payment(idempotency_key="hidden-key", created_at=_at(1))
+            refund = _refund(stored, idempotency_key="hidden-refund-key")
+            _stage(writer, method, payment, refund, _entry(stored.id))
+            changed = writer.payments.get(stored.id)
+            changed.transition_to(PaymentStatus.PROCESSING, _at(2))
+            writer.payments.update(changed)
+
+            with pytest.raises(NotFound):
+                reader.payment_methods.get(method.id)
+            with pytest.raises(NotFound):
+                reader.payments.get(payment.id)
+            with pytest.raises(NotFound):
+                reader.refunds.get(refund.id)
+            assert reader.payments.get(stored.id).status is PaymentStatus.PENDING
+            assert list(reader.payment_methods.list_for_customer(CUSTOMER)) == []
+            assert _ids(reader.payments.list(customer_id=CUSTOMER)) == [stored.id]
+            assert list(reader.payments.list(status=PaymentStatus.PROCESSING)) == []
+            assert list(reader.refunds.list_for_payment(stored.id)) == []
+            assert reader.payments.find_by_idempotency_key(CUSTOMER, "hidden-key") is None
+            assert reader.refunds.find_by_idempotency_key(stored.id, "hidden-refund-key") is None
+            assert list(reader.transaction_log.list_for_payment(stored.id)) == []
+            writer.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(stored.id).status is PaymentStatus.PROCESSING
+            assert uow.payments.get(payment.id) == payment
+            assert len(uow.transaction_log.list_for_payment(stored.id)) == 1
+
+    # -- copies -------------------------------------------------------------------------
+
+    def test_a_record_from_get_is_a_copy(self, storage: Storage) -> None:
+        """Changing a record read with ``get`` stores nothing without ``update`` and commit."""
+        payment = _payment()
+        method = _method()
+        _save(storage, payment, method)
+        with storage.unit_of_work() as uow:
+            loaded = uow.payments.get(payment.id)
+            loaded.transition_to(PaymentStatus.PROCESSING, _at(1))
+            loaded.metadata["leaked"] = True
+            loaded_method = uow.payment_methods.get(method.id)
+            loaded_method.is_active = False
+            loaded_method.metadata.clear()
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            again = uow.payments.get(payment.id)
+            again_method = uow.payment_methods.get(method.id)
+        assert again.status is PaymentStatus.PENDING
+        assert "leaked" not in again.metadata
+        assert again == payment
+        assert again_method == method
+
+    def test_nested_metadata_of_a_read_record_is_a_copy(self, storage: Storage) -> None:
+        """Changing a list or dict inside a read record's metadata does not change the store."""
+        payment = _payment()
+        method = _method()
+        payment.metadata = {"cart": {"items": 3}, "tags": ["a"]}
+        _save(storage, payment, method)
+        with storage.unit_of_work() as uow:
+            loaded = uow.payments.get(payment.id)
+            loaded.metadata["cart"]["items"] = 99
+            loaded.metadata["tags"].append("leaked")
+            uow.payment_methods.get(method.id).metadata["tags"].append("leaked")
+
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(payment.id).metadata == {"cart": {"items": 3}, "tags": ["a"]}
+            assert uow.payment_methods.get(method.id).metadata["tags"] == ["travel", "office"]
+
+    def test_listed_records_are_copies(self, storage: Storage) -> None:
+        """Records from listings and finds can be changed without changing what is stored."""
+        payment = _payment(idempotency_key="copy-key")
+        refund = _refund(payment)
+        method = _method()
+        _save(storage, payment, refund, method)
+        with storage.unit_of_work() as uow:
+            uow.payments.list(customer_id=CUSTOMER)[0].metadata["leaked"] = 1
+            found = uow.payments.find_by_idempotency_key(CUSTOMER, "copy-key")
+            assert found is not None
+            found.description = "leaked"
+            uow.refunds.list_for_payment(payment.id)[0].reason = "leaked"
+            uow.payment_methods.list_for_customer(CUSTOMER)[0].is_default = True
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(payment.id) == payment
+            assert uow.refunds.get(refund.id) == refund
+            assert uow.payment_methods.get(method.id) == method
+
+    def test_changing_the_callers_object_after_commit_changes_nothing(
+        self, storage: Storage
+    ) -> None:
+        """The store keeps what was committed, not a reference to the caller's object."""
+        payment = _payment()
+        _save(storage, payment)
+        payment.description = "changed afterwards"
+        payment.metadata["cart"]["items"] = 0
+        payment.metadata["late"] = True
+
+        with storage.unit_of_work() as uow:
+            got = uow.payments.get(payment.id)
+        assert got.description == ""
+        assert got.metadata == {"cart": {"items": 3}}
+
+    def test_log_entries_cannot_be_changed_through_a_reference(self, storage: Storage) -> None:
+        """Changing the ``data`` of an appended or a listed entry does not rewrite the log."""
+        payment = _payment()
+        entry = _entry(payment.id)
+        _save(storage, payment, entry)
+        entry.data["gateway"]["request_id"] = "forged"
+        with storage.unit_of_work() as uow:
+            listed = uow.transaction_log.list_for_payment(payment.id)
+            listed[0].data["forged"] = True
+
+        with storage.unit_of_work() as uow:
+            [stored] = uow.transaction_log.list_for_payment(payment.id)
+        assert stored.data == {"gateway": {"request_id": "req_1"}}
+
+    # -- optimistic concurrency ---------------------------------------------------------
+
+    def test_concurrent_payment_updates_first_commit_wins(self, storage: Storage) -> None:
+        """Of two units that changed one payment, the second commit conflicts and writes nothing."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        _save(storage, payment, _entry(payment.id, message="created"))
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.payments.get(payment.id)
+            theirs = second.payments.get(payment.id)
+            mine.reserve_refund(Money.of("60.00", "USD"))
+            first.payments.update(mine)
+            first.transaction_log.append(_entry(payment.id, message="first"))
+            theirs.reserve_refund(Money.of("70.00", "USD"))
+            second.payments.update(theirs)
+            # Everything else the losing unit staged must vanish with it.
+            lost_method = _method(customer_id="cus_lost")
+            lost_payment = _payment(customer_id="cus_lost", idempotency_key="lost-key")
+            lost_refund = _refund(payment, idempotency_key="lost-refund-key")
+            _stage(second, lost_method, lost_payment, lost_refund)
+            second.transaction_log.append(_entry(payment.id, message="second"))
+            second.transaction_log.append(_entry(lost_payment.id, message="second, new"))
+
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            stored = uow.payments.get(payment.id)
+            assert stored.refund_reserved_amount == Money.of("60.00", "USD")
+            assert stored.version == mine.version
+            log = uow.transaction_log.list_for_payment(payment.id)
+            assert [e.message for e in log] == ["created", "first"]
+            assert list(uow.transaction_log.list_for_payment(lost_payment.id)) == []
+            with pytest.raises(NotFound):
+                uow.payment_methods.get(lost_method.id)
+            with pytest.raises(NotFound):
+                uow.payments.get(lost_payment.id)
+            with pytest.raises(NotFound):
+                uow.refunds.get(lost_refund.id)
+            assert list(uow.payments.list(customer_id="cus_lost")) == []
+            assert uow.payments.find_by_idempotency_key("cus_lost", "lost-key") is None
+
+        # Retrying from the start works, and the keys the loser staged are still free.
+        with storage.unit_of_work() as uow:
+            retried = uow.payments.get(payment.id)
+            retried.reserve_refund(Money.of("30.00", "USD"))
+            uow.payments.update(retried)
+            again = _payment(customer_id="cus_lost", idempotency_key="lost-key")
+            _stage(uow, again, _refund(payment, idempotency_key="lost-refund-key"))
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(payment.id).refund_reserved_amount == Money.of("90.00", "USD")
+
+    def test_concurrent_refund_updates_conflict(self, storage: Storage) -> None:
+        """Two units that changed one refund: the second commit raises and writes nothing."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        refund = _refund(payment)
+        _save(storage, payment, refund)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.refunds.get(refund.id)
+            theirs = second.refunds.get(refund.id)
+            mine.transition_to(RefundStatus.PROCESSING, _at(1))
+            first.refunds.update(mine)
+            theirs.transition_to(RefundStatus.CANCELLED, _at(2))
+            second.refunds.update(theirs)
+            second.transaction_log.append(_entry(payment.id, message="cancelled"))
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.refunds.get(refund.id).status is RefundStatus.PROCESSING
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == []
+
+    def test_concurrent_payment_method_updates_conflict(self, storage: Storage) -> None:
+        """Two units that changed one method: the second commit raises and writes nothing."""
+        method = _method()
+        _save(storage, method)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.payment_methods.get(method.id)
+            theirs = second.payment_methods.get(method.id)
+            mine.is_active = False
+            first.payment_methods.update(mine)
+            theirs.brand = "mastercard"
+            second.payment_methods.update(theirs)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            stored = uow.payment_methods.get(method.id)
+        assert stored.is_active is False
+        assert stored.brand == "visa"
+
+    def test_removing_a_method_changed_by_someone_else_conflicts(self, storage: Storage) -> None:
+        """A remove based on a stale read conflicts, and the method stays with its new value."""
+        method = _method()
+        _save(storage, method)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.payment_methods.get(method.id)
+            theirs = second.payment_methods.get(method.id)
+            mine.last4 = "1881"
+            first.payment_methods.update(mine)
+            second.payment_methods.remove(theirs)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.payment_methods.get(method.id).last4 == "1881"
+
+    def test_updating_a_method_removed_by_someone_else_conflicts(self, storage: Storage) -> None:
+        """An update of a method another unit removed conflicts instead of resurrecting it."""
+        method = _method()
+        _save(storage, method)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            first.payment_methods.remove(first.payment_methods.get(method.id))
+            theirs = second.payment_methods.get(method.id)
+            theirs.is_active = False
+            second.payment_methods.update(theirs)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow, pytest.raises(NotFound):
+            uow.payment_methods.get(method.id)
+
+    def test_adding_an_id_that_exists_conflicts(self, storage: Storage) -> None:
+        """Adding a record under a taken id conflicts and leaves the stored record alone."""
+        payment = _payment()
+        _save(storage, payment)
+        twin = _payment(customer_id="cus_twin")
+        twin.id = payment.id
+        with storage.unit_of_work() as uow:
+            uow.payments.add(twin)
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(payment.id).customer_id == CUSTOMER
+
+    # -- unique keys --------------------------------------------------------------------
+
+    def test_payment_idempotency_key_is_unique_per_customer(self, storage: Storage) -> None:
+        """Two units adding a payment with one customer's key: the second commit conflicts."""
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            winner = _payment(idempotency_key="order-42")
+            loser = _payment(idempotency_key="order-42")
+            first.payments.add(winner)
+            second.payments.add(loser)
+            second.transaction_log.append(_entry(loser.id))
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.payments.list(customer_id=CUSTOMER)) == [winner.id]
+            assert list(uow.transaction_log.list_for_payment(loser.id)) == []
+
+    def test_a_committed_payment_key_cannot_be_taken_again(self, storage: Storage) -> None:
+        """A payment added later with a customer's committed key conflicts on commit."""
+        _save(storage, _payment(idempotency_key="order-7"))
+        with storage.unit_of_work() as uow:
+            uow.payments.add(_payment(idempotency_key="order-7"))
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+
+    def test_one_unit_cannot_take_a_payment_key_twice(self, storage: Storage) -> None:
+        """Two payments with one customer's key in a single unit of work conflict on commit."""
+        first = _payment(idempotency_key="order-9")
+        second = _payment(idempotency_key="order-9")
+        with storage.unit_of_work() as uow:
+            _stage(uow, first, second)
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+
+        with storage.unit_of_work() as uow:
+            assert list(uow.payments.list(customer_id=CUSTOMER)) == []
+
+    def test_other_customers_may_reuse_a_payment_key(self, storage: Storage) -> None:
+        """The payment key is scoped to the customer: another customer may use the same key."""
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            first.payments.add(_payment(customer_id="cus_a", idempotency_key="shared"))
+            second.payments.add(_payment(customer_id="cus_b", idempotency_key="shared"))
+            first.commit()
+            second.commit()
+
+        with storage.unit_of_work() as uow:
+            for customer in ("cus_a", "cus_b"):
+                found = uow.payments.find_by_idempotency_key(customer, "shared")
+                assert found is not None
+                assert found.customer_id == customer
+
+    def test_refund_idempotency_key_is_unique_per_payment(self, storage: Storage) -> None:
+        """Two units adding a refund with one payment's key: the second commit conflicts."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        other = _payment(status=PaymentStatus.COMPLETED)
+        _save(storage, payment, other)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            winner = _refund(payment, idempotency_key="refund-1")
+            loser = _refund(payment, idempotency_key="refund-1")
+            first.refunds.add(winner)
+            second.refunds.add(loser)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.refunds.list_for_payment(payment.id)) == [winner.id]
+            uow.refunds.add(_refund(other, idempotency_key="refund-1"))
+            uow.commit()  # another payment may use the same key
+        with storage.unit_of_work() as uow:
+            found = uow.refunds.find_by_idempotency_key(other.id, "refund-1")
+            assert found is not None
+            assert found.payment_id == other.id
+
+    def test_a_customer_has_at_most_one_default_method(self, storage: Storage) -> None:
+        """Two units each adding a default method for one customer: the second commit conflicts."""
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            winner = _method(is_default=True)
+            loser = _method(is_default=True)
+            first.payment_methods.add(winner)
+            second.payment_methods.add(loser)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.payment_methods.list_for_customer(CUSTOMER)) == [winner.id]
+
+    def test_defaults_of_different_customers_and_non_defaults_do_not_conflict(
+        self, storage: Storage
+    ) -> None:
+        """One default per customer still allows other customers' defaults and any non-defaults."""
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            first.payment_methods.add(_method(customer_id="cus_a", is_default=True))
+            first.payment_methods.add(_method(customer_id="cus_a"))
+            second.payment_methods.add(_method(customer_id="cus_b", is_default=True))
+            second.payment_methods.add(_method(customer_id="cus_a"))
+            first.commit()
+            second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert len(uow.payment_methods.list_for_customer("cus_a")) == 3
+            assert len(uow.payment_methods.list_for_customer("cus_b")) == 1
+
+    def test_moving_the_default_in_one_unit_is_allowed(self, storage: Storage) -> None:
+        """Clearing the old default and setting a new one in the same unit of work commits."""
+        old = _method(is_default=True)
+        _save(storage, old)
+        with storage.unit_of_work() as uow:
+            previous = uow.payment_methods.get(old.id)
+            previous.is_default = False
+            uow.payment_methods.update(previous)
+            new = _method(is_default=True)
+            uow.payment_methods.add(new)
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            defaults = [
+                m.id for m in uow.payment_methods.list_for_customer(CUSTOMER) if m.is_default
+            ]
+        assert defaults == [new.id]
+
+    def test_find_by_idempotency_key_finds_committed_records(self, storage: Storage) -> None:
+        """Committed keys are found by customer (payments) or payment (refunds), nothing else."""
+        payment = _payment(idempotency_key="pay-key")
+        refund = _refund(payment, idempotency_key="re-key")
+        _save(storage, payment, refund, _payment(customer_id="cus_other"))
+        with storage.unit_of_work() as uow:
+            assert uow.payments.find_by_idempotency_key(CUSTOMER, "pay-key") == payment
+            assert uow.payments.find_by_idempotency_key("cus_other", "pay-key") is None
+            assert uow.payments.find_by_idempotency_key(CUSTOMER, "other-key") is None
+            assert uow.refunds.find_by_idempotency_key(payment.id, "re-key") == refund
+            assert uow.refunds.find_by_idempotency_key(payment.id, "pay-key") is None
+            assert uow.refunds.find_by_idempotency_key("pay_other", "re-key") is None
+
+    # -- listings -----------------------------------------------------------------------
+
+    def test_payments_list_filters_by_every_given_filter(self, storage: Storage) -> None:
+        """``payments.list`` keeps the payments matching all of customer, order and status."""
+        a1 = _payment(customer_id="cus_a", order_id="ord_1", created_at=_at(1))
+        a2 = _payment(
+            customer_id="cus_a", order_id="ord_2", status=PaymentStatus.COMPLETED, created_at=_at(2)
+        )
+        b1 = _payment(
+            customer_id="cus_b", order_id="ord_1", status=PaymentStatus.COMPLETED, created_at=_at(3)
+        )
+        b3 = _payment(customer_id="cus_b", order_id="ord_3", created_at=_at(4))
+        _save(storage, a1, a2, b1, b3)
+        completed = PaymentStatus.COMPLETED
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.payments.list()) == [a1.id, a2.id, b1.id, b3.id]
+            assert _ids(uow.payments.list(customer_id="cus_a")) == [a1.id, a2.id]
+            assert _ids(uow.payments.list(order_id="ord_1")) == [a1.id, b1.id]
+            assert _ids(uow.payments.list(status=completed)) == [a2.id, b1.id]
+            assert _ids(uow.payments.list(customer_id="cus_b", order_id="ord_1")) == [b1.id]
+            assert _ids(uow.payments.list(customer_id="cus_a", status=completed)) == [a2.id]
+            assert _ids(uow.payments.list(order_id="ord_1", status=completed)) == [b1.id]
+            assert (
+                _ids(uow.payments.list(customer_id="cus_b", order_id="ord_3", status=completed))
+                == []
+            )
+            assert _ids(uow.payments.list(customer_id="cus_nobody")) == []
+            assert uow.payments.list(customer_id="cus_a", order_id="ord_2")[0] == a2
+
+    def test_payments_list_oldest_first(self, storage: Storage) -> None:
+        """Payments are listed by ``created_at``, whatever order they were written in."""
+        newest = _payment(created_at=_at(30))
+        oldest = _payment(created_at=_at(-30))
+        middle = _payment(created_at=_at(0))
+        _save(storage, newest)
+        _save(storage, oldest, middle)
+        with storage.unit_of_work() as uow:
+            listed = _ids(uow.payments.list(customer_id=CUSTOMER))
+        assert listed == [oldest.id, middle.id, newest.id]
+
+    def test_refunds_list_for_payment(self, storage: Storage) -> None:
+        """``refunds.list_for_payment`` gives that payment's refunds only, oldest first."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        other = _payment(status=PaymentStatus.COMPLETED)
+        late = _refund(payment, created_at=_at(10))
+        early = _refund(payment, created_at=_at(1))
+        _save(storage, payment, other, late, _refund(other), early)
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.refunds.list_for_payment(payment.id)) == [early.id, late.id]
+            assert list(uow.refunds.list_for_payment("pay_unknown")) == []
+
+    def test_payment_methods_list_for_customer(self, storage: Storage) -> None:
+        """``list_for_customer`` gives that customer's methods only, oldest first."""
+        late = _method(created_at=_at(5))
+        early = _method(created_at=_at(-5))
+        _save(storage, late, _method(customer_id="cus_other"), early)
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.payment_methods.list_for_customer(CUSTOMER)) == [early.id, late.id]
+            assert list(uow.payment_methods.list_for_customer("cus_nobody")) == []
+
+    def test_removed_methods_disappear(self, storage: Storage) -> None:
+        """A removed method is gone from ``get`` and the listing, in its unit and after commit."""
+        kept = _method(created_at=_at(1))
+        removed = _method(created_at=_at(2))
+        _save(storage, kept, removed)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            uow.payment_methods.remove(uow.payment_methods.get(removed.id))
+            with pytest.raises(NotFound):
+                uow.payment_methods.get(removed.id)
+            assert _ids(uow.payment_methods.list_for_customer(CUSTOMER)) == [kept.id]
+            assert other.payment_methods.get(removed.id) == removed
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.payment_methods.get(removed.id)
+            assert _ids(uow.payment_methods.list_for_customer(CUSTOMER)) == [kept.id]
+
+    # -- the transaction log ------------------------------------------------------------
+
+    def test_the_log_is_append_only(self, storage: Storage) -> None:
+        """The log repository offers no way to change or delete an entry."""
+        with storage.unit_of_work() as uow:
+            log = uow.transaction_log
+            for name in ("update", "remove", "delete", "clear", "truncate", "replace"):
+                assert not hasattr(log, name), f"the transaction log must not offer {name}()"
+            assert callable(log.append)
+
+    def test_log_entries_come_back_in_the_order_written(self, storage: Storage) -> None:
+        """Entries of a payment are listed in the order written, across commits and timestamps."""
+        payment = _payment()
+        other = _payment()
+        # Same timestamp, ids in reverse alphabetical order: only the write order is left.
+        entries = [
+            _entry(payment.id, message=f"step {n}", entry_id=f"log_{9 - n}_{uuid.uuid4().hex}")
+            for n in range(6)
+        ]
+        _save(storage, payment, other, entries[0], entries[1], _entry(other.id), entries[2])
+        _save(storage, entries[3])
+        _save(storage, entries[4], _entry(other.id), entries[5])
+        with storage.unit_of_work() as uow:
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == entries
+            assert len(uow.transaction_log.list_for_payment(other.id)) == 2
+            assert list(uow.transaction_log.list_for_payment("pay_unknown")) == []
+
+    def test_log_entries_appear_only_after_commit(self, storage: Storage) -> None:
+        """Staged entries are invisible to other units of work and lost on rollback."""
+        payment = _payment()
+        _save(storage, payment)
+        rolled_back = _entry(payment.id, message="rolled back")
+        committed = _entry(payment.id, message="committed")
+        with storage.unit_of_work() as writer, storage.unit_of_work() as reader:
+            writer.transaction_log.append(rolled_back)
+            writer.rollback()
+            writer.transaction_log.append(committed)
+            assert list(reader.transaction_log.list_for_payment(payment.id)) == []
+            writer.commit()
+
+        with storage.unit_of_work() as uow:
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == [committed]
+
+    # -- threads ------------------------------------------------------------------------
+
+    def test_refund_ceiling_holds_under_concurrency(self, storage: Storage) -> None:
+        """Eight threads racing to reserve 30.00 of 100.00 and retrying: exactly three succeed."""
+        payment = _payment(status=PaymentStatus.COMPLETED, amount="100.00")
+        _save(storage, payment)
+        race = _RefundRace(storage, payment.id, threads=8)
+
+        _run_threads(race.worker, 8)
+
+        assert race.errors == []
+        assert sorted(race.outcomes) == ["refused"] * 5 + ["reserved"] * 3
+        assert race.conflicts >= 7, "the threads did not overlap"
+        with storage.unit_of_work() as uow:
+            stored = uow.payments.get(payment.id)
+            assert stored.refund_reserved_amount == Money.of("90.00", "USD")
+            assert stored.refundable_amount == Money.of("10.00", "USD")
+            assert len(uow.refunds.list_for_payment(payment.id)) == 3
+            assert len(uow.transaction_log.list_for_payment(payment.id)) == 3
+
+    def test_reads_are_safe_while_another_thread_commits(self, storage: Storage) -> None:
+        """Listings in one thread do not fail while another thread keeps committing new records."""
+        _save(storage, *[_payment(created_at=_at(n)) for n in range(1000)])
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                for _ in range(300):
+                    with storage.unit_of_work() as uow:
+                        uow.payments.add(_payment(customer_id="cus_writer"))
+                        uow.payment_methods.add(_method(customer_id="cus_writer"))
+                        uow.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread below
+                errors.append(exc)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        try:
+            while not done.is_set():  # read for as long as the writer writes
+                with storage.unit_of_work() as uow:
+                    assert list(uow.payments.list(customer_id="cus_nobody")) == []
+                    assert list(uow.payment_methods.list_for_customer("cus_nobody")) == []
+        finally:
+            thread.join(60)
+        assert not thread.is_alive()
+        assert errors == []
+        with storage.unit_of_work() as uow:
+            assert len(uow.payments.list(customer_id="cus_writer")) == 300

@@ -37,11 +37,7 @@ def luhn_valid(digits: str) -> bool:
 
 def is_card_number(digits: str) -> bool:
     """Return whether ``digits`` (decimal digits only) could be a card number."""
-    return (
-        SHORTEST_PAN <= len(digits) <= LONGEST_PAN
-        and int(digits[0]) != 0
-        and luhn_valid(digits)
-    )
+    return SHORTEST_PAN <= len(digits) <= LONGEST_PAN and int(digits[0]) != 0 and luhn_valid(digits)
 
 
 def contains_card_number(text: str) -> bool:

@@ -52,8 +52,12 @@ def result_data(result: GatewayResult) -> dict[str, Any]:
     return data
 
 
-def _payment_target(payment: Payment, outcome: GatewayOutcome) -> PaymentStatus | None:
+def _payment_target(
+    payment: Payment, outcome: GatewayOutcome, operation: str
+) -> PaymentStatus | None:
     """The status the provider's answer points to, or ``None`` if it settles nothing."""
+    if operation == "void" and outcome is _O.SUCCEEDED:
+        return _P.CANCELLED  # the void went through: the hold (or the pending payment) is gone
     if outcome is _O.DECLINED and payment.status is _P.AUTHORIZED:
         return _P.CANCELLED  # an authorization the provider no longer holds was voided
     if outcome is _O.PENDING and payment.status is _P.REQUIRES_ACTION:
@@ -71,7 +75,7 @@ def apply_payment_result(
     logged as an error and ignored: the state machine never moves back.
     """
     data = result_data(result)
-    target = _payment_target(payment, result.outcome)
+    target = _payment_target(payment, result.outcome, operation)
     if target is None or target == payment.status:
         tx.log(
             payment.id,

@@ -74,6 +74,8 @@ class ValidationError(PaykitError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = message
+        """The message without the field name in front."""
 
 
 class InvalidAmountError(ValidationError):

@@ -560,8 +560,9 @@ class PaymentService:
             msg = f"{operation} of payment {payment_id} was declined: {declined[0]}"
             raise PaymentProcessingError(msg, payment_id=payment_id)
         if result.next_action is not None and payment.status is _P.REQUIRES_ACTION:
-            # Hand the client secret to this caller only; storage kept the redacted copy.
-            payment.next_action = result.next_action
+            # Hand the client secret to this caller only: storage and the published event
+            # keep the redacted copy.
+            payment = attrs.evolve(payment, next_action=result.next_action)
         return payment
 
     # -- refunds --------------------------------------------------------------------------
@@ -587,7 +588,7 @@ class PaymentService:
 
         def work(tx: Transaction) -> Refund:
             payment = tx.uow.payments.get(payment_id)
-            money = None if amount is None else Money.of(amount, payment.currency)
+            money = None if amount is None else _refund_money(amount, payment.currency)
             if idempotency_key is not None:
                 existing = tx.uow.refunds.find_by_idempotency_key(payment_id, idempotency_key)
                 if existing is not None:
@@ -782,6 +783,14 @@ def _provider_id(payment: Payment) -> str:
         msg = f"payment {payment.id} has no provider id yet; reconcile it first"
         raise InvalidStateTransition(msg, current=str(payment.status), requested="provider call")
     return payment.provider_payment_id
+
+
+def _refund_money(amount: AmountLike, currency: str) -> Money:
+    """Parse a refund amount; every way it can be wrong is an ``InvalidRefundAmountError``."""
+    try:
+        return Money.of(amount, currency)
+    except InvalidAmountError as error:
+        raise InvalidRefundAmountError(error.detail, field=error.field) from None
 
 
 def _with_amount(result: GatewayResult, amount: Money) -> GatewayResult:

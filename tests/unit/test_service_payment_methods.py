@@ -33,7 +33,7 @@ def test_add_keeps_display_details_and_token(service: PaymentService) -> None:
     method = service.add_payment_method(
         "cus_1",
         type="credit_card",
-        token="tok_visa",
+        token=SandboxToken.SUCCESS,
         brand="visa",
         last4="4242",
         exp_month=12,
@@ -63,8 +63,8 @@ def test_add_defaults_provider_to_the_routed_gateway(storage: InMemoryStorage) -
     wallets = SandboxGateway(name="wallet-sandbox")
     service = PaymentService(storage, {"credit_card": cards, "digital_wallet": wallets})
 
-    card = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
-    wallet = service.add_payment_method("cus_1", type="digital_wallet", token="tok_visa")
+    card = service.add_payment_method("cus_1", type="credit_card", token=SandboxToken.SUCCESS)
+    wallet = service.add_payment_method("cus_1", type="digital_wallet", token=SandboxToken.SUCCESS)
 
     assert service.get_payment_method(card.id).provider == "cards-sandbox"
     assert service.get_payment_method(wallet.id).provider == "wallet-sandbox"
@@ -73,7 +73,7 @@ def test_add_defaults_provider_to_the_routed_gateway(storage: InMemoryStorage) -
 def test_add_with_explicit_provider_keeps_it(service: PaymentService) -> None:
     """An explicit ``provider`` is stored as given instead of the routed gateway's name."""
     method = service.add_payment_method(
-        "cus_1", type="credit_card", token="tok_visa", provider="stripe"
+        "cus_1", type="credit_card", token=SandboxToken.SUCCESS, provider="stripe"
     )
 
     assert service.get_payment_method(method.id).provider == "stripe"
@@ -101,7 +101,7 @@ def test_update_changes_expiry_and_replaces_metadata(service: PaymentService) ->
     method = service.add_payment_method(
         "cus_1",
         type="credit_card",
-        token="tok_visa",
+        token=SandboxToken.SUCCESS,
         exp_month=1,
         exp_year=2026,
         metadata={"old": "x"},
@@ -117,7 +117,7 @@ def test_update_changes_expiry_and_replaces_metadata(service: PaymentService) ->
 def test_update_with_only_metadata_keeps_expiry(service: PaymentService) -> None:
     """An update that passes no expiry leaves the stored expiry untouched."""
     method = service.add_payment_method(
-        "cus_1", type="credit_card", token="tok_visa", exp_month=5, exp_year=2029
+        "cus_1", type="credit_card", token=SandboxToken.SUCCESS, exp_month=5, exp_year=2029
     )
 
     service.update_payment_method(method.id, metadata={"k": "v"})
@@ -132,7 +132,7 @@ def test_update_with_bad_expiry_changes_nothing(
 ) -> None:
     """An invalid month is refused with the field named and the stored method is unchanged."""
     method = service.add_payment_method(
-        "cus_1", type="credit_card", token="tok_visa", exp_month=5, exp_year=2029
+        "cus_1", type="credit_card", token=SandboxToken.SUCCESS, exp_month=5, exp_year=2029
     )
     commits = storage.commits
 
@@ -147,10 +147,10 @@ def test_update_with_bad_expiry_changes_nothing(
 def test_add_as_default_unsets_the_previous_default(service: PaymentService) -> None:
     """Adding a method with ``is_default`` takes the default away from the previous one."""
     first = service.add_payment_method(
-        "cus_1", type="credit_card", token="tok_visa", is_default=True
+        "cus_1", type="credit_card", token=SandboxToken.SUCCESS, is_default=True
     )
     second = service.add_payment_method(
-        "cus_1", type="credit_card", token="tok_visa", is_default=True
+        "cus_1", type="credit_card", token=SandboxToken.SUCCESS, is_default=True
     )
 
     assert _defaults(service, "cus_1") == [second.id]
@@ -233,9 +233,7 @@ def test_remove_deletes_the_method(service: PaymentService, make_card: MakeCard)
     with pytest.raises(NotFound) as caught:
         service.get_payment_method(removed.id)
     assert caught.value.record_id == removed.id
-    assert [m.id for m in service.list_payment_methods("cus_1", include_inactive=True)] == [
-        kept.id
-    ]
+    assert [m.id for m in service.list_payment_methods("cus_1", include_inactive=True)] == [kept.id]
     with pytest.raises(NotFound):
         service.remove_payment_method(removed.id)
 
@@ -263,7 +261,7 @@ def test_unknown_method_type_is_a_validation_error(
 ) -> None:
     """An unknown type names the ``type`` field and stores nothing."""
     with pytest.raises(ValidationError) as caught:
-        service.add_payment_method("cus_1", type="cheque", token="tok_visa")
+        service.add_payment_method("cus_1", type="cheque", token=SandboxToken.SUCCESS)
 
     assert caught.value.field == "type"
     assert storage.methods == {}
@@ -274,7 +272,7 @@ def test_bank_transfer_without_gateway_is_unsupported(
 ) -> None:
     """A type with no gateway configured (bank transfer here) is refused and stores nothing."""
     with pytest.raises(UnsupportedPaymentMethodError) as caught:
-        service.add_payment_method("cus_1", type="bank_transfer", token="btok_1")
+        service.add_payment_method("cus_1", type="bank_transfer", token=SandboxToken.SUCCESS)
 
     assert caught.value.code == "unsupported_payment_method"
     assert "bank_transfer" in str(caught.value)

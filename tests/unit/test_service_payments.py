@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -86,6 +87,7 @@ class ExplodingGateway(SandboxGateway):
 
     def charge(self, request: ChargeRequest) -> GatewayResult:
         """Record the call, then raise."""
+        del request
         self.calls.append("charge")
         raise self.error
 
@@ -136,7 +138,11 @@ def test_charge_carries_a_stable_idempotency_key(
 @pytest.mark.parametrize(
     ("token", "code", "message"),
     [
-        (SandboxToken.INSUFFICIENT_FUNDS, "insufficient_funds", "Your card has insufficient funds."),
+        (
+            SandboxToken.INSUFFICIENT_FUNDS,
+            "insufficient_funds",
+            "Your card has insufficient funds.",
+        ),
         (SandboxToken.DECLINE, "generic_decline", "Your card was declined."),
         (
             SandboxToken.PROCESSING_ERROR,
@@ -145,7 +151,7 @@ def test_charge_carries_a_stable_idempotency_key(
         ),
     ],
 )
-def test_decline_fails_the_payment_and_moves_no_money(
+def test_decline_fails_the_payment_and_moves_no_money(  # noqa: PLR0913, PLR0917
     service: PaymentService,
     sandbox: SandboxGateway,
     make_card: MakeCard,
@@ -201,7 +207,7 @@ def test_three_d_secure_hands_the_secret_to_the_caller_only(
 def test_three_d_secure_completed_then_reconciled(
     service: PaymentService, sandbox: SandboxGateway, make_card: MakeCard
 ) -> None:
-    """After the customer passes 3-D Secure, reconciling completes the payment and clears the action."""
+    """After the customer passes 3-D Secure, reconciling completes the payment."""
     payment = service.process_payment(
         _create(service, make_card(token=SandboxToken.THREE_D_SECURE)).id
     )
@@ -602,7 +608,7 @@ def test_gateway_refusal_fails_the_payment(storage: InMemoryStorage) -> None:
     """A gateway raising a PaykitError fails the payment and raises PaymentProcessingError."""
     gateway = ExplodingGateway(GatewayConfigurationError("invalid API key"))
     service = PaymentService(storage, {"credit_card": gateway})
-    method = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    method = service.add_payment_method("cus_1", type="credit_card", token=SandboxToken.SUCCESS)
     payment = _create(service, method)
 
     with pytest.raises(PaymentProcessingError) as caught:
@@ -625,7 +631,7 @@ def test_gateway_crash_leaves_the_payment_processing(
 ) -> None:
     """An exception of unknown meaning keeps the payment processing with an error log entry."""
     service = PaymentService(storage, {"credit_card": ExplodingGateway(error)})
-    method = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    method = service.add_payment_method("cus_1", type="credit_card", token=SandboxToken.SUCCESS)
     payment = _create(service, method)
 
     with pytest.raises(PaymentProcessingError) as caught:
@@ -634,9 +640,7 @@ def test_gateway_crash_leaves_the_payment_processing(
     assert caught.value.payment_id == payment.id
     assert caught.value.__cause__ is error
     assert service.get_payment_status(payment.id) is _P.PROCESSING
-    errors = [
-        e for e in service.get_transaction_log(payment.id) if e.log_type is LogType.ERROR
-    ]
+    errors = [e for e in service.get_transaction_log(payment.id) if e.log_type is LogType.ERROR]
     assert len(errors) == 1
     assert errors[0].data["error_type"] == type(error).__name__
 
@@ -644,7 +648,9 @@ def test_gateway_crash_leaves_the_payment_processing(
 # -- the audit log -------------------------------------------------------------------------
 
 
-def _run_scenario(name: str, service: PaymentService, sandbox: SandboxGateway, card: MakeCard) -> str:
+def _run_scenario(
+    name: str, service: PaymentService, sandbox: SandboxGateway, card: MakeCard
+) -> str:
     """Drive one payment through a scenario and return its id."""
     flows: dict[str, tuple[str, bool]] = {
         "purchase": (SandboxToken.SUCCESS, True),
@@ -696,7 +702,7 @@ def _run_scenario(name: str, service: PaymentService, sandbox: SandboxGateway, c
         ("refunds", _P.REFUNDED),
     ],
 )
-def test_every_status_change_is_logged_once(
+def test_every_status_change_is_logged_once(  # noqa: PLR0913, PLR0917
     service: PaymentService,
     sandbox: SandboxGateway,
     make_card: MakeCard,
@@ -709,7 +715,7 @@ def test_every_status_change_is_logged_once(
 
     moves = _status_moves(service.get_transaction_log(payment_id))
     assert moves[0] == (None, _P.PENDING)
-    for (_, reached), (previous, new) in zip(moves, moves[1:], strict=False):
+    for (_, reached), (previous, new) in itertools.pairwise(moves):
         assert previous == reached
         assert previous is not None
         assert PaymentStatus(new) in PAYMENT_TRANSITIONS[PaymentStatus(previous)]

@@ -119,9 +119,7 @@ def test_pending_refunds_reserve_the_balance(
     assert service.get_payment(payment.id).refundable_amount == _usd("40.00")
 
 
-def test_processing_refunds_also_reserve(
-    service: PaymentService, sandbox: SandboxGateway, paid: PayWith
-) -> None:
+def test_processing_refunds_also_reserve(service: PaymentService, paid: PayWith) -> None:
     """A refund whose outcome is unknown keeps its reservation until reconciled."""
     payment = paid("100.00", token=SandboxToken.REFUND_TIMEOUT)
     service.process_refund(service.create_refund(payment.id, "60.00").id)
@@ -201,7 +199,9 @@ def test_refund_of_unsettled_payment_is_refused(
     assert storage.refunds == {}
 
 
-def test_refund_of_fully_refunded_payment_is_refused(service: PaymentService, paid: PayWith) -> None:
+def test_refund_of_fully_refunded_payment_is_refused(
+    service: PaymentService, paid: PayWith
+) -> None:
     """Once everything is refunded, another refund is refused."""
     payment = paid("20.00")
     service.process_refund(service.create_refund(payment.id).id)
@@ -330,7 +330,7 @@ def test_processing_a_completed_refund_again_is_refused(
     ("charged", "currency", "refunded", "minor_units"),
     [("5000", "JPY", "1234", 1234), ("10.500", "KWD", "1.234", 1234), ("10", "KWD", "0.005", 5)],
 )
-def test_refund_in_other_exponents(  # noqa: PLR0913 - the parameters of the table
+def test_refund_in_other_exponents(  # noqa: PLR0913, PLR0917 - fixtures and table
     service: PaymentService,
     sandbox: SandboxGateway,
     paid: PayWith,
@@ -357,7 +357,7 @@ def test_refund_in_other_exponents(  # noqa: PLR0913 - the parameters of the tab
     ("currency", "charged", "refunded"),
     [("USD", "100.00", "10.001"), ("JPY", "5000", "12.5"), ("KWD", "10.000", "1.2345")],
 )
-def test_refund_with_too_many_decimals_is_refused(
+def test_refund_with_too_many_decimals_is_refused(  # noqa: PLR0913, PLR0917
     service: PaymentService,
     storage: InMemoryStorage,
     paid: PayWith,

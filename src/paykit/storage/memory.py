@@ -259,9 +259,9 @@ class InMemoryUnitOfWork:
     def _check_unique_keys(self) -> None:
         """Idempotency keys and default methods are unique, as SQL unique indexes make them."""
         storage = self._storage
-        if not (self.payments.added or self.refunds.added or self.payment_methods.added):
-            if not self.payment_methods.changed:
-                return  # nothing that a unique key covers was written
+        methods = self.payment_methods
+        if not (self.payments.added or self.refunds.added or methods.added or methods.changed):
+            return  # nothing that a unique key covers was written
         payment_keys = {
             (p.customer_id, p.idempotency_key): p.id
             for p in self.payments.added.values()

@@ -7,10 +7,11 @@ apply everything; nothing is half-applied. Data lives as long as the object.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import attrs
 
@@ -25,6 +26,21 @@ __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
 R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A copy sharing no container with ``metadata``; flat metadata stays a cheap dict copy."""
+    if all(isinstance(value, _SCALARS) for value in metadata.values()):
+        return dict(metadata)
+    return copy.deepcopy(metadata)
+
+
+def _copy_entry(entry: TransactionLogEntry) -> TransactionLogEntry:
+    """A log entry whose ``data`` is shared with nobody."""
+    return attrs.evolve(entry, data=_copy_metadata(entry.data))
 
 
 def _make_cloner(cls: type[R]) -> Callable[[R], R]:
@@ -42,11 +58,15 @@ def _make_cloner(cls: type[R]) -> Callable[[R], R]:
             "def clone(record):",
             "    clone = new(cls)",
             *lines,
-            "    clone.metadata = dict(record.metadata)",
+            "    clone.metadata = copy_metadata(record.metadata)",
             "    return clone",
         ]
     )
-    namespace: dict[str, object] = {"new": object.__new__, "cls": cls}
+    namespace: dict[str, object] = {
+        "new": object.__new__,
+        "cls": cls,
+        "copy_metadata": _copy_metadata,
+    }
     exec(source, namespace)  # noqa: S102 - the source is built from attrs field names only
     return namespace["clone"]  # type: ignore[return-value]  # built above with this signature
 
@@ -56,8 +76,11 @@ class _Table(Generic[R]):
 
     kind: str
 
-    def __init__(self, stored: dict[str, R], clone: Callable[[R], R]) -> None:
+    def __init__(
+        self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
+    ) -> None:
         self.stored = stored
+        self.lock = lock
         self.clone = clone
         self.added: dict[str, R] = {}
         self.changed: dict[str, R] = {}
@@ -90,7 +113,9 @@ class _Table(Generic[R]):
 
     def current(self) -> Iterable[R]:
         """Every record as this unit of work sees it (stored, overlaid with staged writes)."""
-        for record_id, record in self.stored.items():
+        with self.lock:  # a commit in another thread may be resizing the dict
+            snapshot = list(self.stored.items())
+        for record_id, record in snapshot:
             if record_id in self.removed:
                 continue
             yield self.changed.get(record_id) or record
@@ -147,15 +172,16 @@ class _Payments(_Table[Payment]):
     kind = "payment"
 
     def __init__(self, storage: InMemoryStorage) -> None:
-        super().__init__(storage.payments, _clone_payment)
+        super().__init__(storage.payments, _clone_payment, storage.lock)
         self._keys = storage.payment_keys
 
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
                 return payment
-        payment_id = self._keys.get((customer_id, key))
-        return None if payment_id is None else self.get(payment_id)
+        with self.lock:  # keys are recorded just before apply(), under this lock
+            payment_id = self._keys.get((customer_id, key))
+            return None if payment_id is None else self.get(payment_id)
 
     def list(
         self,
@@ -177,15 +203,16 @@ class _Refunds(_Table[Refund]):
     kind = "refund"
 
     def __init__(self, storage: InMemoryStorage) -> None:
-        super().__init__(storage.refunds, _clone_refund)
+        super().__init__(storage.refunds, _clone_refund, storage.lock)
         self._keys = storage.refund_keys
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():
             if refund.idempotency_key == key and refund.payment_id == payment_id:
                 return refund
-        refund_id = self._keys.get((payment_id, key))
-        return None if refund_id is None else self.get(refund_id)
+        with self.lock:  # keys are recorded just before apply(), under this lock
+            refund_id = self._keys.get((payment_id, key))
+            return None if refund_id is None else self.get(refund_id)
 
     def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
         return self.select(lambda r: r.payment_id == payment_id)
@@ -205,8 +232,23 @@ class _TransactionLog:
         self.staged.append(entry)
 
     def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
-        written = list(self._stored.get(payment_id, ()))
+        written = [_copy_entry(entry) for entry in self._stored.get(payment_id, ())]
         return written + [entry for entry in self.staged if entry.payment_id == payment_id]
+
+
+def _new_keys(
+    pairs: Iterable[tuple[tuple[str, str | None], str]],
+) -> dict[tuple[str, str], str]:
+    """The unique keys one unit of work takes; a key taken twice in the unit conflicts."""
+    keys: dict[tuple[str, str], str] = {}
+    for (scope, key), record_id in pairs:
+        if key is None:
+            continue
+        if (scope, key) in keys:
+            msg = f"idempotency key {key!r} is used twice in this unit of work"
+            raise ConcurrencyConflict(msg)
+        keys[(scope, key)] = record_id
+    return keys
 
 
 class InMemoryUnitOfWork:
@@ -214,7 +256,7 @@ class InMemoryUnitOfWork:
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self._storage = storage
-        self.payment_methods = _PaymentMethods(storage.methods, _clone_method)
+        self.payment_methods = _PaymentMethods(storage.methods, _clone_method, storage.lock)
         self.payments = _Payments(storage)
         self.refunds = _Refunds(storage)
         self.transaction_log = _TransactionLog(storage.log)
@@ -246,7 +288,7 @@ class InMemoryUnitOfWork:
             for table in staged:
                 table.apply()
             for entry in self.transaction_log.staged:
-                storage.log.setdefault(entry.payment_id, []).append(entry)
+                storage.log.setdefault(entry.payment_id, []).append(_copy_entry(entry))
             storage.commits += 1
         self.rollback()  # everything is written: forget the staging area
 
@@ -262,16 +304,12 @@ class InMemoryUnitOfWork:
         methods = self.payment_methods
         if not (self.payments.added or self.refunds.added or methods.added or methods.changed):
             return  # nothing that a unique key covers was written
-        payment_keys = {
-            (p.customer_id, p.idempotency_key): p.id
-            for p in self.payments.added.values()
-            if p.idempotency_key is not None
-        }
-        refund_keys = {
-            (r.payment_id, r.idempotency_key): r.id
-            for r in self.refunds.added.values()
-            if r.idempotency_key is not None
-        }
+        payment_keys = _new_keys(
+            ((p.customer_id, p.idempotency_key), p.id) for p in self.payments.added.values()
+        )
+        refund_keys = _new_keys(
+            ((r.payment_id, r.idempotency_key), r.id) for r in self.refunds.added.values()
+        )
         if payment_keys.keys() & storage.payment_keys or refund_keys.keys() & storage.refund_keys:
             msg = "an idempotency key in this unit of work was taken by another one; retry"
             raise ConcurrencyConflict(msg)
@@ -296,7 +334,7 @@ class InMemoryStorage:
     """Thread-safe in-memory storage; the reference implementation of the storage contract."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.methods: dict[str, PaymentMethod] = {}
         self.payments: dict[str, Payment] = {}
         self.refunds: dict[str, Refund] = {}

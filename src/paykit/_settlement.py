@@ -52,6 +52,15 @@ def result_data(result: GatewayResult) -> dict[str, Any]:
     return data
 
 
+def _unchanged_log_type(outcome: GatewayOutcome, operation: str) -> LogType:
+    """How to log an answer that moves nothing: unknown, still pending, or a reconciliation."""
+    if outcome is _O.UNKNOWN:
+        return LogType.OUTCOME_UNKNOWN
+    if operation == "reconcile":
+        return LogType.RECONCILED
+    return LogType.AWAITING_PROVIDER
+
+
 def _payment_target(
     payment: Payment, outcome: GatewayOutcome, operation: str
 ) -> PaymentStatus | None:
@@ -79,7 +88,7 @@ def apply_payment_result(
     if target is None or target == payment.status:
         tx.log(
             payment.id,
-            LogType.OUTCOME_UNKNOWN if result.outcome is _O.UNKNOWN else LogType.RECONCILED,
+            _unchanged_log_type(result.outcome, operation),
             f"{operation}: provider says {result.outcome}; payment stays {payment.status}",
             data=data,
         )
@@ -112,7 +121,9 @@ def apply_payment_result(
     tx.move_payment(payment, target, log_type, message, data=data)
 
 
-def apply_refund_result(tx: Transaction, refund_id: str, result: GatewayResult) -> Refund:
+def apply_refund_result(
+    tx: Transaction, refund_id: str, result: GatewayResult, operation: str
+) -> Refund:
     """Settle a ``processing`` refund as the provider's answer says, booking it on the payment."""
     refund = tx.uow.refunds.get(refund_id)
     payment = tx.uow.payments.get(refund.payment_id)
@@ -123,7 +134,7 @@ def apply_refund_result(tx: Transaction, refund_id: str, result: GatewayResult) 
     if refund.status is not _R.PROCESSING or result.outcome in (_O.PENDING, _O.UNKNOWN):
         tx.log(
             payment.id,
-            LogType.OUTCOME_UNKNOWN if result.outcome is _O.UNKNOWN else LogType.RECONCILED,
+            _unchanged_log_type(result.outcome, operation),
             f"refund: provider says {result.outcome}; refund stays {refund.status}",
             refund_id=refund.id,
             data=data,

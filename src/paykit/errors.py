@@ -8,7 +8,7 @@ releases) and a message that says what to fix. Errors never carry card numbers o
     PaykitError
     ├── ValidationError                     bad input; ``field`` names the culprit
     │   ├── InvalidAmountError              amount: not a plain decimal, too precise, too large, ...
-    │   │   └── InvalidRefundAmountError    refund amount: <= 0 or above the refundable balance
+    │   │   └── InvalidRefundAmountError    any invalid refund amount, incl. above the balance
     │   ├── UnknownCurrencyError            not an active ISO 4217 code
     │   ├── CurrencyMismatchError           arithmetic or refund across currencies
     │   └── CardDataRejectedError           a field looks like a card number (PCI: tokens only)
@@ -85,7 +85,7 @@ class InvalidAmountError(ValidationError):
 
 
 class InvalidRefundAmountError(InvalidAmountError):
-    """A refund amount that is not positive or exceeds the refundable balance."""
+    """A refund amount that is invalid, not positive or above the refundable balance."""
 
     code = "invalid_refund_amount"
 

@@ -42,8 +42,16 @@ class EventBus:
         self._handlers.setdefault(str(event_type), []).append(handler)
 
     def publish(self, event: Event) -> None:
-        """Deliver ``event`` to its subscribers, then to the catch-all ones."""
-        for handler in (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ())):
+        """Deliver a detached copy of ``event`` to its subscribers, then the catch-all ones.
+
+        The copy means a subscriber that changes the payment it receives changes neither the
+        object the service returned to its caller nor anything stored.
+        """
+        handlers = (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ()))
+        if not handlers:
+            return
+        event = event.detached()
+        for handler in handlers:
             try:
                 handler(event)
             except Exception:  # noqa: BLE001 - one bad subscriber must not silence the rest

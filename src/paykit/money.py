@@ -2,8 +2,8 @@
 
 Rules (DESIGN.md section 2):
 
-* amounts are ``Decimal``, ``int`` or a plain decimal string; floats, NaN, infinities,
-  exponent notation, negative numbers and negative zero are refused;
+* amounts are ``Decimal``, ``int`` or a plain decimal string ("12.34": no sign, no exponent,
+  ASCII digits); floats, NaN, infinities, negative numbers and negative zero are refused;
 * an amount may not carry digits beyond its currency's minor unit
   (USD 2, JPY 0, KWD 3) -- it is refused, never rounded;
 * an amount may not exceed :data:`MAX_MINOR_UNITS` minor units (twelve digits: up to

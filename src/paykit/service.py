@@ -45,6 +45,7 @@ from paykit.errors import (
     PaymentMethodOwnershipError,
     PaymentProcessingError,
     RefundProcessingError,
+    UnsupportedPaymentMethodError,
 )
 from paykit.event_bus import EventBus
 from paykit.gateways.base import (
@@ -293,6 +294,8 @@ class PaymentService:
                         and existing.payment_method_id == payment_method_id
                         and existing.amount == money
                         and existing.capture == capture
+                        and existing.description == description
+                        and existing.metadata == extra
                     )
                     if not same:
                         msg = (
@@ -312,7 +315,7 @@ class PaymentService:
                     f"payment method {method.id} holds a {method.provider!r} token but "
                     f"{method.type} payments go to {gateway.name!r}"
                 )
-                raise PaymentMethodOwnershipError(msg)
+                raise UnsupportedPaymentMethodError(msg)
             zero = Money.zero(money.currency)
             payment = Payment(
                 id=tx.new_id("pay"),
@@ -367,6 +370,7 @@ class PaymentService:
                 )
             method = tx.uow.payment_methods.get(payment.payment_method_id)
             _require_active(method)
+            self.gateways.by_name(payment.provider)  # refuse before claiming, not after
             payment.attempt_count += 1
             tx.move_payment(
                 payment,
@@ -593,8 +597,10 @@ class PaymentService:
                 existing = tx.uow.refunds.find_by_idempotency_key(payment_id, idempotency_key)
                 if existing is not None:
                     if (
-                        money is not None and existing.amount != money
-                    ) or existing.reason != reason:
+                        (money is not None and existing.amount != money)
+                        or existing.reason != reason
+                        or existing.metadata != extra
+                    ):
                         msg = (
                             f"idempotency key {idempotency_key!r} was used for refund "
                             f"{existing.id} with different parameters"
@@ -638,6 +644,9 @@ class PaymentService:
         def claim(tx: Transaction) -> tuple[Refund, Payment]:
             refund = tx.uow.refunds.get(refund_id)
             payment = tx.uow.payments.get(refund.payment_id)
+            # Everything that can fail locally fails before the claim, not after it.
+            self.gateways.by_name(payment.provider)
+            _provider_id(payment)
             refund.attempt_count += 1
             tx.move_refund(
                 refund,
@@ -659,7 +668,7 @@ class PaymentService:
             reason=refund.reason,
         )
         result = self._call_refund_gateway(lambda: gateway.refund(request), refund)
-        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result))
+        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "refund"))
 
     def cancel_refund(self, refund_id: str) -> Refund:
         """Cancel a ``pending`` refund and release its reservation."""
@@ -699,7 +708,7 @@ class PaymentService:
             amount=refund.amount,
         )
         result = self._call_refund_gateway(lambda: gateway.retrieve_refund(lookup), refund)
-        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result))
+        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
 
     def _call_refund_gateway(
         self, call: Callable[[], GatewayResult], refund: Refund

@@ -190,8 +190,10 @@ def test_three_d_secure_hands_the_secret_to_the_caller_only(
     assert result.next_action is not None
     assert result.next_action.redirect_url is not None
     assert result.next_action.redirect_url.startswith("https://")
-    secret = result.next_action.client_secret
+    assert result.next_action.client_secret is not None
+    secret = result.next_action.client_secret.get_secret_value()
     assert secret
+    assert secret not in repr(result)
     stored = service.get_payment(payment.id)
     assert stored.status is _P.REQUIRES_ACTION
     assert stored.next_action is not None

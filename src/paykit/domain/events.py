@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from enum import StrEnum
 
@@ -39,3 +40,9 @@ class Event:
     payment: Payment
     occurred_at: datetime
     refund: Refund | None = None
+
+    def detached(self) -> Event:
+        """A copy whose records share nothing with the caller's or paykit's own objects."""
+        return attrs.evolve(
+            self, payment=copy.deepcopy(self.payment), refund=copy.deepcopy(self.refund)
+        )

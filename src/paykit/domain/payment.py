@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 import attrs
+from pydantic import SecretStr
 
 from paykit.domain._transitions import check_transition
 from paykit.domain.payment_method import PaymentMethodType
@@ -75,12 +76,13 @@ class NextAction:
     """What the customer must do before a ``requires_action`` payment can go on.
 
     ``client_secret`` (for a provider's front-end SDK) is handed to the caller once and never
-    stored: storage keeps a copy with it removed.
+    stored: storage keeps a copy with it removed. It is a pydantic ``SecretStr``, so no repr,
+    log line or error message can show it; read it with ``.get_secret_value()``.
     """
 
     type: str
     redirect_url: str | None = None
-    client_secret: str | None = attrs.field(default=None, repr=False)
+    client_secret: SecretStr | None = None
 
     def without_secret(self) -> NextAction:
         """Return the copy of this action that may be stored and logged."""

@@ -30,6 +30,7 @@ class LogType(StrEnum):
     PAYMENT_VOIDED = "payment_voided"
     PAYMENT_CANCELLED = "payment_cancelled"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    AWAITING_PROVIDER = "awaiting_provider"
     RECONCILED = "reconciled"
     REFUND_PROCESSING = "refund_processing"
     REFUND_FAILED = "refund_failed"

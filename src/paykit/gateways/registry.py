@@ -22,7 +22,13 @@ class GatewayRegistry:
         self._by_name: dict[str, Gateway] = {}
         for method_type, gateway in routes.items():
             self._routes[parse_method_type(method_type)] = gateway
-            self._by_name[gateway.name] = gateway
+            known = self._by_name.setdefault(gateway.name, gateway)
+            if known is not gateway:
+                msg = (
+                    f"two different gateways are both named {gateway.name!r}; payments record "
+                    "the gateway by name, so each must have its own"
+                )
+                raise ValidationError(msg, field="gateways")
 
     def for_method_type(self, method_type: PaymentMethodType) -> Gateway:
         """The gateway configured for ``method_type``."""

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Final
 
 import attrs
+from pydantic import SecretStr
 
 from paykit.domain.payment import NextAction
 from paykit.errors import GatewayConfigurationError, IdempotencyConflict
@@ -200,7 +201,7 @@ class SandboxGateway:
                     decline_code="not_found",
                     message="The refund was never received by the provider.",
                 )
-            return self._refund_result(self._refunds[provider_id])
+            return self._refund_result(self._find_refund(provider_id))
 
     # -- test controls ------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class SandboxGateway:
         if first.outcome is GatewayOutcome.UNKNOWN and first.provider_id is not None:
             if first.provider_id in self._intents:
                 return self._intent_result(self._intents[first.provider_id])
-            return self._refund_result(self._refunds[first.provider_id])
+            return self._refund_result(self._find_refund(first.provider_id))
         return first
 
     def _new_id(self, prefix: str) -> str:
@@ -284,6 +285,13 @@ class SandboxGateway:
             return self._intents[provider_id]
         except KeyError:
             msg = f"the sandbox has no payment {provider_id!r}"
+            raise GatewayConfigurationError(msg, gateway_code="resource_missing") from None
+
+    def _find_refund(self, provider_id: str) -> _SandboxRefund:
+        try:
+            return self._refunds[provider_id]
+        except KeyError:
+            msg = f"the sandbox has no refund {provider_id!r}"
             raise GatewayConfigurationError(msg, gateway_code="resource_missing") from None
 
     def _charge(self, request: object) -> GatewayResult:
@@ -405,7 +413,7 @@ class SandboxGateway:
                 next_action=NextAction(
                     type="redirect_to_url",
                     redirect_url=f"https://sandbox.paykit.invalid/3ds/{intent.provider_id}",
-                    client_secret=f"{intent.provider_id}_secret_sandbox",
+                    client_secret=SecretStr(f"{intent.provider_id}_secret_sandbox"),
                 ),
             )
         outcome = {

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 
 from paykit.money import Money
 
-__all__ = ["LogType", "TransactionLogEntry"]
+__all__ = ["LogType", "TransactionLogEntry", "freeze"]
 
 
 class LogType(StrEnum):
@@ -38,13 +40,29 @@ class LogType(StrEnum):
     STATUS_CHANGED = "status_changed"
 
 
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+def freeze(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
+    """A read-only deep copy of JSON-like data: mappings become read-only, lists tuples."""
+    if isinstance(value, Mapping):
+        if not value:
+            return _EMPTY
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class TransactionLogEntry:
     """One audit record. Entries are never changed or removed once written.
 
     When the entry records a status change, ``previous_status`` and ``new_status`` say which,
     of the payment or (when ``refund_id`` is set and the change is the refund's) the refund.
-    ``data`` holds provider details with every secret removed.
+    ``data`` holds provider details with every secret removed; it is frozen on the way in
+    (read-only mappings, tuples for lists), so nobody can rewrite the audit trail through a
+    reference to an entry.
     """
 
     id: str
@@ -56,4 +74,4 @@ class TransactionLogEntry:
     amount: Money | None = None
     previous_status: str | None = None
     new_status: str | None = None
-    data: dict[str, Any] = attrs.field(factory=dict)
+    data: Mapping[str, Any] = attrs.field(default=_EMPTY, converter=freeze)

@@ -38,11 +38,6 @@ def _copy_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(metadata)
 
 
-def _copy_entry(entry: TransactionLogEntry) -> TransactionLogEntry:
-    """A log entry whose ``data`` is shared with nobody."""
-    return attrs.evolve(entry, data=_copy_metadata(entry.data))
-
-
 def _make_cloner(cls: type[R]) -> Callable[[R], R]:
     """Build a copy function for ``cls`` that shares nothing mutable with the original.
 
@@ -232,7 +227,7 @@ class _TransactionLog:
         self.staged.append(entry)
 
     def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
-        written = [_copy_entry(entry) for entry in self._stored.get(payment_id, ())]
+        written = list(self._stored.get(payment_id, ()))  # entries are immutable: share them
         return written + [entry for entry in self.staged if entry.payment_id == payment_id]
 
 
@@ -288,7 +283,7 @@ class InMemoryUnitOfWork:
             for table in staged:
                 table.apply()
             for entry in self.transaction_log.staged:
-                storage.log.setdefault(entry.payment_id, []).append(_copy_entry(entry))
+                storage.log.setdefault(entry.payment_id, []).append(entry)
             storage.commits += 1
         self.rollback()  # everything is written: forget the staging area
 

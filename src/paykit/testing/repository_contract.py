@@ -644,14 +644,16 @@ class RepositoryContract(abc.ABC):
         assert got.metadata == {"cart": {"items": 3}}
 
     def test_log_entries_cannot_be_changed_through_a_reference(self, storage: Storage) -> None:
-        """Changing the ``data`` of an appended or a listed entry does not rewrite the log."""
+        """The ``data`` of an appended or listed entry is read-only: the log stays as written."""
         payment = _payment()
         entry = _entry(payment.id)
         _save(storage, payment, entry)
-        entry.data["gateway"]["request_id"] = "forged"
+        with pytest.raises(TypeError):
+            entry.data["gateway"]["request_id"] = "forged"
         with storage.unit_of_work() as uow:
             listed = uow.transaction_log.list_for_payment(payment.id)
-            listed[0].data["forged"] = True
+            with pytest.raises(TypeError):
+                listed[0].data["forged"] = True  # type: ignore[index]
 
         with storage.unit_of_work() as uow:
             [stored] = uow.transaction_log.list_for_payment(payment.id)

@@ -40,6 +40,7 @@ from paykit.errors import (
     UnknownCurrencyError,
     UnsupportedPaymentMethodError,
     ValidationError,
+    WebhookSignatureError,
 )
 from paykit.event_bus import ALL_EVENTS, EventBus
 from paykit.gateways import (
@@ -103,6 +104,7 @@ __all__ = [
     "UnknownCurrencyError",
     "UnsupportedPaymentMethodError",
     "ValidationError",
+    "WebhookSignatureError",
     "__version__",
     "from_minor_units",
     "to_minor_units",

@@ -22,6 +22,7 @@ releases) and a message that says what to fix. Errors never carry card numbers o
     ├── UnsupportedPaymentMethodError       no gateway is configured for the method type
     ├── GatewayError                        a provider refused the request for a reason of ours
     │   └── GatewayConfigurationError       bad credentials, bad request, missing permission
+    ├── WebhookSignatureError               a webhook that does not verify (answer 400)
     ├── PaymentProcessingError              processing failed with an error (not a decline)
     └── RefundProcessingError               refund processing failed with an error
 """
@@ -50,6 +51,7 @@ __all__ = [
     "UnknownCurrencyError",
     "UnsupportedPaymentMethodError",
     "ValidationError",
+    "WebhookSignatureError",
 ]
 
 
@@ -198,6 +200,12 @@ class GatewayConfigurationError(GatewayError):
     """Credentials, permissions or request shape are wrong: fix the configuration."""
 
     code = "gateway_configuration_error"
+
+
+class WebhookSignatureError(PaykitError):
+    """A webhook whose signature, timestamp or headers do not verify; nothing was recorded."""
+
+    code = "webhook_signature_invalid"
 
 
 class PaymentProcessingError(PaykitError):

@@ -7,9 +7,14 @@ from paykit.gateways.base import (
     GatewayOutcome,
     GatewayResult,
     PaymentLookup,
+    PaymentMethodDetails,
+    PaymentMethodGateway,
     RefundLookup,
     RefundRequest,
     VoidRequest,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookGateway,
 )
 from paykit.gateways.registry import GatewayRegistry
 from paykit.gateways.sandbox import LedgerEntry, LedgerKind, SandboxGateway, SandboxToken
@@ -24,9 +29,14 @@ __all__ = [
     "LedgerEntry",
     "LedgerKind",
     "PaymentLookup",
+    "PaymentMethodDetails",
+    "PaymentMethodGateway",
     "RefundLookup",
     "RefundRequest",
     "SandboxGateway",
     "SandboxToken",
     "VoidRequest",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookGateway",
 ]

@@ -19,6 +19,8 @@ retry after an unknown outcome can never move money twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,9 +37,14 @@ __all__ = [
     "GatewayOutcome",
     "GatewayResult",
     "PaymentLookup",
+    "PaymentMethodDetails",
+    "PaymentMethodGateway",
     "RefundLookup",
     "RefundRequest",
     "VoidRequest",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookGateway",
 ]
 
 
@@ -141,6 +148,61 @@ class GatewayResult:
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+class WebhookEventType(StrEnum):
+    """Provider webhook events, normalised to what paykit does with them."""
+
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+    PAYMENT_PROCESSING = "payment.processing"
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_CANCELED = "payment.canceled"
+    PAYMENT_REFUNDED = "payment.refunded"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    REFUND_PENDING = "refund.pending"
+    DISPUTE_CREATED = "dispute.created"
+    DISPUTE_UPDATED = "dispute.updated"
+    DISPUTE_CLOSED = "dispute.closed"
+    IGNORED = "ignored"
+    """A verified event paykit has no use for (acknowledge it, change nothing)."""
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEvent:
+    """A verified provider webhook, normalised.
+
+    ``event_id`` is the provider's id (deduplication key); ``provider_type`` its own event
+    name (``payment_intent.succeeded``). The ids say which paykit records it concerns: the
+    provider's payment and refund ids, and paykit's own payment id when the provider echoes
+    the metadata paykit sent. ``result`` is the outcome the event reports, shaped like a
+    gateway answer so the same settlement code applies it. ``raw`` has secrets removed.
+    """
+
+    provider: str
+    event_id: str
+    type: WebhookEventType
+    provider_type: str
+    created: datetime | None = None
+    provider_payment_id: str | None = None
+    provider_refund_id: str | None = None
+    payment_id: str | None = None
+    result: GatewayResult | None = None
+    dispute: dict[str, Any] = attrs.field(factory=dict)
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class PaymentMethodDetails:
+    """Display details a provider reports for a saved method (never the card number)."""
+
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    type: PaymentMethodType | None = None
+
+
 @runtime_checkable
 class Gateway(Protocol):
     """A payment provider, seen through paykit's eyes.
@@ -177,4 +239,33 @@ class Gateway(Protocol):
 
     def retrieve_refund(self, lookup: RefundLookup) -> GatewayResult:
         """Return the provider's current truth about a refund (for reconciliation)."""
+        ...
+
+
+@runtime_checkable
+class WebhookGateway(Protocol):
+    """A gateway whose provider sends webhooks (an optional capability)."""
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify the signature and normalise the event.
+
+        Raises :class:`~paykit.errors.WebhookSignatureError` when the signature, timestamp or
+        headers do not verify; an event of a type paykit ignores is returned with type
+        ``ignored``, never raised.
+        """
+        ...
+
+
+@runtime_checkable
+class PaymentMethodGateway(Protocol):
+    """A gateway that can attach saved methods to customers and describe them (optional)."""
+
+    def attach_payment_method(
+        self, token: str, *, provider_customer_id: str | None
+    ) -> PaymentMethodDetails:
+        """Attach ``token`` to the provider's customer (if given) and return its details."""
+        ...
+
+    def detach_payment_method(self, token: str) -> None:
+        """Detach ``token`` from its customer at the provider."""
         ...

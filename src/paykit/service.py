@@ -55,6 +55,7 @@ from paykit.gateways.base import (
     GatewayOutcome,
     GatewayResult,
     PaymentLookup,
+    PaymentMethodGateway,
     RefundLookup,
     RefundRequest,
     VoidRequest,
@@ -132,23 +133,41 @@ class PaymentService:
         exp_year: int | None = None,
         is_default: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        provider_customer_id: str | None = None,
     ) -> PaymentMethod:
         """Save a provider token as a payment method of ``customer_id``.
 
-        ``provider`` defaults to the gateway configured for ``type``. With ``is_default``
-        the customer's previous default stops being the default, in the same commit.
+        ``provider`` defaults to the gateway configured for ``type``. When that gateway can
+        manage saved methods (:class:`~paykit.gateways.PaymentMethodGateway`), the token is
+        attached to ``provider_customer_id`` at the provider and the display details the
+        caller left out (brand, last 4, expiry) are read from it -- before anything is stored.
+        With ``is_default`` the customer's previous default stops being the default, in the
+        same commit.
         """
         customer_id = checked_text(customer_id, "customer_id", max_length=255)
         method_type = parse_method_type(type)
         token = checked_text(token, "token", max_length=255)
+        gateway: Gateway | None
         if provider is None:
-            provider = self.gateways.for_method_type(method_type).name
-        provider = checked_text(provider, "provider", max_length=64)
+            gateway = self.gateways.for_method_type(method_type)
+            provider = gateway.name
+        else:
+            provider = checked_text(provider, "provider", max_length=64)
+            gateway = self.gateways.find(provider)
+        extra = checked_metadata(metadata)
+        manager = _method_manager(gateway)
+        if manager is not None:
+            details = manager.attach_payment_method(
+                token, provider_customer_id=provider_customer_id
+            )
+            brand = brand or details.brand
+            last4 = last4 or details.last4
+            exp_month = exp_month or details.exp_month
+            exp_year = exp_year or details.exp_year
         if brand is not None:
             brand = checked_text(brand, "brand", max_length=32)
         check_last4(last4)
         check_expiry(exp_month, exp_year)
-        extra = checked_metadata(metadata)
 
         def work(tx: Transaction) -> PaymentMethod:
             method = PaymentMethod(
@@ -235,7 +254,15 @@ class PaymentService:
         return self._transact(work)
 
     def remove_payment_method(self, payment_method_id: str) -> None:
-        """Delete a payment method. Payments made with it keep their own records."""
+        """Delete a payment method; payments made with it keep their own records.
+
+        A gateway that manages saved methods is asked to detach it first; if that fails,
+        nothing is deleted.
+        """
+        method = self.get_payment_method(payment_method_id)
+        manager = _method_manager(self.gateways.find(method.provider))
+        if manager is not None:
+            manager.detach_payment_method(method.provider_payment_method_id)
 
         def work(tx: Transaction) -> None:
             tx.uow.payment_methods.remove(tx.uow.payment_methods.get(payment_method_id))
@@ -773,6 +800,11 @@ def _call_provider(call: Callable[[], GatewayResult]) -> GatewayResult | _Provid
 
 
 # -- small checks ----------------------------------------------------------------------------
+
+
+def _method_manager(gateway: object) -> PaymentMethodGateway | None:
+    """The gateway as a manager of saved methods, if it is one (an optional capability)."""
+    return gateway if isinstance(gateway, PaymentMethodGateway) else None
 
 
 def _require_active(method: PaymentMethod) -> None:

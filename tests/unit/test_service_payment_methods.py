@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from paykit import (
+    GatewayConfigurationError,
     InMemoryStorage,
     NotFound,
     PaymentMethod,
@@ -18,6 +19,7 @@ from paykit import (
     UnsupportedPaymentMethodError,
     ValidationError,
 )
+from paykit.gateways import PaymentMethodDetails
 
 MakeCard = Callable[..., PaymentMethod]
 
@@ -293,3 +295,63 @@ def test_token_is_not_in_the_repr(make_card: MakeCard) -> None:
     method = make_card("cus_1", SandboxToken.THREE_D_SECURE)
 
     assert SandboxToken.THREE_D_SECURE not in repr(method)
+
+
+class _SavingSandbox(SandboxGateway):
+    """A sandbox that also manages saved methods, like Stripe's PaymentMethods."""
+
+    def __init__(self, *, fail_detach: bool = False) -> None:
+        super().__init__()
+        self.attached: dict[str, str | None] = {}
+        self.fail_detach = fail_detach
+
+    def attach_payment_method(
+        self, token: str, *, provider_customer_id: str | None
+    ) -> PaymentMethodDetails:
+        self.attached[token] = provider_customer_id
+        return PaymentMethodDetails(brand="mastercard", last4="4444", exp_month=3, exp_year=2031)
+
+    def detach_payment_method(self, token: str) -> None:
+        if self.fail_detach:
+            raise GatewayConfigurationError("detach refused")
+        del self.attached[token]
+
+
+def test_a_gateway_that_manages_methods_fills_in_display_details() -> None:
+    """With a method-managing gateway, the token is attached and its details recorded."""
+    gateway = _SavingSandbox()
+    service = PaymentService(InMemoryStorage(), gateways={"credit_card": gateway})
+    method = service.add_payment_method(
+        "cus_1", type="credit_card", token="tok_visa", provider_customer_id="cus_remote"
+    )
+    assert gateway.attached == {"tok_visa": "cus_remote"}
+    assert (method.brand, method.last4, method.exp_month, method.exp_year) == (
+        "mastercard",
+        "4444",
+        3,
+        2031,
+    )
+
+
+def test_details_given_by_the_caller_win_over_the_provider() -> None:
+    """Display details passed in are kept; only the missing ones come from the provider."""
+    service = PaymentService(InMemoryStorage(), gateways={"credit_card": _SavingSandbox()})
+    method = service.add_payment_method("cus_1", type="credit_card", token="tok_visa", brand="visa")
+    assert method.brand == "visa"
+    assert method.last4 == "4444"
+
+
+def test_removing_a_method_detaches_it_first() -> None:
+    """Removing a saved method detaches it at the provider; a failed detach deletes nothing."""
+    gateway = _SavingSandbox()
+    service = PaymentService(InMemoryStorage(), gateways={"credit_card": gateway})
+    method = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    gateway.fail_detach = True
+    with pytest.raises(GatewayConfigurationError):
+        service.remove_payment_method(method.id)
+    assert service.get_payment_method(method.id).id == method.id
+    gateway.fail_detach = False
+    service.remove_payment_method(method.id)
+    assert gateway.attached == {}
+    with pytest.raises(NotFound):
+        service.get_payment_method(method.id)

@@ -41,10 +41,13 @@ class LogType(StrEnum):
 
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+_SCALARS: Final = frozenset({str, int, bool, float, type(None)})
 
 
 def freeze(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
     """A read-only deep copy of JSON-like data: mappings become read-only, lists tuples."""
+    if type(value) in _SCALARS:
+        return value  # the common case, without the slower abstract-class checks below
     if isinstance(value, Mapping):
         if not value:
             return _EMPTY

@@ -42,6 +42,10 @@ class GatewayRegistry:
             )
             raise UnsupportedPaymentMethodError(msg) from None
 
+    def find(self, name: str) -> Gateway | None:
+        """The gateway whose provider name is ``name``, or ``None`` if none is configured."""
+        return self._by_name.get(name)
+
     def by_name(self, name: str) -> Gateway:
         """The gateway whose provider name is ``name``."""
         try:

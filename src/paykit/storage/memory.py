@@ -33,6 +33,8 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def _copy_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """A copy sharing no container with ``metadata``; flat metadata stays a cheap dict copy."""
+    if not metadata:
+        return {}
     if all(isinstance(value, _SCALARS) for value in metadata.values()):
         return dict(metadata)
     return copy.deepcopy(metadata)

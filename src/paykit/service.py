@@ -694,7 +694,7 @@ class PaymentService:
             idempotency_key=f"paykit:{refund.id}:refund",
             reason=refund.reason,
         )
-        result = self._call_refund_gateway(lambda: gateway.refund(request), refund)
+        result = self._call_refund_gateway(lambda: gateway.refund(request), refund, "refund")
         return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "refund"))
 
     def cancel_refund(self, refund_id: str) -> Refund:
@@ -734,13 +734,20 @@ class PaymentService:
             idempotency_key=f"paykit:{refund.id}:refund",
             amount=refund.amount,
         )
-        result = self._call_refund_gateway(lambda: gateway.retrieve_refund(lookup), refund)
+        result = self._call_refund_gateway(
+            lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
+        )
         return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
 
     def _call_refund_gateway(
-        self, call: Callable[[], GatewayResult], refund: Refund
+        self, call: Callable[[], GatewayResult], refund: Refund, operation: str
     ) -> GatewayResult:
-        """Like ``_call_gateway`` for refunds: a refusal fails the refund, anything else waits."""
+        """Like ``_call_gateway`` for refunds.
+
+        A refused refund *request* fails the refund (no money moved). A refused lookup during
+        reconciliation proves nothing about the refund, so it only logs; anything else leaves
+        the refund waiting for the next reconciliation.
+        """
         outcome = _call_provider(call)
         if isinstance(outcome, GatewayResult):
             return outcome
@@ -751,11 +758,11 @@ class PaymentService:
             tx.log(
                 payment.id,
                 LogType.ERROR,
-                f"refund {outcome.describe()}",
+                f"{operation} {outcome.describe()}",
                 refund_id=current.id,
                 data=outcome.data,
             )
-            if outcome.refused and current.status is _R.PROCESSING:
+            if operation == "refund" and outcome.refused and current.status is _R.PROCESSING:
                 fail_refund(tx, current, payment, outcome.code, str(outcome.error))
 
         self._transact(record)

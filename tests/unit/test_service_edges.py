@@ -15,13 +15,14 @@ from paykit import (
     NotFound,
     PaymentService,
     PaymentStatus,
+    RefundProcessingError,
     RefundStatus,
     SandboxGateway,
     SandboxToken,
     UnsupportedPaymentMethodError,
     ValidationError,
 )
-from paykit.gateways import RefundLookup
+from paykit.gateways import GatewayResult, RefundLookup
 from paykit.money import Money
 
 if TYPE_CHECKING:  # annotations only: tests/ is not a package on every runner's path
@@ -158,3 +159,36 @@ def test_not_found_never_echoes_a_card_number(service: PaymentService) -> None:
         service.get_payment("4242 4242 4242 4242")
     assert "4242" not in str(raised.value)
     assert "redacted" in str(raised.value)
+
+
+class _LookupRefusingSandbox(SandboxGateway):
+    """A sandbox whose refund answers are lost and whose refund lookups are refused."""
+
+    def retrieve_refund(self, lookup: RefundLookup) -> GatewayResult:  # noqa: ARG002
+        raise GatewayConfigurationError("API key expired")
+
+
+def test_a_refused_reconciliation_never_fails_a_refund() -> None:
+    """A lookup refused for a reason of ours proves nothing: the refund stays processing."""
+    gateway = _LookupRefusingSandbox()
+    service = PaymentService(InMemoryStorage(), gateways={"credit_card": gateway})
+    card = service.add_payment_method(
+        "cus_1", type="credit_card", token=SandboxToken.REFUND_TIMEOUT
+    )
+    payment = service.process_payment(
+        service.create_payment(
+            customer_id="cus_1",
+            order_id="o",
+            payment_method_id=card.id,
+            amount="10.00",
+            currency="USD",
+        ).id
+    )
+    refund = service.process_refund(service.create_refund(payment.id, "4.00").id)
+    assert refund.status is RefundStatus.PROCESSING
+
+    with pytest.raises(RefundProcessingError):
+        service.reconcile_refund(refund.id)
+
+    assert service.get_refund(refund.id).status is RefundStatus.PROCESSING
+    assert service.get_payment(payment.id).refund_reserved_amount == Money.of("4.00", "USD")

@@ -1,4 +1,4 @@
-"""Test helpers that ship with paykit: the storage contract suite.
+"""Test helpers that ship with paykit: the storage contract and gateway conformance suites.
 
 Every storage -- the in-memory reference, paykit's SQL storage, or one an integrator writes --
 must behave the same way (``paykit.storage.base``). :class:`RepositoryContract` is that
@@ -32,6 +32,37 @@ pytest fixtures (``tmp_path``, a database server), override the ``storage`` fixt
 The suite includes thread tests (the refund ceiling under eight racing units of work), so a
 storage shared between threads must be safe to share.
 
+Every gateway -- the sandbox, paykit's Stripe adapter, or one an integrator writes -- must
+answer the ``Gateway`` protocol the same way (``paykit.gateways.base``).
+:class:`GatewayConformance` is that promise as a pytest suite: subclass it and return a
+:class:`GatewayHarness` that builds your gateway and says which payment-method token makes
+the provider behave as a test needs (:class:`Behaviour`)::
+
+    from paykit.gateways import Gateway
+    from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
+
+
+    class MyHarness(GatewayHarness):
+        supports = frozenset({"authorize", "void", "require_action", "timeout"})
+
+        def __init__(self) -> None:
+            self._gateway = MyGateway(api_key="test_key", transport=my_fake_provider)
+
+        @property
+        def gateway(self) -> Gateway:
+            return self._gateway
+
+        def token_for(self, behaviour: Behaviour) -> str:
+            return {Behaviour.DECLINE: "tok_decline", ...}.get(behaviour, "tok_ok")
+
+
+    class TestMyGateway(GatewayConformance):
+        def make_harness(self) -> GatewayHarness:
+            return MyHarness()
+
+Tests of an optional capability that ``supports`` does not list are skipped with a reason
+that names it. ``docs/writing-a-gateway.md`` walks through a whole adapter and its harness.
+
 This package needs pytest installed (it is a development dependency, not a runtime one).
 ``import paykit`` never imports it, so applications do not pay for it.
 """
@@ -40,8 +71,23 @@ import pytest
 
 # Registered before the import below so that pytest rewrites the suite's asserts and a
 # failing contract test explains itself (``assert 2 == 3``) like a test in your own tree.
-pytest.register_assert_rewrite("paykit.testing.repository_contract")
+pytest.register_assert_rewrite(
+    "paykit.testing.repository_contract", "paykit.testing.gateway_conformance"
+)
 
-from paykit.testing.repository_contract import RepositoryContract  # noqa: E402 - see above
+# The imports follow the registration above on purpose.
+from paykit.testing.gateway_conformance import (  # noqa: E402
+    CAPABILITIES,
+    Behaviour,
+    GatewayConformance,
+    GatewayHarness,
+)
+from paykit.testing.repository_contract import RepositoryContract  # noqa: E402
 
-__all__ = ["RepositoryContract"]
+__all__ = [
+    "CAPABILITIES",
+    "Behaviour",
+    "GatewayConformance",
+    "GatewayHarness",
+    "RepositoryContract",
+]

@@ -1,0 +1,804 @@
+"""The gateway contract of ``paykit.gateways.base`` as a pytest suite any adapter can run.
+
+Subclass :class:`GatewayConformance` (under a ``Test...`` name) and implement
+:meth:`~GatewayConformance.make_harness`; the :class:`GatewayHarness` it returns says how to
+build the gateway and how to make its provider succeed, decline, ask for 3-D Secure, lose an
+answer or refuse a refund (see ``paykit.testing`` for an example). The suite drives the
+gateway only through the :class:`~paykit.gateways.base.Gateway` protocol, with the requests
+``PaymentService`` sends (fresh paykit ids, idempotency keys derived from them), and checks
+what the service relies on:
+
+* a purchase takes exactly the amount asked; an authorization holds it, a capture (all or
+  part) takes it, a void releases it;
+* a decline is a value with a code and a customer-safe message, and nothing was charged;
+* refunds -- full, partial, several -- give back what they say, and one above what remains
+  is refused without moving money;
+* the same idempotency key never moves money twice, and a lost answer is ``unknown`` (never
+  ``declined``, never a :class:`~paykit.errors.PaykitError`), after which ``retrieve_payment``
+  tells the truth, even without the provider's id;
+* ``requires_action`` hands back a ``next_action`` and the payment completes after the
+  customer acts;
+* webhooks, where the gateway has them, verify and normalise, and a tampered one is refused.
+
+Optional capabilities (``GatewayHarness.supports``) that a provider lacks skip their tests
+with a reason that names the capability, so a skipped test is visible in ``pytest -ra``.
+Amounts are built from minor units of :meth:`GatewayHarness.currency`, multiples of 100, so
+the suite runs in any currency the provider accepts.
+"""
+
+# The suite's checks are pytest asserts and the literals are the expected values; the
+# per-file ignores that tests/ gets in pyproject.toml do not reach this shipped module.
+# ruff: noqa: S101, PLR2004
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Final
+
+import attrs
+import pytest
+from pydantic import SecretStr
+
+from paykit._defaults import new_id
+from paykit.domain.payment_method import PaymentMethodType
+from paykit.errors import PaykitError, WebhookSignatureError
+from paykit.gateways.base import (
+    CaptureRequest,
+    ChargeRequest,
+    Gateway,
+    GatewayOutcome,
+    GatewayResult,
+    PaymentLookup,
+    RefundLookup,
+    RefundRequest,
+    VoidRequest,
+    WebhookEventType,
+    WebhookGateway,
+)
+from paykit.money import Money, from_minor_units
+
+__all__ = ["CAPABILITIES", "Behaviour", "GatewayConformance", "GatewayHarness"]
+
+_O = GatewayOutcome
+
+
+class Behaviour(StrEnum):
+    """What a test needs the provider to do with a charge."""
+
+    SUCCEED = "succeed"
+    """The charge succeeds (or is authorized, for ``capture=False``); refunds succeed."""
+    DECLINE = "decline"
+    """The provider declines the charge."""
+    REQUIRE_ACTION = "require_action"
+    """The customer must finish 3-D Secure (or a redirect) before money moves."""
+    TIMEOUT = "timeout"
+    """The charge happens at the provider but the answer is lost (the outcome is unknown)."""
+    REFUND_FAIL = "refund_fail"
+    """The charge succeeds, refunds of it are declined."""
+
+
+CAPABILITIES: Final = frozenset(
+    {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+)
+"""The optional capabilities a harness may list in :attr:`GatewayHarness.supports`."""
+
+_TOTAL: Final = 10_000
+"""Every payment's amount, in minor units (100.00 USD, 10000 JPY, 10.000 KWD)."""
+
+
+class GatewayHarness(abc.ABC):
+    """How the suite drives one gateway implementation.
+
+    ``supports`` lists the optional capabilities (names from :data:`CAPABILITIES`) the
+    gateway and the harness provide; the tests of any other capability are skipped:
+
+    * ``"authorize"`` -- ``capture=False`` charges, then ``capture`` (all or part);
+    * ``"void"`` -- ``void`` of an authorization or of a payment awaiting action;
+    * ``"require_action"`` -- :attr:`Behaviour.REQUIRE_ACTION`; the tests that also need
+      the customer to finish are skipped unless :meth:`complete_action` is implemented;
+    * ``"timeout"`` -- :attr:`Behaviour.TIMEOUT`;
+    * ``"refund_fail"`` -- :attr:`Behaviour.REFUND_FAIL`;
+    * ``"webhooks"`` -- the gateway is a :class:`~paykit.gateways.base.WebhookGateway` and
+      :meth:`signed_webhook` is implemented.
+
+    Purchases, declines, refunds, lookups and idempotency are not optional.
+    """
+
+    supports: frozenset[str] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Refuse a misspelt capability when the harness class is defined, not by skipping."""
+        super().__init_subclass__(**kwargs)
+        _check_capabilities(cls.__name__, cls.supports)
+
+    @property
+    @abc.abstractmethod
+    def gateway(self) -> Gateway:
+        """The gateway under test (the same object on every access)."""
+
+    @abc.abstractmethod
+    def token_for(self, behaviour: Behaviour) -> str:
+        """Return a payment-method token that makes the provider behave so."""
+
+    def currency(self) -> str:
+        """The currency every test pays in; override it to run the suite in another one."""
+        return "USD"
+
+    def complete_action(self, provider_payment_id: str) -> None:
+        """Play the customer finishing 3-D Secure for a ``requires_action`` payment.
+
+        Not implemented by default: the tests that need it are skipped.
+        """
+        msg = f"{type(self).__name__} cannot complete a customer action"
+        raise NotImplementedError(msg)
+
+    def signed_webhook(
+        self, event_type: str, provider_payment_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        """Return the headers and body of a genuine provider webhook about a payment.
+
+        ``event_type`` is a :class:`~paykit.gateways.base.WebhookEventType` value
+        (``"payment.succeeded"``); send what the provider sends for it
+        (``payment_intent.succeeded`` at Stripe), signed as the provider signs it.
+        """
+        msg = f"{type(self).__name__} cannot make webhooks"
+        raise NotImplementedError(msg)
+
+    def tampered(self, headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+        """Return a forgery of a genuine webhook; by default, one byte of the body changed.
+
+        The byte changed is a letter or digit near the middle, so a JSON body stays valid
+        JSON and only the signature can tell. Override it for a provider whose signature
+        covers something else.
+        """
+        return dict(headers), _flip_a_byte(body)
+
+
+def _check_capabilities(harness_name: str, supports: frozenset[str]) -> None:
+    unknown = set(supports) - CAPABILITIES
+    if unknown:
+        msg = (
+            f"{harness_name}.supports names unknown capabilities {sorted(unknown)}; "
+            f"the known ones are {sorted(CAPABILITIES)}"
+        )
+        raise ValueError(msg)
+
+
+def _flip_a_byte(body: bytes) -> bytes:
+    """Change one letter or digit near the middle of ``body`` (or its last byte)."""
+    data = bytearray(body)
+    middle = len(data) // 2
+    for index in [*range(middle, len(data)), *range(middle)]:
+        char = chr(data[index])
+        if char.isascii() and char.isdigit():
+            data[index] = ord(str((int(char) + 1) % 10))
+            return bytes(data)
+        if char.isascii() and char.isalpha():
+            data[index] = ord(char.swapcase())
+            return bytes(data)
+    if not data:
+        return b"x"
+    data[-1] ^= 0x01
+    return bytes(data)
+
+
+# -- building requests the way PaymentService does -------------------------------------------
+
+
+class _Shop:
+    """Requests for one test, with fresh paykit ids and keys derived from them."""
+
+    def __init__(self, harness: GatewayHarness) -> None:
+        self.harness = harness
+        self.gateway = harness.gateway
+        self.currency = harness.currency()
+        self.customer_id = new_id("cus")
+
+    def money(self, units: int) -> Money:
+        """``units`` minor units of the harness's currency."""
+        return from_minor_units(units, self.currency)
+
+    def charge_request(
+        self, behaviour: Behaviour, *, units: int = _TOTAL, capture: bool = True
+    ) -> ChargeRequest:
+        payment_id = new_id("pay")
+        return ChargeRequest(
+            payment_id=payment_id,
+            amount=self.money(units),
+            payment_method_token=self.harness.token_for(behaviour),
+            payment_method_type=PaymentMethodType.CREDIT_CARD,
+            customer_id=self.customer_id,
+            idempotency_key=f"paykit:{payment_id}:charge",
+            capture=capture,
+            description="paykit gateway conformance",
+            return_url="https://shop.example/return",
+            metadata={"suite": "paykit.testing.gateway_conformance"},
+        )
+
+    def charge(
+        self, behaviour: Behaviour, *, units: int = _TOTAL, capture: bool = True
+    ) -> tuple[ChargeRequest, GatewayResult]:
+        request = self.charge_request(behaviour, units=units, capture=capture)
+        return request, self.gateway.charge(request)
+
+    def paid(self, behaviour: Behaviour = Behaviour.SUCCEED) -> tuple[ChargeRequest, str]:
+        """A captured payment of ``_TOTAL``; returns its request and provider id."""
+        request, result = self.charge(behaviour)
+        assert result.outcome is _O.SUCCEEDED, result
+        assert result.provider_id, result
+        return request, result.provider_id
+
+    def authorized(self) -> tuple[ChargeRequest, str]:
+        """An authorization of ``_TOTAL``; returns its request and provider id."""
+        request, result = self.charge(Behaviour.SUCCEED, capture=False)
+        assert result.outcome is _O.AUTHORIZED, result
+        assert result.provider_id, result
+        return request, result.provider_id
+
+    def lookup(self, request: ChargeRequest, provider_payment_id: str | None) -> PaymentLookup:
+        return PaymentLookup(
+            payment_id=request.payment_id,
+            provider_payment_id=provider_payment_id,
+            idempotency_key=request.idempotency_key,
+            amount=request.amount,
+        )
+
+    def retrieve(self, request: ChargeRequest, provider_payment_id: str | None) -> GatewayResult:
+        return self.gateway.retrieve_payment(self.lookup(request, provider_payment_id))
+
+    def capture_request(
+        self, charge: ChargeRequest, provider_payment_id: str, units: int, *, attempt: int = 1
+    ) -> CaptureRequest:
+        suffix = "" if attempt == 1 else f":{attempt}"
+        return CaptureRequest(
+            payment_id=charge.payment_id,
+            provider_payment_id=provider_payment_id,
+            amount=self.money(units),
+            idempotency_key=f"paykit:{charge.payment_id}:capture{suffix}",
+        )
+
+    def void_request(self, charge: ChargeRequest, provider_payment_id: str) -> VoidRequest:
+        return VoidRequest(
+            payment_id=charge.payment_id,
+            provider_payment_id=provider_payment_id,
+            idempotency_key=f"paykit:{charge.payment_id}:void",
+        )
+
+    def refund_request(
+        self, charge: ChargeRequest, provider_payment_id: str, units: int
+    ) -> RefundRequest:
+        refund_id = new_id("re")
+        return RefundRequest(
+            refund_id=refund_id,
+            payment_id=charge.payment_id,
+            provider_payment_id=provider_payment_id,
+            amount=self.money(units),
+            idempotency_key=f"paykit:{refund_id}:refund",
+            reason="requested_by_customer",
+        )
+
+    def refund(
+        self, charge: ChargeRequest, provider_payment_id: str, units: int
+    ) -> tuple[RefundRequest, GatewayResult]:
+        request = self.refund_request(charge, provider_payment_id, units)
+        return request, self.gateway.refund(request)
+
+    def retrieve_refund(
+        self, request: RefundRequest, provider_refund_id: str | None
+    ) -> GatewayResult:
+        return self.gateway.retrieve_refund(
+            RefundLookup(
+                refund_id=request.refund_id,
+                provider_refund_id=provider_refund_id,
+                provider_payment_id=request.provider_payment_id,
+                idempotency_key=request.idempotency_key,
+                amount=request.amount,
+            )
+        )
+
+
+def _require(harness: GatewayHarness, *capabilities: str) -> None:
+    """Skip the test, naming the capability, unless the harness supports all of them."""
+    for capability in capabilities:
+        if capability not in harness.supports:
+            pytest.skip(
+                f"{type(harness).__name__} does not support {capability!r} "
+                "(add it to the harness's `supports` to run this test)"
+            )
+
+
+def _require_complete_action(harness: GatewayHarness) -> None:
+    """Skip the test unless the harness can play the customer finishing 3-D Secure."""
+    _require(harness, "require_action")
+    if type(harness).complete_action is GatewayHarness.complete_action:
+        pytest.skip(
+            f"{type(harness).__name__} does not implement complete_action, so "
+            "'require_action' cannot be completed"
+        )
+
+
+def _refused(call: Callable[[], GatewayResult]) -> GatewayResult | PaykitError:
+    """Run a request that must be refused; return the DECLINED answer or the paykit error."""
+    try:
+        result = call()
+    except PaykitError as error:
+        return error
+    assert isinstance(result, GatewayResult), result
+    assert result.outcome is _O.DECLINED, result
+    return result
+
+
+def _not_holding_money(result: GatewayResult) -> None:
+    """The provider's truth about a payment that must neither hold nor have taken money."""
+    assert result.outcome not in {_O.SUCCEEDED, _O.AUTHORIZED, _O.PENDING}, result
+
+
+def _lost_answer(shop: _Shop) -> tuple[ChargeRequest, GatewayResult | None]:
+    """Charge with the lost-answer token; ``None`` when the adapter raised (unknown)."""
+    request = shop.charge_request(Behaviour.TIMEOUT)
+    try:
+        result = shop.gateway.charge(request)
+    except PaykitError as error:
+        pytest.fail(
+            f"a lost answer raised {error!r}; a PaykitError means 'refused, nothing "
+            "moved', but this charge did happen: return outcome 'unknown' instead"
+        )
+    except Exception:  # noqa: BLE001 - any other exception is read as "unknown"
+        return request, None
+    assert result.outcome in {_O.UNKNOWN, _O.SUCCEEDED}, (
+        f"a lost answer must be 'unknown' (or, after the adapter's own retry with the same "
+        f"key, 'succeeded'), never a decline: {result}"
+    )
+    return request, result
+
+
+def _webhook_gateway(harness: GatewayHarness) -> WebhookGateway:
+    """Skip unless webhooks are supported; the gateway, seen as a ``WebhookGateway``."""
+    _require(harness, "webhooks")
+    gateway = harness.gateway
+    assert isinstance(gateway, WebhookGateway), (
+        f"{type(harness).__name__} supports 'webhooks' but its gateway has no parse_webhook"
+    )
+    return gateway
+
+
+class GatewayConformance(abc.ABC):
+    """Every test a gateway must pass; subclass it as ``Test<YourGateway>``."""
+
+    @abc.abstractmethod
+    def make_harness(self) -> GatewayHarness:
+        """Return a harness around a new gateway, for one test."""
+
+    @pytest.fixture
+    def harness(self) -> GatewayHarness:
+        """A fresh harness from :meth:`make_harness`, its capabilities checked."""
+        harness = self.make_harness()
+        _check_capabilities(type(harness).__name__, harness.supports)
+        return harness
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def test_gateway_implements_the_protocol(self, harness: GatewayHarness) -> None:
+        """The gateway is a ``Gateway`` with a non-empty provider name."""
+        gateway = harness.gateway
+        assert isinstance(gateway, Gateway)
+        assert isinstance(gateway.name, str)
+        assert gateway.name
+
+    # -- purchase and decline -----------------------------------------------------------
+
+    def test_purchase_succeeds_with_the_amount_asked(self, harness: GatewayHarness) -> None:
+        """A purchase succeeds, names the provider's payment and took exactly the amount."""
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.SUCCEED)
+
+        assert result.outcome is _O.SUCCEEDED, result
+        assert result.provider_id
+        assert result.amount == request.amount
+
+    def test_retrieve_reports_a_purchase(self, harness: GatewayHarness) -> None:
+        """Retrieving a purchase by the provider's id says it succeeded, for the whole amount."""
+        shop = _Shop(harness)
+        request, provider_id = shop.paid()
+
+        truth = shop.retrieve(request, provider_id)
+
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.provider_id == provider_id
+        assert truth.amount == request.amount
+
+    def test_decline_is_an_outcome_with_code_and_message(self, harness: GatewayHarness) -> None:
+        """A decline is a ``declined`` answer carrying the provider's code and a message."""
+        shop = _Shop(harness)
+        _, result = shop.charge(Behaviour.DECLINE)
+
+        assert result.outcome is _O.DECLINED, result
+        assert result.decline_code
+        assert result.message
+
+    def test_declined_charge_took_no_money(self, harness: GatewayHarness) -> None:
+        """After a decline the provider's truth is ``declined``: nothing was charged."""
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.DECLINE)
+        assert result.outcome is _O.DECLINED, result
+
+        truth = shop.retrieve(request, result.provider_id)
+
+        assert truth.outcome is _O.DECLINED, truth
+
+    # -- authorize, capture, void -------------------------------------------------------
+
+    def test_authorization_holds_the_amount(self, harness: GatewayHarness) -> None:
+        """An authorize-only charge is ``authorized`` for the amount, and retrieve agrees."""
+        _require(harness, "authorize")
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.SUCCEED, capture=False)
+
+        assert result.outcome is _O.AUTHORIZED, result
+        assert result.provider_id
+        assert result.amount == request.amount
+        truth = shop.retrieve(request, result.provider_id)
+        assert truth.outcome is _O.AUTHORIZED, truth
+
+    def test_partial_capture_takes_only_that_amount(self, harness: GatewayHarness) -> None:
+        """Capturing part of an authorization succeeds and takes exactly that part."""
+        _require(harness, "authorize")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+
+        captured = shop.gateway.capture(shop.capture_request(request, provider_id, 4_000))
+
+        assert captured.outcome is _O.SUCCEEDED, captured
+        assert captured.amount == shop.money(4_000)
+        truth = shop.retrieve(request, provider_id)
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.amount == shop.money(4_000)
+
+    def test_full_capture_takes_the_whole_amount(self, harness: GatewayHarness) -> None:
+        """Capturing the whole authorization succeeds and takes the whole amount."""
+        _require(harness, "authorize")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+
+        captured = shop.gateway.capture(shop.capture_request(request, provider_id, _TOTAL))
+
+        assert captured.outcome is _O.SUCCEEDED, captured
+        assert captured.amount == request.amount
+        assert shop.retrieve(request, provider_id).amount == request.amount
+
+    def test_capture_above_the_authorization_is_refused(self, harness: GatewayHarness) -> None:
+        """A capture above the authorized amount is refused and the hold stays capturable."""
+        _require(harness, "authorize")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+
+        _refused(
+            lambda: shop.gateway.capture(shop.capture_request(request, provider_id, _TOTAL + 100))
+        )
+
+        assert shop.retrieve(request, provider_id).outcome is _O.AUTHORIZED
+        retry = shop.capture_request(request, provider_id, _TOTAL, attempt=2)
+        assert shop.gateway.capture(retry).outcome is _O.SUCCEEDED
+
+    def test_void_releases_the_authorization(self, harness: GatewayHarness) -> None:
+        """Voiding an authorization succeeds, and the provider then holds no money for it."""
+        _require(harness, "authorize", "void")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+
+        voided = shop.gateway.void(shop.void_request(request, provider_id))
+
+        assert voided.outcome is _O.SUCCEEDED, voided
+        _not_holding_money(shop.retrieve(request, provider_id))
+
+    def test_capture_after_void_is_refused(self, harness: GatewayHarness) -> None:
+        """A voided authorization cannot be captured: the capture is refused, nothing moves."""
+        _require(harness, "authorize", "void")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+        assert shop.gateway.void(shop.void_request(request, provider_id)).outcome is _O.SUCCEEDED
+
+        _refused(lambda: shop.gateway.capture(shop.capture_request(request, provider_id, _TOTAL)))
+
+        _not_holding_money(shop.retrieve(request, provider_id))
+
+    # -- refunds ------------------------------------------------------------------------
+
+    def test_full_refund(self, harness: GatewayHarness) -> None:
+        """Refunding the whole payment succeeds with its own provider id and the amount."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+
+        refund, result = shop.refund(charge, provider_id, _TOTAL)
+
+        assert result.outcome is _O.SUCCEEDED, result
+        assert result.provider_id
+        assert result.provider_id != provider_id
+        assert result.amount == refund.amount
+
+    def test_partial_refund(self, harness: GatewayHarness) -> None:
+        """Refunding part of a payment succeeds for exactly that part."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+
+        _, result = shop.refund(charge, provider_id, 3_000)
+
+        assert result.outcome is _O.SUCCEEDED, result
+        assert result.amount == shop.money(3_000)
+
+    def test_partial_refunds_add_up_to_the_total(self, harness: GatewayHarness) -> None:
+        """Several partial refunds that sum to the payment all succeed, each its own refund."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+
+        results = [shop.refund(charge, provider_id, units)[1] for units in (2_500,) * 4]
+
+        assert [r.outcome for r in results] == [_O.SUCCEEDED] * 4, results
+        assert len({r.provider_id for r in results}) == 4
+        assert None not in {r.provider_id for r in results}
+
+    def test_refund_above_what_remains_moves_no_money(self, harness: GatewayHarness) -> None:
+        """A refund above the balance is refused and refunds nothing; the balance stays whole."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+        _, first = shop.refund(charge, provider_id, 7_000)
+        assert first.outcome is _O.SUCCEEDED, first
+
+        too_much = shop.refund_request(charge, provider_id, 4_000)
+        answer = _refused(lambda: shop.gateway.refund(too_much))
+
+        provider_refund_id = answer.provider_id if isinstance(answer, GatewayResult) else None
+        truth = shop.retrieve_refund(too_much, provider_refund_id)
+        assert truth.outcome is _O.DECLINED, truth
+        _, rest = shop.refund(charge, provider_id, 3_000)
+        assert rest.outcome is _O.SUCCEEDED, rest
+
+    def test_retrieve_refund_by_provider_id(self, harness: GatewayHarness) -> None:
+        """Retrieving a refund by the provider's id says it succeeded, for its amount."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+        refund, result = shop.refund(charge, provider_id, 3_000)
+        assert result.provider_id, result
+
+        truth = shop.retrieve_refund(refund, result.provider_id)
+
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.provider_id == result.provider_id
+        assert truth.amount == refund.amount
+
+    def test_retrieve_refund_without_provider_id(self, harness: GatewayHarness) -> None:
+        """A refund whose answer never arrived is found by paykit's refund id and key."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+        refund, result = shop.refund(charge, provider_id, 3_000)
+        assert result.outcome is _O.SUCCEEDED, result
+
+        truth = shop.retrieve_refund(refund, None)
+
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.provider_id == result.provider_id
+        assert truth.amount == refund.amount
+
+    def test_failed_refund_is_declined(self, harness: GatewayHarness) -> None:
+        """A refund the provider cannot make is ``declined``, and retrieve agrees."""
+        _require(harness, "refund_fail")
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid(Behaviour.REFUND_FAIL)
+
+        refund, result = shop.refund(charge, provider_id, 3_000)
+
+        assert result.outcome is _O.DECLINED, result
+        truth = shop.retrieve_refund(refund, result.provider_id)
+        assert truth.outcome is _O.DECLINED, truth
+
+    # -- idempotency --------------------------------------------------------------------
+
+    def test_repeated_charge_charges_once(self, harness: GatewayHarness) -> None:
+        """The same charge request sent twice is one charge: the same provider payment."""
+        shop = _Shop(harness)
+        request, first = shop.charge(Behaviour.SUCCEED)
+
+        second = shop.gateway.charge(request)
+
+        assert first.outcome is _O.SUCCEEDED, first
+        assert second.outcome is _O.SUCCEEDED, second
+        assert second.provider_id == first.provider_id
+        assert shop.retrieve(request, None).provider_id == first.provider_id
+
+    def test_reused_key_with_other_parameters_never_charges_twice(
+        self, harness: GatewayHarness
+    ) -> None:
+        """A charge key reused for another amount is refused or replayed, never charged again."""
+        shop = _Shop(harness)
+        request, provider_id = shop.paid()
+        other = attrs.evolve(request, amount=shop.money(_TOTAL + 100))
+
+        try:
+            answer = shop.gateway.charge(other)
+        except PaykitError:
+            pass
+        else:
+            assert answer.outcome is _O.DECLINED or answer.provider_id == provider_id, answer
+        truth = shop.retrieve(request, None)
+        assert truth.provider_id == provider_id
+        assert truth.amount == request.amount
+
+    def test_repeated_capture_captures_once(self, harness: GatewayHarness) -> None:
+        """The same capture request sent twice captures the amount once."""
+        _require(harness, "authorize")
+        shop = _Shop(harness)
+        request, provider_id = shop.authorized()
+        capture = shop.capture_request(request, provider_id, 4_000)
+
+        first = shop.gateway.capture(capture)
+        second = shop.gateway.capture(capture)
+
+        assert first.outcome is _O.SUCCEEDED, first
+        assert second.outcome is _O.SUCCEEDED, second
+        assert shop.retrieve(request, provider_id).amount == shop.money(4_000)
+
+    def test_repeated_refund_refunds_once(self, harness: GatewayHarness) -> None:
+        """The same refund request sent twice is one refund, so the rest is still refundable."""
+        shop = _Shop(harness)
+        charge, provider_id = shop.paid()
+        refund = shop.refund_request(charge, provider_id, 3_000)
+
+        first = shop.gateway.refund(refund)
+        second = shop.gateway.refund(refund)
+
+        assert first.outcome is _O.SUCCEEDED, first
+        assert second.outcome is _O.SUCCEEDED, second
+        assert second.provider_id == first.provider_id
+        _, rest = shop.refund(charge, provider_id, 7_000)
+        assert rest.outcome is _O.SUCCEEDED, rest
+
+    # -- unknown outcomes ---------------------------------------------------------------
+
+    def test_lost_answer_is_unknown_never_declined(self, harness: GatewayHarness) -> None:
+        """A charge whose answer is lost is ``unknown``, never declined or a paykit error."""
+        _require(harness, "timeout")
+
+        _lost_answer(_Shop(harness))  # its checks are shared with the tests below
+
+    def test_lost_answer_then_retrieve_without_provider_id(self, harness: GatewayHarness) -> None:
+        """After a lost answer, retrieve by paykit's ids alone finds the charge that happened."""
+        _require(harness, "timeout")
+        shop = _Shop(harness)
+        request, _ = _lost_answer(shop)
+
+        truth = shop.retrieve(request, None)
+
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.provider_id
+        assert truth.amount == request.amount
+
+    def test_lost_answer_then_retrieve_by_provider_id(self, harness: GatewayHarness) -> None:
+        """After a lost answer that named the provider's payment, retrieve by it succeeds."""
+        _require(harness, "timeout")
+        shop = _Shop(harness)
+        request, result = _lost_answer(shop)
+        if result is None or result.provider_id is None:
+            pytest.skip("the gateway's lost answer carried no provider id to retrieve by")
+
+        truth = shop.retrieve(request, result.provider_id)
+
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.provider_id == result.provider_id
+        assert truth.amount == request.amount
+
+    def test_retry_after_lost_answer_charges_once(self, harness: GatewayHarness) -> None:
+        """Retrying a charge whose answer was lost returns that charge, never a second one."""
+        _require(harness, "timeout")
+        shop = _Shop(harness)
+        request, _ = _lost_answer(shop)
+        before = shop.retrieve(request, None)
+        assert before.outcome is _O.SUCCEEDED, before
+
+        retry = shop.gateway.charge(request)
+
+        assert retry.outcome is _O.SUCCEEDED, retry
+        assert retry.provider_id == before.provider_id
+        after = shop.retrieve(request, None)
+        assert after.provider_id == before.provider_id
+        assert after.amount == request.amount
+
+    # -- customer action (3-D Secure) ---------------------------------------------------
+
+    def test_require_action_hands_back_next_action(self, harness: GatewayHarness) -> None:
+        """A charge needing 3-D Secure is ``requires_action`` with a way for the customer on."""
+        _require(harness, "require_action")
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.REQUIRE_ACTION)
+
+        assert result.outcome is _O.REQUIRES_ACTION, result
+        assert result.provider_id
+        action = result.next_action
+        assert action is not None
+        assert action.redirect_url or action.client_secret
+        if action.client_secret is not None:
+            assert isinstance(action.client_secret, SecretStr)
+            assert action.client_secret.get_secret_value() not in repr(result)
+        truth = shop.retrieve(request, result.provider_id)
+        assert truth.outcome is _O.REQUIRES_ACTION, truth
+
+    def test_completed_action_takes_the_payment(self, harness: GatewayHarness) -> None:
+        """Once the customer finishes 3-D Secure the provider says the payment succeeded."""
+        _require_complete_action(harness)
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.REQUIRE_ACTION)
+        assert result.outcome is _O.REQUIRES_ACTION, result
+        assert result.provider_id
+
+        harness.complete_action(result.provider_id)
+
+        truth = shop.retrieve(request, result.provider_id)
+        assert truth.outcome is _O.SUCCEEDED, truth
+        assert truth.amount == request.amount
+
+    def test_completed_action_on_authorization_holds_it(self, harness: GatewayHarness) -> None:
+        """An authorize-only charge is ``authorized`` once the customer finishes 3-D Secure."""
+        _require(harness, "authorize")
+        _require_complete_action(harness)
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.REQUIRE_ACTION, capture=False)
+        assert result.outcome is _O.REQUIRES_ACTION, result
+        assert result.provider_id
+
+        harness.complete_action(result.provider_id)
+
+        assert shop.retrieve(request, result.provider_id).outcome is _O.AUTHORIZED
+
+    def test_void_cancels_a_payment_awaiting_action(self, harness: GatewayHarness) -> None:
+        """Voiding a payment that awaits the customer succeeds, and it then holds no money."""
+        _require(harness, "require_action", "void")
+        shop = _Shop(harness)
+        request, result = shop.charge(Behaviour.REQUIRE_ACTION)
+        assert result.outcome is _O.REQUIRES_ACTION, result
+        assert result.provider_id
+
+        voided = shop.gateway.void(shop.void_request(request, result.provider_id))
+
+        assert voided.outcome is _O.SUCCEEDED, voided
+        _not_holding_money(shop.retrieve(request, result.provider_id))
+
+    # -- webhooks -----------------------------------------------------------------------
+
+    def test_webhook_round_trip(self, harness: GatewayHarness) -> None:
+        """A genuine webhook about a payment verifies and names the payment and event type."""
+        gateway = _webhook_gateway(harness)
+        shop = _Shop(harness)
+        _, provider_id = shop.paid()
+        headers, body = harness.signed_webhook(WebhookEventType.PAYMENT_SUCCEEDED, provider_id)
+
+        event = gateway.parse_webhook(headers, body)
+
+        assert event.type is WebhookEventType.PAYMENT_SUCCEEDED, event
+        assert event.provider_payment_id == provider_id
+        assert event.event_id
+        if event.result is not None:
+            assert event.result.outcome is _O.SUCCEEDED, event.result
+
+    def test_tampered_webhook_is_refused(self, harness: GatewayHarness) -> None:
+        """A webhook changed after signing raises ``WebhookSignatureError``."""
+        gateway = _webhook_gateway(harness)
+        shop = _Shop(harness)
+        _, provider_id = shop.paid()
+        headers, body = harness.tampered(
+            *harness.signed_webhook(WebhookEventType.PAYMENT_SUCCEEDED, provider_id)
+        )
+
+        with pytest.raises(WebhookSignatureError):
+            gateway.parse_webhook(headers, body)
+
+    def test_unsigned_webhook_is_refused(self, harness: GatewayHarness) -> None:
+        """A webhook body without the provider's headers raises ``WebhookSignatureError``."""
+        gateway = _webhook_gateway(harness)
+        shop = _Shop(harness)
+        _, provider_id = shop.paid()
+        _, body = harness.signed_webhook(WebhookEventType.PAYMENT_SUCCEEDED, provider_id)
+        no_headers: Mapping[str, str] = {}
+
+        with pytest.raises(WebhookSignatureError):
+            gateway.parse_webhook(no_headers, body)

@@ -31,9 +31,11 @@ _TOKENS: Final = {
 
 
 class SandboxHarness(GatewayHarness):
-    """Drives a fresh :class:`SandboxGateway` through its test tokens (it has no webhooks)."""
+    """Drives a fresh :class:`SandboxGateway` through its test tokens and signed webhooks."""
 
-    supports = frozenset({"authorize", "void", "require_action", "timeout", "refund_fail"})
+    supports = frozenset(
+        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+    )
 
     def __init__(self, currency: str = "USD", sandbox: SandboxGateway | None = None) -> None:
         self.sandbox = SandboxGateway() if sandbox is None else sandbox
@@ -55,6 +57,12 @@ class SandboxHarness(GatewayHarness):
     def complete_action(self, provider_payment_id: str) -> None:
         """The customer passes the sandbox's 3-D Secure challenge."""
         self.sandbox.complete_action(provider_payment_id)
+
+    def signed_webhook(
+        self, event_type: str, provider_payment_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        """A webhook the sandbox signs about one of its payments."""
+        return self.sandbox.webhook_for(event_type, provider_payment_id)
 
 
 class TestSandboxGateway(GatewayConformance):

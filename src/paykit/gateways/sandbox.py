@@ -23,22 +23,30 @@ The sandbox keeps a :attr:`ledger` of every movement of money it made, so tests 
 that nothing was charged or refunded twice, and honours idempotency keys the way providers
 do: the same key returns the first answer, and the same key with other parameters is an
 error. ``latency`` (seconds) is slept on every call, for benchmarks.
+
+It also sends webhooks the way providers do: :meth:`SandboxGateway.webhook_for` builds a
+signed event about one of its payments (a ``Sandbox-Signature`` header in Stripe's
+timestamped HMAC scheme, see ``paykit.gateways._signatures``) and
+:meth:`SandboxGateway.parse_webhook` verifies and normalises it.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from pydantic import SecretStr
 
 from paykit.domain.payment import NextAction
-from paykit.errors import GatewayConfigurationError, IdempotencyConflict
+from paykit.errors import GatewayConfigurationError, IdempotencyConflict, WebhookSignatureError
+from paykit.gateways._signatures import signature_header, verify
 from paykit.gateways.base import (
     CaptureRequest,
     ChargeRequest,
@@ -48,10 +56,28 @@ from paykit.gateways.base import (
     RefundLookup,
     RefundRequest,
     VoidRequest,
+    WebhookEvent,
+    WebhookEventType,
 )
 from paykit.money import Money
 
-__all__ = ["LedgerEntry", "LedgerKind", "SandboxGateway", "SandboxToken"]
+__all__ = ["SIGNATURE_HEADER", "LedgerEntry", "LedgerKind", "SandboxGateway", "SandboxToken"]
+
+SIGNATURE_HEADER: Final = "Sandbox-Signature"
+
+_W = WebhookEventType
+_O = GatewayOutcome
+_WEBHOOK_OUTCOMES: Final = {
+    _W.PAYMENT_SUCCEEDED: _O.SUCCEEDED,
+    _W.PAYMENT_FAILED: _O.DECLINED,
+    _W.PAYMENT_REQUIRES_ACTION: _O.REQUIRES_ACTION,
+    _W.PAYMENT_PROCESSING: _O.PENDING,
+    _W.PAYMENT_AUTHORIZED: _O.AUTHORIZED,
+    _W.PAYMENT_CANCELED: _O.DECLINED,
+    _W.REFUND_SUCCEEDED: _O.SUCCEEDED,
+    _W.REFUND_FAILED: _O.DECLINED,
+    _W.REFUND_PENDING: _O.PENDING,
+}
 
 
 class SandboxToken:
@@ -132,9 +158,16 @@ class _SandboxRefund:
 class SandboxGateway:
     """A deterministic, in-process payment provider (see the module docstring)."""
 
-    def __init__(self, *, name: str = "sandbox", latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "sandbox",
+        latency: float = 0.0,
+        webhook_secret: str = "whsec_sandbox",  # noqa: S107 - a sandbox's public test secret
+    ) -> None:
         self._name = name
         self.latency = latency
+        self._webhook_secret = SecretStr(webhook_secret)
         self.ledger: list[LedgerEntry] = []
         self.calls: list[str] = []
         """The operations asked of the sandbox, in order (``"charge"``, ``"refund"``...)."""
@@ -202,6 +235,78 @@ class SandboxGateway:
                     message="The refund was never received by the provider.",
                 )
             return self._refund_result(self._find_refund(provider_id))
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def webhook_for(
+        self,
+        event_type: WebhookEventType | str,
+        provider_payment_id: str,
+        *,
+        provider_refund_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The headers and body of a signed webhook about one of the sandbox's payments."""
+        with self._lock:
+            intent = self._intent(provider_payment_id)
+            event = {
+                "id": self._new_id("evt"),
+                "type": str(event_type),
+                "created": int(time.time()) if timestamp is None else timestamp,
+                "payment": {
+                    "id": intent.provider_id,
+                    "paykit_payment_id": intent.payment_id,
+                    "amount": str((intent.captured or intent.amount).amount),
+                    "currency": intent.amount.currency,
+                },
+            }
+            if provider_refund_id is not None:
+                refund = self._find_refund(provider_refund_id)
+                event["refund"] = {"id": refund.provider_id, "amount": str(refund.amount.amount)}
+        body = json.dumps(event).encode()
+        header = signature_header(self._webhook_secret, body, timestamp)
+        return {SIGNATURE_HEADER: header, "Content-Type": "application/json"}, body
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`)."""
+        header = next(
+            (value for key, value in headers.items() if key.lower() == SIGNATURE_HEADER.lower()),
+            None,
+        )
+        verify(header, body, [self._webhook_secret])
+        try:
+            event: dict[str, Any] = json.loads(body)
+            payment = event["payment"]
+            currency = payment["currency"]
+            provider_type = str(event["type"])
+        except (ValueError, KeyError, TypeError) as error:
+            msg = f"the webhook body is not a sandbox event: {error}"
+            raise WebhookSignatureError(msg) from None
+        known = provider_type in set(WebhookEventType)
+        kind = WebhookEventType(provider_type) if known else WebhookEventType.IGNORED
+        refund = event.get("refund")
+        moved = refund["amount"] if refund else payment["amount"]
+        outcome = _WEBHOOK_OUTCOMES.get(kind)
+        result = None
+        if outcome is not None:
+            result = GatewayResult(
+                outcome=outcome,
+                provider_id=refund["id"] if refund else payment["id"],
+                amount=Money.of(moved, currency),
+                decline_code="webhook" if outcome is GatewayOutcome.DECLINED else None,
+            )
+        return WebhookEvent(
+            provider=self._name,
+            event_id=event["id"],
+            type=kind,
+            provider_type=provider_type,
+            created=datetime.fromtimestamp(event["created"], UTC),
+            provider_payment_id=payment["id"],
+            provider_refund_id=refund["id"] if refund else None,
+            payment_id=payment.get("paykit_payment_id"),
+            result=result,
+            raw=event,
+        )
 
     # -- test controls ------------------------------------------------------------------
 

@@ -1,0 +1,266 @@
+"""Stripe webhooks: verify the ``Stripe-Signature`` header ourselves, then normalise the event.
+
+Verification follows Stripe's documented scheme (https://docs.stripe.com/webhooks#verify-manually):
+
+* the header is ``t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=...]``; exactly one ``t``;
+* each ``v1`` is ``HMAC-SHA256(secret, f"{t}." + raw body)``; the event verifies when any
+  ``v1`` matches any configured secret (Stripe signs with old and new secrets while one is
+  rolled, and an endpoint may hold both), compared in constant time;
+* ``t`` must be within ``tolerance`` seconds (300 by default) of now, in *both* directions:
+  a stale timestamp is a replay, a future one is a forgery or a broken clock.
+
+Every failure raises :class:`~paykit.errors.WebhookSignatureError` (answer HTTP 400) with a
+message that names the problem and never a secret or a signature. A verified event of a type
+paykit has no use for is returned as ``ignored``, never raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pydantic import SecretStr
+
+from paykit.errors import WebhookSignatureError
+from paykit.gateways.base import GatewayOutcome, GatewayResult, WebhookEvent, WebhookEventType
+from paykit.gateways.stripe._mapping import (
+    PAYKIT_PAYMENT_ID,
+    payment_intent_result,
+    redact,
+    refund_result,
+    stripe_money,
+)
+
+__all__ = ["DEFAULT_TOLERANCE", "StripeWebhookVerifier", "normalise_event"]
+
+DEFAULT_TOLERANCE: Final = 300
+"""Seconds a signature's timestamp may differ from now (Stripe's own default)."""
+
+_HEADER: Final = "stripe-signature"
+_MAX_HEADER_LENGTH: Final = 8192
+
+_E = WebhookEventType
+_PAYMENT_INTENT_EVENTS: Final = {
+    "payment_intent.succeeded": _E.PAYMENT_SUCCEEDED,
+    "payment_intent.payment_failed": _E.PAYMENT_FAILED,
+    "payment_intent.requires_action": _E.PAYMENT_REQUIRES_ACTION,
+    "payment_intent.canceled": _E.PAYMENT_CANCELED,
+    "payment_intent.processing": _E.PAYMENT_PROCESSING,
+    "payment_intent.amount_capturable_updated": _E.PAYMENT_AUTHORIZED,
+}
+_REFUND_EVENTS: Final = frozenset(
+    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+)
+_DISPUTE_EVENTS: Final = {
+    "charge.dispute.created": _E.DISPUTE_CREATED,
+    "charge.dispute.updated": _E.DISPUTE_UPDATED,
+    "charge.dispute.closed": _E.DISPUTE_CLOSED,
+}
+_REFUND_TYPES: Final = {
+    GatewayOutcome.SUCCEEDED: _E.REFUND_SUCCEEDED,
+    GatewayOutcome.DECLINED: _E.REFUND_FAILED,
+    GatewayOutcome.PENDING: _E.REFUND_PENDING,
+}
+
+
+class StripeWebhookVerifier:
+    """Checks ``Stripe-Signature`` against one or more endpoint secrets (for rotation)."""
+
+    def __init__(
+        self,
+        secrets: Sequence[SecretStr],
+        *,
+        tolerance: int = DEFAULT_TOLERANCE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secrets = tuple(secrets)
+        self._tolerance = tolerance
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"StripeWebhookVerifier(secrets={len(self._secrets)}, tolerance={self._tolerance})"
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """Return the event ``body`` holds once its signature and timestamp verify."""
+        if not self._secrets:
+            msg = "no Stripe webhook secret is configured, so no webhook can be verified"
+            raise WebhookSignatureError(msg)
+        timestamp, signatures = _parse_header(_signature_header(headers))
+        signed = str(timestamp).encode("ascii") + b"." + bytes(body)
+        matched = False
+        for secret in self._secrets:
+            key = secret.get_secret_value().encode("utf-8")
+            expected = hmac.new(key, signed, hashlib.sha256).hexdigest().encode("ascii")
+            for candidate in signatures:
+                matched |= hmac.compare_digest(expected, candidate)
+        if not matched:
+            msg = "the Stripe-Signature header does not match the body for any configured secret"
+            raise WebhookSignatureError(msg)
+        age = self._clock() - timestamp
+        if age > self._tolerance:
+            msg = (
+                f"the Stripe-Signature timestamp is {int(age)} s old, beyond the "
+                f"{self._tolerance} s tolerance (a replayed event?)"
+            )
+            raise WebhookSignatureError(msg)
+        if -age > self._tolerance:
+            msg = (
+                f"the Stripe-Signature timestamp is {int(-age)} s in the future, beyond the "
+                f"{self._tolerance} s tolerance"
+            )
+            raise WebhookSignatureError(msg)
+        return _parse_event(body)
+
+
+def _signature_header(headers: Mapping[str, str]) -> str:
+    values = {value for name, value in headers.items() if name.lower() == _HEADER}
+    if not values:
+        msg = "the request has no Stripe-Signature header"
+        raise WebhookSignatureError(msg)
+    if len(values) > 1:
+        msg = "the request has several different Stripe-Signature headers"
+        raise WebhookSignatureError(msg)
+    return values.pop()
+
+
+def _parse_header(header: str) -> tuple[int, list[bytes]]:
+    """``t`` and the ``v1`` signatures of a header, or a ``WebhookSignatureError``."""
+    malformed = "the Stripe-Signature header is malformed"
+    if not header or len(header) > _MAX_HEADER_LENGTH:
+        raise WebhookSignatureError(malformed)
+    timestamps: list[str] = []
+    signatures: list[bytes] = []
+    for item in header.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or not name or not value:
+            raise WebhookSignatureError(malformed)
+        if name == "t":
+            timestamps.append(value)
+        elif name == "v1":
+            signatures.append(value.encode("utf-8"))
+    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit()):
+        msg = f"{malformed}: it needs exactly one numeric t= timestamp"
+        raise WebhookSignatureError(msg)
+    if not signatures:
+        msg = f"{malformed}: it carries no v1 signature"
+        raise WebhookSignatureError(msg)
+    return int(timestamps[0]), signatures
+
+
+def _parse_event(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        event = None
+    if (
+        not isinstance(event, dict)
+        or event.get("object") != "event"
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(event.get("data"), dict)
+    ):
+        msg = "the signed body is not a Stripe event"
+        raise WebhookSignatureError(msg)
+    return event
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _created(value: object) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
+    """Normalise a verified Stripe event (``ignored`` for the types paykit has no use for)."""
+    event_type = str(event["type"])
+    data = event.get("data") or {}
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(obj, Mapping):
+        obj = {}
+    metadata = obj.get("metadata") or {}
+    common: dict[str, Any] = {
+        "provider": provider,
+        "event_id": str(event["id"]),
+        "provider_type": event_type,
+        "created": _created(event.get("created")),
+        "payment_id": _text(metadata.get(PAYKIT_PAYMENT_ID)),
+        "raw": redact(event),
+    }
+    if event_type in _PAYMENT_INTENT_EVENTS and obj.get("object") == "payment_intent":
+        return WebhookEvent(
+            type=_PAYMENT_INTENT_EVENTS[event_type],
+            provider_payment_id=_text(obj.get("id")),
+            result=payment_intent_result(obj, operation="webhook", include_secret=False),
+            **common,
+        )
+    if event_type in _REFUND_EVENTS and obj.get("object") == "refund":
+        result = refund_result(obj)
+        kind = (
+            _E.REFUND_FAILED
+            if event_type == "refund.failed"
+            else _REFUND_TYPES.get(result.outcome, _E.REFUND_PENDING)
+        )
+        return WebhookEvent(
+            type=kind,
+            provider_payment_id=_text(obj.get("payment_intent")),
+            provider_refund_id=_text(obj.get("id")),
+            result=result,
+            **common,
+        )
+    if event_type == "charge.refunded" and obj.get("object") == "charge":
+        return WebhookEvent(
+            type=_E.PAYMENT_REFUNDED,
+            provider_payment_id=_text(obj.get("payment_intent")),
+            result=_charge_refunded(obj),
+            **common,
+        )
+    if event_type in _DISPUTE_EVENTS and obj.get("object") == "dispute":
+        return WebhookEvent(
+            type=_DISPUTE_EVENTS[event_type],
+            provider_payment_id=_text(obj.get("payment_intent")),
+            dispute=_dispute(obj),
+            **common,
+        )
+    return WebhookEvent(
+        type=_E.IGNORED,
+        provider_payment_id=_text(obj.get("id")) if obj.get("object") == "payment_intent" else None,
+        **common,
+    )
+
+
+def _charge_refunded(charge: Mapping[str, Any]) -> GatewayResult:
+    """``charge.refunded``: ``amount`` is the charge's *total* refunded so far."""
+    amount = stripe_money(charge.get("amount_refunded"), charge.get("currency"))
+    return GatewayResult(
+        outcome=GatewayOutcome.SUCCEEDED,
+        provider_id=_text(charge.get("payment_intent")),
+        amount=amount,
+        raw=redact(charge),
+    )
+
+
+def _dispute(dispute: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts of a dispute paykit records, as JSON-safe values."""
+    amount = stripe_money(dispute.get("amount"), dispute.get("currency"))
+    details = dispute.get("evidence_details") or {}
+    due_by = _created(details.get("due_by"))
+    return {
+        "id": _text(dispute.get("id")),
+        "status": _text(dispute.get("status")),
+        "reason": _text(dispute.get("reason")),
+        "amount": None if amount is None else str(amount.amount),
+        "currency": None if amount is None else amount.currency,
+        "charge": _text(dispute.get("charge")),
+        "payment_intent": _text(dispute.get("payment_intent")),
+        "evidence_due_by": None if due_by is None else due_by.isoformat(),
+        "is_charge_refundable": dispute.get("is_charge_refundable"),
+    }

@@ -10,7 +10,7 @@ payment in ``processing``; :meth:`PaymentService.reconcile_payment` asks the pro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -49,6 +49,7 @@ from paykit.errors import (
 )
 from paykit.event_bus import EventBus
 from paykit.gateways.base import (
+    NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
     Gateway,
@@ -82,6 +83,8 @@ class PaymentService:
     ``gateways`` maps each payment method type to the gateway that serves it, e.g.
     ``{"credit_card": sandbox, "debit_card": sandbox, "digital_wallet": sandbox}``.
     ``clock`` and ``id_factory`` can be replaced to make tests and demos deterministic.
+    ``in_flight_grace`` is how long after submitting a request paykit waits before it
+    believes a provider that says it has never heard of it (see ``gateways.base.NOT_FOUND``).
     """
 
     def __init__(  # noqa: PLR0913 - each collaborator is a separate, optional seam
@@ -93,6 +96,7 @@ class PaymentService:
         clock: Callable[[], datetime] = utc_now,
         id_factory: Callable[[str], str] = new_id,
         conflict_attempts: int = 50,
+        in_flight_grace: timedelta = timedelta(minutes=10),
     ) -> None:
         self.storage = storage
         self.gateways = (
@@ -102,6 +106,7 @@ class PaymentService:
         self._clock = clock
         self._new_id = id_factory
         self._attempts = conflict_attempts
+        self._in_flight_grace = in_flight_grace
 
     def _transact(self, work: Callable[[Transaction], T]) -> T:
         return run_in_transaction(
@@ -419,6 +424,7 @@ class PaymentService:
             capture=payment.capture,
             description=payment.description,
             return_url=return_url,
+            metadata={key: str(value) for key, value in payment.metadata.items()},
         )
         result = self._call_gateway(lambda: gateway.charge(request), payment.id, "charge")
         return self._record_payment_result(payment.id, result, "charge")
@@ -528,7 +534,24 @@ class PaymentService:
         result = self._call_gateway(
             lambda: gateway.retrieve_payment(lookup), payment.id, "retrieve"
         )
+        result = self._believable(result, payment.updated_at)
         return self._record_payment_result(payment.id, result, "reconcile")
+
+    def _believable(self, result: GatewayResult, claimed_at: datetime) -> GatewayResult:
+        """A "not found" within ``in_flight_grace`` of the claim is no proof of anything.
+
+        The request being looked for may still be on its way to the provider; failing the
+        record now would lose money the provider is about to take or pay out. Until the
+        grace has passed, such an answer counts as unknown.
+        """
+        too_early = self._clock() - claimed_at < self._in_flight_grace
+        if result.outcome is _O.DECLINED and result.decline_code == NOT_FOUND and too_early:
+            return attrs.evolve(
+                result,
+                outcome=_O.UNKNOWN,
+                message="not found at the provider yet; the request may still be on its way",
+            )
+        return result
 
     def _call_gateway(
         self, call: Callable[[], GatewayResult], payment_id: str, operation: str
@@ -737,6 +760,7 @@ class PaymentService:
         result = self._call_refund_gateway(
             lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
         )
+        result = self._believable(result, refund.updated_at)
         return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
 
     def _call_refund_gateway(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,6 +14,9 @@ from paykit import (
     InMemoryStorage,
     LogType,
     NotFound,
+    Payment,
+    PaymentMethod,
+    PaymentProcessingError,
     PaymentService,
     PaymentStatus,
     RefundProcessingError,
@@ -22,11 +26,11 @@ from paykit import (
     UnsupportedPaymentMethodError,
     ValidationError,
 )
-from paykit.gateways import GatewayResult, RefundLookup
+from paykit.gateways import ChargeRequest, GatewayResult, RefundLookup
 from paykit.money import Money
 
-if TYPE_CHECKING:  # annotations only: tests/ is not a package on every runner's path
-    from tests.conftest import MakeCard, PayWith
+MakeCard = Callable[..., PaymentMethod]
+PayWith = Callable[..., Payment]
 
 
 def test_sandbox_lookup_of_an_unknown_refund_is_a_configuration_error(
@@ -192,3 +196,37 @@ def test_a_refused_reconciliation_never_fails_a_refund() -> None:
 
     assert service.get_refund(refund.id).status is RefundStatus.PROCESSING
     assert service.get_payment(payment.id).refund_reserved_amount == Money.of("4.00", "USD")
+
+
+class _LostRequestSandbox(SandboxGateway):
+    """A sandbox whose charge requests are lost on the way: it never sees them."""
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:  # noqa: ARG002
+        msg = "connection reset while sending"
+        raise ConnectionResetError(msg)
+
+
+def test_not_found_is_believed_only_after_the_grace() -> None:
+    """A provider that never saw the charge fails the payment only once the grace is over."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    service = PaymentService(
+        InMemoryStorage(),
+        gateways={"credit_card": _LostRequestSandbox()},
+        clock=lambda: now[0],
+        in_flight_grace=timedelta(minutes=10),
+    )
+    card = service.add_payment_method("cus_1", type="credit_card", token=SandboxToken.SUCCESS)
+    payment = service.create_payment(
+        customer_id="cus_1", order_id="o", payment_method_id=card.id, amount="9.00", currency="USD"
+    )
+    with pytest.raises(PaymentProcessingError):
+        service.process_payment(payment.id)
+
+    now[0] += timedelta(minutes=9)
+    assert service.reconcile_payment(payment.id).status is PaymentStatus.PROCESSING
+    assert service.get_transaction_log(payment.id)[-1].log_type is LogType.OUTCOME_UNKNOWN
+
+    now[0] += timedelta(minutes=2)
+    failed = service.reconcile_payment(payment.id)
+    assert failed.status is PaymentStatus.FAILED
+    assert failed.failure_code == "not_found"

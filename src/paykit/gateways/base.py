@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -31,6 +31,7 @@ from paykit.domain.payment_method import PaymentMethodType
 from paykit.money import Money
 
 __all__ = [
+    "NOT_FOUND",
     "CaptureRequest",
     "ChargeRequest",
     "Gateway",
@@ -46,6 +47,16 @@ __all__ = [
     "WebhookEventType",
     "WebhookGateway",
 ]
+
+
+NOT_FOUND: Final = "not_found"
+"""``decline_code`` of a lookup that found nothing.
+
+``retrieve_payment`` / ``retrieve_refund`` answer ``declined`` with this code when the
+provider has no such payment or refund. The service believes it -- and fails the record --
+only once the request has had time to arrive (``PaymentService(in_flight_grace=...)``): a
+lookup racing the request it looks for finds nothing too.
+"""
 
 
 class GatewayOutcome(StrEnum):

@@ -48,6 +48,7 @@ from paykit.domain.payment import NextAction
 from paykit.errors import GatewayConfigurationError, IdempotencyConflict, WebhookSignatureError
 from paykit.gateways._signatures import signature_header, verify
 from paykit.gateways.base import (
+    NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
     GatewayOutcome,
@@ -216,7 +217,7 @@ class SandboxGateway:
                 # The request never reached us: nothing was charged, so it definitely failed.
                 return GatewayResult(
                     outcome=GatewayOutcome.DECLINED,
-                    decline_code="not_found",
+                    decline_code=NOT_FOUND,
                     message="The payment was never received by the provider.",
                 )
             return self._intent_result(self._intent(provider_id))
@@ -231,7 +232,7 @@ class SandboxGateway:
             if provider_id is None:
                 return GatewayResult(
                     outcome=GatewayOutcome.DECLINED,
-                    decline_code="not_found",
+                    decline_code=NOT_FOUND,
                     message="The refund was never received by the provider.",
                 )
             return self._refund_result(self._find_refund(provider_id))

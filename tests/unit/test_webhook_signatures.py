@@ -10,12 +10,18 @@ from pydantic import SecretStr
 
 from paykit import PaymentMethodType, SandboxGateway, SandboxToken, WebhookSignatureError
 from paykit.gateways import ChargeRequest, WebhookEventType
-from paykit.gateways._signatures import signature_header, verify
+from paykit.gateways._signatures import TimestampedSignature, signature_header
 from paykit.money import Money
 
 SECRET = SecretStr("whsec_test")
 BODY = b'{"id":"evt_1"}'
 NOW = 1_800_000_000
+
+
+def verify(header: str | None, body: bytes, secrets: list[SecretStr], *, now: int) -> int:
+    """Verify as a receiver whose clock reads ``now`` would, with the header under test."""
+    headers = {} if header is None else {"X-Signature": header}
+    return TimestampedSignature("X-Signature", secrets, clock=lambda: now).verify(headers, body)
 
 
 def _by_hand(secret: str, timestamp: int, body: bytes) -> str:

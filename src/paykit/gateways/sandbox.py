@@ -46,7 +46,7 @@ from pydantic import SecretStr
 
 from paykit.domain.payment import NextAction
 from paykit.errors import GatewayConfigurationError, IdempotencyConflict, WebhookSignatureError
-from paykit.gateways._signatures import signature_header, verify
+from paykit.gateways._signatures import TimestampedSignature, signature_header
 from paykit.gateways.base import (
     NOT_FOUND,
     CaptureRequest,
@@ -169,6 +169,7 @@ class SandboxGateway:
         self._name = name
         self.latency = latency
         self._webhook_secret = SecretStr(webhook_secret)
+        self._signature = TimestampedSignature(SIGNATURE_HEADER, [self._webhook_secret])
         self.ledger: list[LedgerEntry] = []
         self.calls: list[str] = []
         """The operations asked of the sandbox, in order (``"charge"``, ``"refund"``...)."""
@@ -270,11 +271,7 @@ class SandboxGateway:
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`)."""
-        header = next(
-            (value for key, value in headers.items() if key.lower() == SIGNATURE_HEADER.lower()),
-            None,
-        )
-        verify(header, body, [self._webhook_secret])
+        self._signature.verify(headers, body)
         try:
             event: dict[str, Any] = json.loads(body)
             payment = event["payment"]

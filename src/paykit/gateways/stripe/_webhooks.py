@@ -1,23 +1,15 @@
 """Stripe webhooks: verify the ``Stripe-Signature`` header ourselves, then normalise the event.
 
-Verification follows Stripe's documented scheme (https://docs.stripe.com/webhooks#verify-manually):
-
-* the header is ``t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=...]``; exactly one ``t``;
-* each ``v1`` is ``HMAC-SHA256(secret, f"{t}." + raw body)``; the event verifies when any
-  ``v1`` matches any configured secret (Stripe signs with old and new secrets while one is
-  rolled, and an endpoint may hold both), compared in constant time;
-* ``t`` must be within ``tolerance`` seconds (300 by default) of now, in *both* directions:
-  a stale timestamp is a replay, a future one is a forgery or a broken clock.
-
-Every failure raises :class:`~paykit.errors.WebhookSignatureError` (answer HTTP 400) with a
+Verification is Stripe's documented timestamped HMAC-SHA256 scheme, implemented once in
+``paykit.gateways._signatures`` (rotation across several secrets, a 300 s tolerance in both
+directions, constant-time comparison). Every failure raises
+:class:`~paykit.errors.WebhookSignatureError` (answer HTTP 400) with a
 message that names the problem and never a secret or a signature. A verified event of a type
 paykit has no use for is returned as ``ignored``, never raised.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +19,7 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from paykit.errors import WebhookSignatureError
+from paykit.gateways._signatures import DEFAULT_TOLERANCE, TimestampedSignature
 from paykit.gateways.base import GatewayOutcome, GatewayResult, WebhookEvent, WebhookEventType
 from paykit.gateways.stripe._mapping import (
     PAYKIT_PAYMENT_ID,
@@ -38,11 +31,6 @@ from paykit.gateways.stripe._mapping import (
 
 __all__ = ["DEFAULT_TOLERANCE", "StripeWebhookVerifier", "normalise_event"]
 
-DEFAULT_TOLERANCE: Final = 300
-"""Seconds a signature's timestamp may differ from now (Stripe's own default)."""
-
-_HEADER: Final = "stripe-signature"
-_MAX_HEADER_LENGTH: Final = 8192
 
 _E = WebhookEventType
 _PAYMENT_INTENT_EVENTS: Final = {
@@ -78,78 +66,17 @@ class StripeWebhookVerifier:
         tolerance: int = DEFAULT_TOLERANCE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._secrets = tuple(secrets)
-        self._tolerance = tolerance
-        self._clock = clock
+        self._signature = TimestampedSignature(
+            "Stripe-Signature", secrets, tolerance=tolerance, clock=clock
+        )
 
     def __repr__(self) -> str:
-        return f"StripeWebhookVerifier(secrets={len(self._secrets)}, tolerance={self._tolerance})"
+        return f"StripeWebhookVerifier({self._signature!r})"
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         """Return the event ``body`` holds once its signature and timestamp verify."""
-        if not self._secrets:
-            msg = "no Stripe webhook secret is configured, so no webhook can be verified"
-            raise WebhookSignatureError(msg)
-        timestamp, signatures = _parse_header(_signature_header(headers))
-        signed = str(timestamp).encode("ascii") + b"." + bytes(body)
-        matched = False
-        for secret in self._secrets:
-            key = secret.get_secret_value().encode("utf-8")
-            expected = hmac.new(key, signed, hashlib.sha256).hexdigest().encode("ascii")
-            for candidate in signatures:
-                matched |= hmac.compare_digest(expected, candidate)
-        if not matched:
-            msg = "the Stripe-Signature header does not match the body for any configured secret"
-            raise WebhookSignatureError(msg)
-        age = self._clock() - timestamp
-        if age > self._tolerance:
-            msg = (
-                f"the Stripe-Signature timestamp is {int(age)} s old, beyond the "
-                f"{self._tolerance} s tolerance (a replayed event?)"
-            )
-            raise WebhookSignatureError(msg)
-        if -age > self._tolerance:
-            msg = (
-                f"the Stripe-Signature timestamp is {int(-age)} s in the future, beyond the "
-                f"{self._tolerance} s tolerance"
-            )
-            raise WebhookSignatureError(msg)
+        self._signature.verify(headers, body)
         return _parse_event(body)
-
-
-def _signature_header(headers: Mapping[str, str]) -> str:
-    values = {value for name, value in headers.items() if name.lower() == _HEADER}
-    if not values:
-        msg = "the request has no Stripe-Signature header"
-        raise WebhookSignatureError(msg)
-    if len(values) > 1:
-        msg = "the request has several different Stripe-Signature headers"
-        raise WebhookSignatureError(msg)
-    return values.pop()
-
-
-def _parse_header(header: str) -> tuple[int, list[bytes]]:
-    """``t`` and the ``v1`` signatures of a header, or a ``WebhookSignatureError``."""
-    malformed = "the Stripe-Signature header is malformed"
-    if not header or len(header) > _MAX_HEADER_LENGTH:
-        raise WebhookSignatureError(malformed)
-    timestamps: list[str] = []
-    signatures: list[bytes] = []
-    for item in header.split(","):
-        name, sep, value = item.strip().partition("=")
-        if not sep or not name or not value:
-            raise WebhookSignatureError(malformed)
-        if name == "t":
-            timestamps.append(value)
-        elif name == "v1":
-            signatures.append(value.encode("utf-8"))
-    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit()):
-        msg = f"{malformed}: it needs exactly one numeric t= timestamp"
-        raise WebhookSignatureError(msg)
-    if not signatures:
-        msg = f"{malformed}: it carries no v1 signature"
-        raise WebhookSignatureError(msg)
-    return int(timestamps[0]), signatures
 
 
 def _parse_event(body: bytes) -> dict[str, Any]:

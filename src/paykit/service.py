@@ -404,6 +404,7 @@ class PaymentService:
             _require_active(method)
             self.gateways.by_name(payment.provider)  # refuse before claiming, not after
             payment.attempt_count += 1
+            payment.submitted_at = tx.now
             tx.move_payment(
                 payment,
                 _P.PROCESSING,
@@ -534,7 +535,7 @@ class PaymentService:
         result = self._call_gateway(
             lambda: gateway.retrieve_payment(lookup), payment.id, "retrieve"
         )
-        result = self._believable(result, payment.updated_at)
+        result = self._believable(result, payment.submitted_at or payment.updated_at)
         return self._record_payment_result(payment.id, result, "reconcile")
 
     def _believable(self, result: GatewayResult, claimed_at: datetime) -> GatewayResult:
@@ -698,6 +699,7 @@ class PaymentService:
             self.gateways.by_name(payment.provider)
             _provider_id(payment)
             refund.attempt_count += 1
+            refund.submitted_at = tx.now
             tx.move_refund(
                 refund,
                 payment,
@@ -760,7 +762,7 @@ class PaymentService:
         result = self._call_refund_gateway(
             lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
         )
-        result = self._believable(result, refund.updated_at)
+        result = self._believable(result, refund.submitted_at or refund.updated_at)
         return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
 
     def _call_refund_gateway(

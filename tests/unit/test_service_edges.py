@@ -221,6 +221,7 @@ def test_not_found_is_believed_only_after_the_grace() -> None:
     )
     with pytest.raises(PaymentProcessingError):
         service.process_payment(payment.id)
+    assert service.get_payment(payment.id).submitted_at == now[0]
 
     now[0] += timedelta(minutes=9)
     assert service.reconcile_payment(payment.id).status is PaymentStatus.PROCESSING

@@ -120,6 +120,8 @@ class Payment:
     next_action: NextAction | None = None
     created_at: datetime
     updated_at: datetime
+    submitted_at: datetime | None = None
+    """When the payment was last sent to its provider (the claim before the charge)."""
     completed_at: datetime | None = None
     version: int = 0
 

@@ -67,6 +67,8 @@ class Refund:
     failure_message: str | None = None
     created_at: datetime
     updated_at: datetime
+    submitted_at: datetime | None = None
+    """When the refund was sent to its provider (the claim before the request)."""
     completed_at: datetime | None = None
     version: int = 0
 

@@ -21,7 +21,7 @@ import stripe
 from pydantic import SecretStr
 from stripe.params import PaymentIntentCancelParams
 
-from paykit.errors import GatewayConfigurationError, GatewayError
+from paykit.errors import GatewayConfigurationError, GatewayError, ValidationError
 from paykit.gateways.base import (
     CaptureRequest,
     ChargeRequest,
@@ -124,8 +124,8 @@ class StripeGateway:
             )
             raise GatewayConfigurationError(msg, gateway_code="invalid_api_key")
         if max_network_retries < 0:
-            msg = "max_network_retries must be 0 or more"
-            raise ValueError(msg)
+            msg = "must be 0 or more"
+            raise ValidationError(msg, field="max_network_retries")
         self._api_key = key
         self._name = name
         self._mode = "live" if "_live_" in plain else "test"

@@ -29,6 +29,7 @@ from _stripe_support import (
 )
 from pydantic import SecretStr
 
+from paykit import ValidationError
 from paykit.gateways import Gateway, GatewayOutcome, PaymentMethodGateway, WebhookGateway
 from paykit.gateways.stripe import FakeToken, StripeGateway
 
@@ -473,8 +474,9 @@ def test_the_repr_shows_the_mode_and_never_the_key() -> None:
 
 def test_a_negative_retry_count_is_refused() -> None:
     """``max_network_retries`` below zero is a configuration mistake."""
-    with pytest.raises(ValueError, match="max_network_retries"):
+    with pytest.raises(ValidationError) as raised:
         make_gateway(make_fake().transport, max_network_retries=-1)
+    assert raised.value.field == "max_network_retries"
 
 
 def test_the_gateway_closes_only_the_clients_it_built() -> None:

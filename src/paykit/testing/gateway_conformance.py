@@ -127,9 +127,11 @@ class GatewayHarness(abc.ABC):
         return "USD"
 
     def complete_action(self, provider_payment_id: str) -> None:
-        """Play the customer finishing 3-D Secure for a ``requires_action`` payment.
+        """Play the customer finishing 3-D Secure (or approving a redirect) for a payment.
 
-        Not implemented by default: the tests that need it are skipped.
+        Not implemented by default: the tests that need it are skipped. A provider that asks
+        the payer for every payment must implement it; the suite then completes the action
+        for every charge that is not meant to stop at ``requires_action``.
         """
         msg = f"{type(self).__name__} cannot complete a customer action"
         raise NotImplementedError(msg)
@@ -220,8 +222,20 @@ class _Shop:
     def charge(
         self, behaviour: Behaviour, *, units: int = _TOTAL, capture: bool = True
     ) -> tuple[ChargeRequest, GatewayResult]:
+        """Charge with ``behaviour``; the answer once the payer did what the provider asks.
+
+        Some providers need the payer for every payment (PayPal's approval, a bank transfer):
+        a ``requires_action`` answer to any behaviour but ``REQUIRE_ACTION`` itself is followed
+        by :meth:`GatewayHarness.complete_action` and a lookup, as paykit's reconciliation
+        does, and the lookup's answer is returned.
+        """
         request = self.charge_request(behaviour, units=units, capture=capture)
-        return request, self.gateway.charge(request)
+        result = self.gateway.charge(request)
+        if result.outcome is _O.REQUIRES_ACTION and behaviour is not Behaviour.REQUIRE_ACTION:
+            assert result.provider_id, result
+            self.harness.complete_action(result.provider_id)
+            result = self.retrieve(request, result.provider_id)
+        return request, result
 
     def paid(self, behaviour: Behaviour = Behaviour.SUCCEED) -> tuple[ChargeRequest, str]:
         """A captured payment of ``_TOTAL``; returns its request and provider id."""

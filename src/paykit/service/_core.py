@@ -1,0 +1,147 @@
+"""What every part of the service shares: collaborators, units of work, provider calls.
+
+A provider call never happens inside a unit of work. :func:`call_provider` runs it and turns
+an exception into a :class:`ProviderFailure`; the operations record that in a unit of work
+of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from paykit._defaults import new_id, utc_now
+from paykit._transaction import Transaction, run_in_transaction
+from paykit.domain.payment import Payment
+from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
+from paykit.errors import (
+    InvalidStateTransition,
+    PaykitError,
+    PaymentMethodInactiveError,
+)
+from paykit.event_bus import EventBus
+from paykit.gateways.base import (
+    NOT_FOUND,
+    Gateway,
+    GatewayOutcome,
+    GatewayResult,
+)
+from paykit.gateways.registry import GatewayRegistry
+from paykit.storage.base import Storage
+
+__all__ = ["ProviderFailure", "ServiceCore", "call_provider", "provider_id", "require_active"]
+
+T = TypeVar("T")
+
+_O = GatewayOutcome
+
+
+class ServiceCore:
+    """The collaborators every operation shares, and the two ways to run a unit of work.
+
+    ``PaymentService`` (see ``paykit.service``) documents the constructor's arguments.
+    """
+
+    def __init__(  # noqa: PLR0913 - each collaborator is a separate, optional seam
+        self,
+        storage: Storage,
+        gateways: Mapping[PaymentMethodType | str, Gateway] | GatewayRegistry,
+        *,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        id_factory: Callable[[str], str] = new_id,
+        conflict_attempts: int = 50,
+        in_flight_grace: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.storage = storage
+        self.gateways = (
+            gateways if isinstance(gateways, GatewayRegistry) else GatewayRegistry(gateways)
+        )
+        self.events = events if events is not None else EventBus()
+        self._clock = clock
+        self._new_id = id_factory
+        self._attempts = conflict_attempts
+        self._in_flight_grace = in_flight_grace
+
+    def _transact(self, work: Callable[[Transaction], T]) -> T:
+        return run_in_transaction(
+            self.storage,
+            work,
+            clock=self._clock,
+            new_id=self._new_id,
+            events=self.events,
+            attempts=self._attempts,
+        )
+
+    def _read(self, work: Callable[[Transaction], T]) -> T:
+        """Run read-only ``work`` in a unit of work that is rolled back."""
+        with self.storage.unit_of_work() as uow:
+            return work(Transaction(uow, self._clock(), self._new_id))
+
+    def _believable(self, result: GatewayResult, claimed_at: datetime) -> GatewayResult:
+        """A "not found" within ``in_flight_grace`` of the claim is no proof of anything.
+
+        The request being looked for may still be on its way to the provider; failing the
+        record now would lose money the provider is about to take or pay out. Until the
+        grace has passed, such an answer counts as unknown.
+        """
+        too_early = self._clock() - claimed_at < self._in_flight_grace
+        if result.outcome is _O.DECLINED and result.decline_code == NOT_FOUND and too_early:
+            return attrs.evolve(
+                result,
+                outcome=_O.UNKNOWN,
+                message="not found at the provider yet; the request may still be on its way",
+            )
+        return result
+
+
+@attrs.frozen
+class ProviderFailure:
+    """A provider call that raised instead of answering."""
+
+    error: Exception
+    refused: bool
+    """True for a :class:`PaykitError` (the provider refused; nothing moved), else unknown."""
+
+    @property
+    def code(self) -> str:
+        return getattr(self.error, "code", "gateway_error")
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"error_type": type(self.error).__name__, "error_code": self.code}
+
+    def describe(self) -> str:
+        kind = "refused" if self.refused else "outcome unknown"
+        return f"{kind}: {type(self.error).__name__}: {self.error}"
+
+
+def call_provider(call: Callable[[], GatewayResult]) -> GatewayResult | ProviderFailure:
+    """Run a gateway call, turning an exception into a :class:`ProviderFailure`.
+
+    Adapters raise :class:`PaykitError` only when the provider refused the request
+    (credentials, request shape); any other exception may have happened after the request
+    left, so its outcome is unknown.
+    """
+    try:
+        return call()
+    except PaykitError as error:
+        return ProviderFailure(error, refused=True)
+    except Exception as error:  # noqa: BLE001 - any failure may hide a request that was sent
+        return ProviderFailure(error, refused=False)
+
+
+def require_active(method: PaymentMethod) -> None:
+    if not method.is_active:
+        msg = f"payment method {method.id} is inactive; add or choose another method"
+        raise PaymentMethodInactiveError(msg)
+
+
+def provider_id(payment: Payment) -> str:
+    if payment.provider_payment_id is None:
+        msg = f"payment {payment.id} has no provider id yet; reconcile it first"
+        raise InvalidStateTransition(msg, current=str(payment.status), requested="provider call")
+    return payment.provider_payment_id

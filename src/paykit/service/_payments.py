@@ -1,0 +1,385 @@
+"""Payments: create, process, capture, void, cancel, read, reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from paykit._settlement import (
+    apply_payment_result,
+    result_data,
+)
+from paykit._transaction import Transaction
+from paykit._validation import (
+    checked_metadata,
+    checked_text,
+    parse_payment_status,
+)
+from paykit.domain.events import EventType
+from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.errors import (
+    IdempotencyConflict,
+    InvalidAmountError,
+    InvalidStateTransition,
+    PaymentMethodOwnershipError,
+    PaymentProcessingError,
+    UnsupportedPaymentMethodError,
+)
+from paykit.gateways.base import (
+    CaptureRequest,
+    ChargeRequest,
+    GatewayOutcome,
+    GatewayResult,
+    PaymentLookup,
+    VoidRequest,
+)
+from paykit.money import AmountLike, Money
+from paykit.service._core import (
+    ServiceCore,
+    call_provider,
+    provider_id,
+    require_active,
+)
+
+__all__ = ["PaymentOperations"]
+
+
+_P = PaymentStatus
+_O = GatewayOutcome
+
+_RECONCILABLE: Final = frozenset({_P.PROCESSING, _P.REQUIRES_ACTION, _P.AUTHORIZED})
+"""Payments whose truth may differ at the provider: reconciliation asks about these."""
+
+
+class PaymentOperations(ServiceCore):
+    """The payment part of ``PaymentService``."""
+
+    def create_payment(  # noqa: PLR0913 - the fields of a payment
+        self,
+        *,
+        customer_id: str,
+        order_id: str,
+        payment_method_id: str,
+        amount: AmountLike,
+        currency: str,
+        capture: bool = True,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Payment:
+        """Record a ``pending`` payment of ``amount`` for the host's ``order_id``.
+
+        ``capture=False`` makes it authorize-only (capture later with :meth:`capture_payment`).
+        The same ``idempotency_key`` (per customer) returns the same payment; the same key with
+        different parameters raises :class:`~paykit.errors.IdempotencyConflict`.
+        """
+        customer_id = checked_text(customer_id, "customer_id", max_length=255)
+        order_id = checked_text(order_id, "order_id", max_length=255)
+        payment_method_id = checked_text(payment_method_id, "payment_method_id", max_length=255)
+        money = Money.of(amount, currency)
+        if money.is_zero():
+            raise InvalidAmountError("must be above zero", field="amount")
+        description = checked_text(description, "description", required=False)
+        extra = checked_metadata(metadata)
+        if idempotency_key is not None:
+            idempotency_key = checked_text(idempotency_key, "idempotency_key", max_length=255)
+
+        def work(tx: Transaction) -> Payment:
+            if idempotency_key is not None:
+                existing = tx.uow.payments.find_by_idempotency_key(customer_id, idempotency_key)
+                if existing is not None:
+                    same = (
+                        existing.order_id == order_id
+                        and existing.payment_method_id == payment_method_id
+                        and existing.amount == money
+                        and existing.capture == capture
+                        and existing.description == description
+                        and existing.metadata == extra
+                    )
+                    if not same:
+                        msg = (
+                            f"idempotency key {idempotency_key!r} was used for payment "
+                            f"{existing.id} with different parameters"
+                        )
+                        raise IdempotencyConflict(msg)
+                    return existing
+            method = tx.uow.payment_methods.get(payment_method_id)
+            if method.customer_id != customer_id:
+                msg = f"payment method {method.id} does not belong to customer {customer_id!r}"
+                raise PaymentMethodOwnershipError(msg)
+            require_active(method)
+            gateway = self.gateways.for_method_type(method.type)
+            if gateway.name != method.provider:
+                msg = (
+                    f"payment method {method.id} holds a {method.provider!r} token but "
+                    f"{method.type} payments go to {gateway.name!r}"
+                )
+                raise UnsupportedPaymentMethodError(msg)
+            zero = Money.zero(money.currency)
+            payment = Payment(
+                id=tx.new_id("pay"),
+                customer_id=customer_id,
+                order_id=order_id,
+                payment_method_id=method.id,
+                payment_method_type=method.type,
+                provider=gateway.name,
+                amount=money,
+                capture=capture,
+                captured_amount=zero,
+                refunded_amount=zero,
+                refund_reserved_amount=zero,
+                description=description,
+                metadata=extra,
+                idempotency_key=idempotency_key,
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+            tx.uow.payments.add(payment)
+            tx.log(
+                payment.id,
+                LogType.PAYMENT_CREATED,
+                f"payment of {money} created for order {order_id}",
+                amount=money,
+                new_status=payment.status,
+            )
+            tx.emit(EventType.PAYMENT_CREATED, payment)
+            return payment
+
+        return self._transact(work)
+
+    def process_payment(self, payment_id: str, *, return_url: str | None = None) -> Payment:
+        """Submit a ``pending`` payment to its gateway and record the outcome.
+
+        Returns the payment: ``completed`` (or ``authorized``), ``failed`` on a decline,
+        ``requires_action`` with ``next_action`` (its client secret is on the returned object
+        only, never stored), or still ``processing`` when the outcome is unknown.
+        """
+        if return_url is not None:
+            return_url = checked_text(return_url, "return_url", max_length=2048)
+
+        def claim(tx: Transaction) -> tuple[Payment, str]:
+            payment = tx.uow.payments.get(payment_id)
+            if payment.status is not _P.PENDING:
+                msg = (
+                    f"payment {payment.id} is {payment.status}; only pending payments are "
+                    "processed (use reconcile_payment for one in processing)"
+                )
+                raise InvalidStateTransition(
+                    msg, current=str(payment.status), requested=str(_P.PROCESSING)
+                )
+            method = tx.uow.payment_methods.get(payment.payment_method_id)
+            require_active(method)
+            self.gateways.by_name(payment.provider)  # refuse before claiming, not after
+            payment.attempt_count += 1
+            payment.submitted_at = tx.now
+            tx.move_payment(
+                payment,
+                _P.PROCESSING,
+                LogType.PAYMENT_PROCESSING,
+                f"submitted to {payment.provider} (attempt {payment.attempt_count})",
+            )
+            return payment, method.provider_payment_method_id
+
+        payment, token = self._transact(claim)
+        gateway = self.gateways.by_name(payment.provider)
+        request = ChargeRequest(
+            payment_id=payment.id,
+            amount=payment.amount,
+            payment_method_token=token,
+            payment_method_type=payment.payment_method_type,
+            customer_id=payment.customer_id,
+            idempotency_key=f"paykit:{payment.id}:charge",
+            capture=payment.capture,
+            description=payment.description,
+            return_url=return_url,
+            metadata={key: str(value) for key, value in payment.metadata.items()},
+        )
+        result = self._call_gateway(lambda: gateway.charge(request), payment.id, "charge")
+        return self._record_payment_result(payment.id, result, "charge")
+
+    def capture_payment(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
+        """Capture an ``authorized`` payment, all of it or ``amount`` of it."""
+
+        def check(tx: Transaction) -> tuple[Payment, Money]:
+            payment = tx.uow.payments.get(payment_id)
+            _require_status(payment, _P.AUTHORIZED, "capture")
+            money = payment.amount if amount is None else Money.of(amount, payment.currency)
+            payment.check_capture_amount(money)
+            return payment, money
+
+        payment, money = self._read(check)
+        gateway = self.gateways.by_name(payment.provider)
+        request = CaptureRequest(
+            payment_id=payment.id,
+            provider_payment_id=provider_id(payment),
+            amount=money,
+            idempotency_key=f"paykit:{payment.id}:capture",
+        )
+        result = self._call_gateway(lambda: gateway.capture(request), payment.id, "capture")
+        if result.outcome is _O.SUCCEEDED and result.amount is None:
+            result = _with_amount(result, money)
+        return self._record_payment_result(payment.id, result, "capture", raise_on_decline=True)
+
+    def void_payment(self, payment_id: str) -> Payment:
+        """Release the hold of an ``authorized`` payment (it becomes ``cancelled``)."""
+        payment = self.get_payment(payment_id)
+        _require_status(payment, _P.AUTHORIZED, "void")
+        return self._void(payment)
+
+    def cancel_payment(self, payment_id: str) -> Payment:
+        """Cancel a payment that has not taken money: pending, requires_action or authorized."""
+        payment = self.get_payment(payment_id)
+        if payment.status in (_P.AUTHORIZED, _P.REQUIRES_ACTION):
+            return self._void(payment)
+
+        def work(tx: Transaction) -> Payment:
+            current = tx.uow.payments.get(payment_id)
+            tx.move_payment(current, _P.CANCELLED, LogType.PAYMENT_CANCELLED, "payment cancelled")
+            return current
+
+        return self._transact(work)
+
+    def _void(self, payment: Payment) -> Payment:
+        gateway = self.gateways.by_name(payment.provider)
+        request = VoidRequest(
+            payment_id=payment.id,
+            provider_payment_id=provider_id(payment),
+            idempotency_key=f"paykit:{payment.id}:void",
+        )
+        result = self._call_gateway(lambda: gateway.void(request), payment.id, "void")
+        return self._record_payment_result(payment.id, result, "void", raise_on_decline=True)
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return one payment (``NotFound`` if there is none)."""
+        return self._read(lambda tx: tx.uow.payments.get(payment_id))
+
+    def get_payment_status(self, payment_id: str) -> PaymentStatus:
+        """Return the status of one payment."""
+        return self.get_payment(payment_id).status
+
+    def list_payments(
+        self,
+        *,
+        customer_id: str | None = None,
+        order_id: str | None = None,
+        status: PaymentStatus | str | None = None,
+    ) -> list[Payment]:
+        """Payments matching every given filter, oldest first."""
+        wanted = None if status is None else parse_payment_status(status)
+        return list(
+            self._read(
+                lambda tx: tx.uow.payments.list(
+                    customer_id=customer_id, order_id=order_id, status=wanted
+                )
+            )
+        )
+
+    def get_transaction_log(self, payment_id: str) -> list[TransactionLogEntry]:
+        """The payment's audit log, oldest entry first (``NotFound`` for an unknown payment)."""
+
+        def work(tx: Transaction) -> list[TransactionLogEntry]:
+            tx.uow.payments.get(payment_id)
+            return list(tx.uow.transaction_log.list_for_payment(payment_id))
+
+        return self._read(work)
+
+    def reconcile_payment(self, payment_id: str) -> Payment:
+        """Ask the provider for the truth about a payment whose outcome paykit does not know.
+
+        Only ``processing``, ``requires_action`` and ``authorized`` payments are asked about;
+        any other payment is returned unchanged without calling the provider.
+        """
+        payment = self.get_payment(payment_id)
+        if payment.status not in _RECONCILABLE:
+            return payment
+        gateway = self.gateways.by_name(payment.provider)
+        lookup = PaymentLookup(
+            payment_id=payment.id,
+            provider_payment_id=payment.provider_payment_id,
+            idempotency_key=f"paykit:{payment.id}:charge",
+            amount=payment.amount,
+        )
+        result = self._call_gateway(
+            lambda: gateway.retrieve_payment(lookup), payment.id, "retrieve"
+        )
+        result = self._believable(result, payment.submitted_at or payment.updated_at)
+        return self._record_payment_result(payment.id, result, "reconcile")
+
+    def _call_gateway(
+        self, call: Callable[[], GatewayResult], payment_id: str, operation: str
+    ) -> GatewayResult:
+        """Call the provider for a payment; turn an exception into an audit entry and an error.
+
+        A refused charge (see :func:`_call_provider`) fails the payment: nothing moved. An
+        exception of unknown meaning leaves the payment where it is, for reconciliation.
+        """
+        outcome = call_provider(call)
+        if isinstance(outcome, GatewayResult):
+            return outcome
+
+        def record(tx: Transaction) -> None:
+            payment = tx.uow.payments.get(payment_id)
+            tx.log(
+                payment.id, LogType.ERROR, f"{operation} {outcome.describe()}", data=outcome.data
+            )
+            if operation == "charge" and outcome.refused:
+                payment.failure_code = outcome.code
+                payment.failure_message = str(outcome.error)
+                tx.move_payment(
+                    payment, _P.FAILED, LogType.PAYMENT_FAILED, "the provider refused the request"
+                )
+
+        self._transact(record)
+        msg = f"{operation} of payment {payment_id} failed: {outcome.error}"
+        raise PaymentProcessingError(msg, payment_id=payment_id) from outcome.error
+
+    def _record_payment_result(
+        self,
+        payment_id: str,
+        result: GatewayResult,
+        operation: str,
+        *,
+        raise_on_decline: bool = False,
+    ) -> Payment:
+        """Apply what the provider said to the payment, in one unit of work."""
+        declined: list[str] = []
+
+        def work(tx: Transaction) -> Payment:
+            payment = tx.uow.payments.get(payment_id)
+            if result.provider_id and payment.provider_payment_id is None:
+                payment.provider_payment_id = result.provider_id
+                tx.uow.payments.update(payment)
+            if result.outcome is _O.DECLINED and raise_on_decline:
+                declined.append(result.message or result.decline_code or "declined")
+                tx.log(
+                    payment.id,
+                    LogType.ERROR,
+                    f"{operation} declined by {payment.provider}: {declined[0]}",
+                    data=result_data(result),
+                )
+                return payment
+            apply_payment_result(tx, payment, result, operation)
+            return payment
+
+        payment = self._transact(work)
+        if declined:
+            msg = f"{operation} of payment {payment_id} was declined: {declined[0]}"
+            raise PaymentProcessingError(msg, payment_id=payment_id)
+        if result.next_action is not None and payment.status is _P.REQUIRES_ACTION:
+            # Hand the client secret to this caller only: storage and the published event
+            # keep the redacted copy.
+            payment = attrs.evolve(payment, next_action=result.next_action)
+        return payment
+
+
+def _require_status(payment: Payment, status: PaymentStatus, operation: str) -> None:
+    if payment.status is not status:
+        msg = f"cannot {operation} payment {payment.id}: it is {payment.status}, not {status}"
+        raise InvalidStateTransition(msg, current=str(payment.status), requested=operation)
+
+
+def _with_amount(result: GatewayResult, amount: Money) -> GatewayResult:
+    return attrs.evolve(result, amount=amount)

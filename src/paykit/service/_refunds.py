@@ -1,0 +1,228 @@
+"""Refunds: create (reserving the amount), process, cancel, read, reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from paykit._settlement import (
+    apply_refund_result,
+    fail_refund,
+)
+from paykit._transaction import Transaction
+from paykit._validation import (
+    checked_metadata,
+    checked_text,
+)
+from paykit.domain.events import EventType
+from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.transaction_log import LogType
+from paykit.errors import (
+    IdempotencyConflict,
+    InvalidAmountError,
+    InvalidRefundAmountError,
+    RefundProcessingError,
+)
+from paykit.gateways.base import (
+    GatewayResult,
+    RefundLookup,
+    RefundRequest,
+)
+from paykit.money import AmountLike, Money
+from paykit.service._core import (
+    ServiceCore,
+    call_provider,
+    provider_id,
+)
+
+__all__ = ["RefundOperations"]
+
+
+_P = PaymentStatus
+_R = RefundStatus
+
+
+class RefundOperations(ServiceCore):
+    """The refund part of ``PaymentService``."""
+
+    def create_refund(
+        self,
+        payment_id: str,
+        amount: AmountLike | None = None,
+        *,
+        reason: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Refund:
+        """Record a ``pending`` refund, reserving ``amount`` (default: all that is refundable).
+
+        The balance check and the reservation are one commit, so concurrent refunds can
+        never together exceed what was captured.
+        """
+        reason = checked_text(reason, "reason", required=False)
+        extra = checked_metadata(metadata)
+        if idempotency_key is not None:
+            idempotency_key = checked_text(idempotency_key, "idempotency_key", max_length=255)
+
+        def work(tx: Transaction) -> Refund:
+            payment = tx.uow.payments.get(payment_id)
+            money = None if amount is None else _refund_money(amount, payment.currency)
+            if idempotency_key is not None:
+                existing = tx.uow.refunds.find_by_idempotency_key(payment_id, idempotency_key)
+                if existing is not None:
+                    if (
+                        (money is not None and existing.amount != money)
+                        or existing.reason != reason
+                        or existing.metadata != extra
+                    ):
+                        msg = (
+                            f"idempotency key {idempotency_key!r} was used for refund "
+                            f"{existing.id} with different parameters"
+                        )
+                        raise IdempotencyConflict(msg)
+                    return existing
+            if money is None:
+                money = payment.refundable_amount
+                if money.is_zero() and payment.status in (_P.COMPLETED, _P.PARTIALLY_REFUNDED):
+                    msg = "nothing is left to refund on this payment"
+                    raise InvalidRefundAmountError(msg, field="amount")
+            payment.reserve_refund(money)
+            tx.uow.payments.update(payment)
+            refund = Refund(
+                id=tx.new_id("re"),
+                payment_id=payment.id,
+                amount=money,
+                reason=reason,
+                metadata=extra,
+                idempotency_key=idempotency_key,
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+            tx.uow.refunds.add(refund)
+            tx.log(
+                payment.id,
+                LogType.REFUND_CREATED,
+                f"refund of {money} created" + (f": {reason}" if reason else ""),
+                refund_id=refund.id,
+                amount=money,
+                new_status=refund.status,
+            )
+            tx.emit(EventType.REFUND_CREATED, payment, refund)
+            return refund
+
+        return self._transact(work)
+
+    def process_refund(self, refund_id: str) -> Refund:
+        """Send a ``pending`` refund to the payment's gateway and record the outcome."""
+
+        def claim(tx: Transaction) -> tuple[Refund, Payment]:
+            refund = tx.uow.refunds.get(refund_id)
+            payment = tx.uow.payments.get(refund.payment_id)
+            # Everything that can fail locally fails before the claim, not after it.
+            self.gateways.by_name(payment.provider)
+            provider_id(payment)
+            refund.attempt_count += 1
+            refund.submitted_at = tx.now
+            tx.move_refund(
+                refund,
+                payment,
+                _R.PROCESSING,
+                LogType.REFUND_PROCESSING,
+                f"refund of {refund.amount} submitted to {payment.provider}",
+            )
+            return refund, payment
+
+        refund, payment = self._transact(claim)
+        gateway = self.gateways.by_name(payment.provider)
+        request = RefundRequest(
+            refund_id=refund.id,
+            payment_id=payment.id,
+            provider_payment_id=provider_id(payment),
+            amount=refund.amount,
+            idempotency_key=f"paykit:{refund.id}:refund",
+            reason=refund.reason,
+        )
+        result = self._call_refund_gateway(lambda: gateway.refund(request), refund, "refund")
+        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "refund"))
+
+    def cancel_refund(self, refund_id: str) -> Refund:
+        """Cancel a ``pending`` refund and release its reservation."""
+
+        def work(tx: Transaction) -> Refund:
+            refund = tx.uow.refunds.get(refund_id)
+            payment = tx.uow.payments.get(refund.payment_id)
+            tx.move_refund(
+                refund, payment, _R.CANCELLED, LogType.REFUND_CANCELLED, "refund cancelled"
+            )
+            payment.release_refund(refund.amount)
+            tx.uow.payments.update(payment)
+            return refund
+
+        return self._transact(work)
+
+    def get_refund(self, refund_id: str) -> Refund:
+        """Return one refund (``NotFound`` if there is none)."""
+        return self._read(lambda tx: tx.uow.refunds.get(refund_id))
+
+    def list_refunds(self, payment_id: str) -> list[Refund]:
+        """Every refund of a payment, oldest first."""
+        return list(self._read(lambda tx: tx.uow.refunds.list_for_payment(payment_id)))
+
+    def reconcile_refund(self, refund_id: str) -> Refund:
+        """Ask the provider about a ``processing`` refund; any other refund is returned as is."""
+        refund = self.get_refund(refund_id)
+        if refund.status is not _R.PROCESSING:
+            return refund
+        payment = self._read(lambda tx: tx.uow.payments.get(refund.payment_id))
+        gateway = self.gateways.by_name(payment.provider)
+        lookup = RefundLookup(
+            refund_id=refund.id,
+            provider_refund_id=refund.provider_refund_id,
+            provider_payment_id=provider_id(payment),
+            idempotency_key=f"paykit:{refund.id}:refund",
+            amount=refund.amount,
+        )
+        result = self._call_refund_gateway(
+            lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
+        )
+        result = self._believable(result, refund.submitted_at or refund.updated_at)
+        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
+
+    def _call_refund_gateway(
+        self, call: Callable[[], GatewayResult], refund: Refund, operation: str
+    ) -> GatewayResult:
+        """Like ``_call_gateway`` for refunds.
+
+        A refused refund *request* fails the refund (no money moved). A refused lookup during
+        reconciliation proves nothing about the refund, so it only logs; anything else leaves
+        the refund waiting for the next reconciliation.
+        """
+        outcome = call_provider(call)
+        if isinstance(outcome, GatewayResult):
+            return outcome
+
+        def record(tx: Transaction) -> None:
+            current = tx.uow.refunds.get(refund.id)
+            payment = tx.uow.payments.get(current.payment_id)
+            tx.log(
+                payment.id,
+                LogType.ERROR,
+                f"{operation} {outcome.describe()}",
+                refund_id=current.id,
+                data=outcome.data,
+            )
+            if operation == "refund" and outcome.refused and current.status is _R.PROCESSING:
+                fail_refund(tx, current, payment, outcome.code, str(outcome.error))
+
+        self._transact(record)
+        msg = f"refund {refund.id} failed: {outcome.error}"
+        raise RefundProcessingError(msg, refund_id=refund.id) from outcome.error
+
+
+def _refund_money(amount: AmountLike, currency: str) -> Money:
+    """Parse a refund amount; every way it can be wrong is an ``InvalidRefundAmountError``."""
+    try:
+        return Money.of(amount, currency)
+    except InvalidAmountError as error:
+        raise InvalidRefundAmountError(error.detail, field=error.field) from None

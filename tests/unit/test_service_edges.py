@@ -9,6 +9,7 @@ import pytest
 
 from paykit import (
     GatewayConfigurationError,
+    GatewayError,
     GatewayRegistry,
     IdempotencyConflict,
     InMemoryStorage,
@@ -231,3 +232,21 @@ def test_not_found_is_believed_only_after_the_grace() -> None:
     failed = service.reconcile_payment(payment.id)
     assert failed.status is PaymentStatus.FAILED
     assert failed.failure_code == "not_found"
+
+
+def test_a_refused_charge_keeps_the_providers_code(storage: InMemoryStorage) -> None:
+    """A charge refused with a provider code (a rate limit) records that code on the payment."""
+
+    class RateLimited(SandboxGateway):
+        def charge(self, request: ChargeRequest) -> GatewayResult:  # noqa: ARG002
+            msg = "too many requests"
+            raise GatewayError(msg, gateway_code="rate_limit", retryable=True)
+
+    service = PaymentService(storage, gateways={"credit_card": RateLimited()})
+    card = service.add_payment_method("cus_1", type="credit_card", token=SandboxToken.SUCCESS)
+    payment = service.create_payment(
+        customer_id="cus_1", order_id="o", payment_method_id=card.id, amount="3.00", currency="USD"
+    )
+    with pytest.raises(PaymentProcessingError):
+        service.process_payment(payment.id)
+    assert service.get_payment(payment.id).failure_code == "rate_limit"

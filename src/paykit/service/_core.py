@@ -108,7 +108,9 @@ class ProviderFailure:
 
     @property
     def code(self) -> str:
-        return getattr(self.error, "code", "gateway_error")
+        """The provider's own code when it gave one (``rate_limit``), else paykit's."""
+        provider_code = getattr(self.error, "gateway_code", None)
+        return provider_code or getattr(self.error, "code", "gateway_error")
 
     @property
     def data(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from _stripe_support import answering, fixture, make_fake, make_gateway, stripe_error
 
+from paykit import InMemoryStorage, PaymentService
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import GatewayConfigurationError, GatewayError
 from paykit.gateways import PaymentMethodDetails
@@ -95,14 +96,25 @@ def test_detach_posts_to_the_detach_endpoint() -> None:
     assert (detach.idempotency_key or "").startswith("paykit:detach:pm_card_visa_debit:")
 
 
-def test_detaching_a_method_that_is_not_attached_is_a_configuration_error() -> None:
-    """Stripe refuses to detach an unattached method; the caller hears why."""
+def test_detaching_a_method_that_is_not_attached_succeeds() -> None:
+    """A method attached to no Customer is already detached, so removing it cannot fail."""
+    fake = make_fake()
+    gateway = make_gateway(fake.transport)
+
+    gateway.detach_payment_method("pm_card_visa")
+
+    assert fake.requests[-1].path == "/v1/payment_methods/pm_card_visa/detach"
+
+
+def test_a_card_saved_without_a_customer_can_be_removed() -> None:
+    """The service removes a card that was never attached at Stripe."""
     gateway = make_gateway(make_fake().transport)
+    service = PaymentService(InMemoryStorage(), gateways={"credit_card": gateway})
+    card = service.add_payment_method("cus_1", type="credit_card", token="pm_card_visa")
 
-    with pytest.raises(GatewayConfigurationError) as caught:
-        gateway.detach_payment_method("pm_card_visa")
+    service.remove_payment_method(card.id)
 
-    assert caught.value.gateway_code == "payment_method_unexpected_state"
+    assert service.list_payment_methods("cus_1", include_inactive=True) == []
 
 
 def test_an_unknown_method_is_a_configuration_error() -> None:

@@ -464,8 +464,20 @@ class StripeGateway:
             send=lambda: methods.detach(token, {}, options),
             send_async=lambda: methods.detach_async(token, {}, options),
             finish=lambda _method: None,
-            on_error=self._raise_for("detach"),
+            on_error=self._detach_error,
         )
+
+    def _detach_error(self, error: stripe.StripeError) -> None:
+        """Detaching a method that is attached to no Customer has nothing to undo.
+
+        Stripe refuses it (``payment_method_unexpected_state``); for paykit the method is
+        detached either way, so removing it must not fail. Every other error is raised.
+        """
+        if isinstance(error, stripe.InvalidRequestError) and (
+            error.code == "payment_method_unexpected_state"
+        ):
+            return
+        self._raise_for("detach")(error)
 
 
 def _one_off_key(operation: str, token: str) -> str:

@@ -109,8 +109,11 @@ class ProviderFailure:
     @property
     def code(self) -> str:
         """The provider's own code when it gave one (``rate_limit``), else paykit's."""
-        provider_code = getattr(self.error, "gateway_code", None)
-        return provider_code or getattr(self.error, "code", "gateway_error")
+        for attribute in ("gateway_code", "code"):
+            code = getattr(self.error, attribute, None)
+            if isinstance(code, str) and code:
+                return code
+        return "gateway_error"
 
     @property
     def data(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -175,6 +176,9 @@ class SandboxGateway:
         """The operations asked of the sandbox, in order (``"charge"``, ``"refund"``...)."""
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # Ids stay unique across sandbox instances (a second worker process, a demo restarted
+        # against the same database), which providers' ids are and storage relies on.
+        self._instance = os.urandom(4).hex()
         self._intents: dict[str, _Intent] = {}
         self._intent_by_payment: dict[str, str] = {}
         self._refunds: dict[str, _SandboxRefund] = {}
@@ -381,7 +385,7 @@ class SandboxGateway:
         return first
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_sbx_{next(self._ids):08d}"
+        return f"{prefix}_sbx_{self._instance}_{next(self._ids):06d}"
 
     def _intent(self, provider_id: str) -> _Intent:
         try:

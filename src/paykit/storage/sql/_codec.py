@@ -1,0 +1,384 @@
+"""Records to rows and back, and the column types that keep values exact on every database.
+
+* Money: an amount column per ``Money`` field plus one ``currency`` column per row. The
+  amount is ``NUMERIC(16, 4)`` on PostgreSQL (and any database with an exact decimal type);
+  SQLite has none -- its ``NUMERIC`` is a float in disguise -- so there it is an ``INTEGER``
+  counting ten-thousandths, the smallest minor unit of any ISO 4217 currency (CLF, UYW).
+  Sixteen digits hold paykit's :data:`~paykit.money.MAX_MINOR_UNITS` at every exponent, and
+  the scaled integer stays below 2**63. Nothing is ever a float, and the amount read back
+  is the same ``Decimal`` at the currency's exponent.
+* Datetimes: ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL, read back in UTC whatever the
+  session's time zone. SQLite stores fixed-width ISO 8601 text in UTC with microseconds
+  (``2024-03-01 09:30:15.123456+00:00``), so text order is time order and the value read
+  back is aware and equal to the one written. A naive datetime is refused.
+* JSON: ``JSONB`` on PostgreSQL, JSON text elsewhere, for metadata, the (secret-free) next
+  action and the audit log's data. Log data is frozen in memory (read-only mappings,
+  tuples); it is thawed to plain JSON on the way in and frozen again on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from paykit.domain.payment import NextAction, Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
+from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.money import MAX_MINOR_UNITS, Money
+
+__all__ = [
+    "AMOUNT_PRECISION",
+    "AMOUNT_SCALE",
+    "Amount",
+    "UtcDateTime",
+    "entry_from_row",
+    "entry_row",
+    "json_document",
+    "method_from_row",
+    "method_row",
+    "payment_from_row",
+    "payment_row",
+    "refund_from_row",
+    "refund_row",
+    "thaw",
+]
+
+AMOUNT_SCALE: Final = 4
+"""Decimal places stored: the largest minor-unit exponent of any ISO 4217 currency."""
+
+AMOUNT_PRECISION: Final = len(str(MAX_MINOR_UNITS)) + AMOUNT_SCALE
+"""Total digits stored: twelve for the largest amount at exponent 0, plus the scale."""
+
+_JSON_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An exact, non-negative amount: ``NUMERIC(16, 4)``, or scaled ``INTEGER`` on SQLite."""
+
+    impl = Numeric(AMOUNT_PRECISION, AMOUNT_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``BIGINT`` on SQLite (no exact decimal there), ``NUMERIC`` everywhere else."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(AMOUNT_PRECISION, AMOUNT_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
+        """Pass the ``Decimal`` through, or scale it to an exact integer on SQLite."""
+        if value is None or dialect.name != "sqlite":
+            return value
+        scaled = value.scaleb(AMOUNT_SCALE)
+        units = int(scaled)
+        if units != scaled:
+            msg = f"{value} has more than {AMOUNT_SCALE} decimal places"
+            raise ValueError(msg)
+        return units
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ANN401 - the driver's value
+        """The stored value as a ``Decimal`` with :data:`AMOUNT_SCALE` places."""
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(value).scaleb(-AMOUNT_SCALE)
+        return Decimal(value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC; text with microseconds on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Fixed-width ISO 8601 text on SQLite, ``TIMESTAMP WITH TIME ZONE`` elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | str | None:
+        """Refuse naive datetimes; convert to UTC (and to text on SQLite)."""
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            msg = f"{value!r} is naive; paykit stores timezone-aware datetimes only"
+            raise ValueError(msg)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.isoformat(sep=" ", timespec="microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ANN401 - the driver's value
+        """An aware datetime in UTC, whatever the session's time zone."""
+        del dialect
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)  # noqa: S101 - narrows the driver's value for mypy
+        if value.tzinfo is UTC:
+            return value
+        return value.astimezone(UTC)
+
+
+def json_document() -> TypeEngine[Any]:
+    """A JSON column: ``JSONB`` on PostgreSQL, JSON text elsewhere; ``None`` is SQL ``NULL``."""
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def thaw(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
+    """A plain-JSON copy of frozen log data: mappings become dicts, tuples lists.
+
+    Raises ``TypeError`` for anything JSON cannot hold, naming the offending type, rather
+    than letting the driver fail later with a less helpful message.
+    """
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        return {_json_key(key): thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    msg = f"audit log data must be JSON-like; {type(value).__name__} is not"
+    raise TypeError(msg)
+
+
+def _json_key(key: object) -> str:
+    if not isinstance(key, str):
+        msg = f"audit log data keys must be strings, not {type(key).__name__}"
+        raise TypeError(msg)
+    return key
+
+
+def _currency_of(*amounts: Money) -> str:
+    """The one currency of a record's amounts; a row stores it once."""
+    currency = amounts[0].currency
+    for money in amounts[1:]:
+        if money.currency != currency:
+            msg = f"amounts in {currency} and {money.currency} on one record cannot be stored"
+            raise ValueError(msg)
+    return currency
+
+
+def _next_action_json(action: NextAction | None) -> dict[str, Any] | None:
+    """The next action without its client secret: secrets are never stored."""
+    if action is None:
+        return None
+    return {"type": action.type, "redirect_url": action.redirect_url}
+
+
+def _next_action(data: Mapping[str, Any] | None) -> NextAction | None:
+    if data is None:
+        return None
+    return NextAction(type=data["type"], redirect_url=data.get("redirect_url"))
+
+
+# -- payment methods -------------------------------------------------------------------------
+
+
+def method_row(method: PaymentMethod, version: int) -> dict[str, Any]:
+    """The row of ``method`` as it will be stored at ``version``."""
+    return {
+        "id": method.id,
+        "customer_id": method.customer_id,
+        "type": str(method.type),
+        "provider": method.provider,
+        "provider_payment_method_id": method.provider_payment_method_id,
+        "brand": method.brand,
+        "last4": method.last4,
+        "exp_month": method.exp_month,
+        "exp_year": method.exp_year,
+        "is_default": method.is_default,
+        "is_active": method.is_active,
+        "metadata": method.metadata,
+        "created_at": method.created_at,
+        "updated_at": method.updated_at,
+        "version": version,
+    }
+
+
+def method_from_row(row: RowMapping) -> PaymentMethod:
+    """The payment method a row holds."""
+    return PaymentMethod(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        type=PaymentMethodType(row["type"]),
+        provider=row["provider"],
+        provider_payment_method_id=row["provider_payment_method_id"],
+        brand=row["brand"],
+        last4=row["last4"],
+        exp_month=row["exp_month"],
+        exp_year=row["exp_year"],
+        is_default=bool(row["is_default"]),
+        is_active=bool(row["is_active"]),
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+# -- payments --------------------------------------------------------------------------------
+
+
+def payment_row(payment: Payment, version: int) -> dict[str, Any]:
+    """The row of ``payment`` as it will be stored at ``version``."""
+    currency = _currency_of(
+        payment.amount,
+        payment.captured_amount,
+        payment.refunded_amount,
+        payment.refund_reserved_amount,
+    )
+    return {
+        "id": payment.id,
+        "customer_id": payment.customer_id,
+        "order_id": payment.order_id,
+        "payment_method_id": payment.payment_method_id,
+        "payment_method_type": str(payment.payment_method_type),
+        "provider": payment.provider,
+        "currency": currency,
+        "amount": payment.amount.amount,
+        "capture": payment.capture,
+        "status": str(payment.status),
+        "captured_amount": payment.captured_amount.amount,
+        "refunded_amount": payment.refunded_amount.amount,
+        "refund_reserved_amount": payment.refund_reserved_amount.amount,
+        "provider_payment_id": payment.provider_payment_id,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "idempotency_key": payment.idempotency_key,
+        "attempt_count": payment.attempt_count,
+        "failure_code": payment.failure_code,
+        "failure_message": payment.failure_message,
+        "next_action": _next_action_json(payment.next_action),
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+        "submitted_at": payment.submitted_at,
+        "completed_at": payment.completed_at,
+        "version": version,
+    }
+
+
+def payment_from_row(row: RowMapping) -> Payment:
+    """The payment a row holds."""
+    currency = row["currency"]
+    return Payment(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        order_id=row["order_id"],
+        payment_method_id=row["payment_method_id"],
+        payment_method_type=PaymentMethodType(row["payment_method_type"]),
+        provider=row["provider"],
+        amount=Money(row["amount"], currency),
+        capture=bool(row["capture"]),
+        status=PaymentStatus(row["status"]),
+        captured_amount=Money(row["captured_amount"], currency),
+        refunded_amount=Money(row["refunded_amount"], currency),
+        refund_reserved_amount=Money(row["refund_reserved_amount"], currency),
+        provider_payment_id=row["provider_payment_id"],
+        description=row["description"],
+        metadata=row["metadata"],
+        idempotency_key=row["idempotency_key"],
+        attempt_count=row["attempt_count"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        next_action=_next_action(row["next_action"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+        version=row["version"],
+    )
+
+
+# -- refunds ---------------------------------------------------------------------------------
+
+
+def refund_row(refund: Refund, version: int) -> dict[str, Any]:
+    """The row of ``refund`` as it will be stored at ``version``."""
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "currency": refund.amount.currency,
+        "amount": refund.amount.amount,
+        "reason": refund.reason,
+        "status": str(refund.status),
+        "provider_refund_id": refund.provider_refund_id,
+        "metadata": refund.metadata,
+        "idempotency_key": refund.idempotency_key,
+        "attempt_count": refund.attempt_count,
+        "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
+        "created_at": refund.created_at,
+        "updated_at": refund.updated_at,
+        "submitted_at": refund.submitted_at,
+        "completed_at": refund.completed_at,
+        "version": version,
+    }
+
+
+def refund_from_row(row: RowMapping) -> Refund:
+    """The refund a row holds."""
+    return Refund(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        amount=Money(row["amount"], row["currency"]),
+        reason=row["reason"],
+        status=RefundStatus(row["status"]),
+        provider_refund_id=row["provider_refund_id"],
+        metadata=row["metadata"],
+        idempotency_key=row["idempotency_key"],
+        attempt_count=row["attempt_count"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+        version=row["version"],
+    )
+
+
+# -- the audit log ---------------------------------------------------------------------------
+
+
+def entry_row(entry: TransactionLogEntry) -> dict[str, Any]:
+    """The row of a log entry; its frozen ``data`` is thawed to plain JSON."""
+    amount = entry.amount
+    return {
+        "id": entry.id,
+        "payment_id": entry.payment_id,
+        "refund_id": entry.refund_id,
+        "log_type": str(entry.log_type),
+        "message": entry.message,
+        "currency": None if amount is None else amount.currency,
+        "amount": None if amount is None else amount.amount,
+        "previous_status": entry.previous_status,
+        "new_status": entry.new_status,
+        "data": thaw(entry.data),
+        "created_at": entry.created_at,
+    }
+
+
+def entry_from_row(row: RowMapping) -> TransactionLogEntry:
+    """The log entry a row holds; ``data`` is frozen again by the entry's converter."""
+    amount = row["amount"]
+    return TransactionLogEntry(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        log_type=LogType(row["log_type"]),
+        message=row["message"],
+        created_at=row["created_at"],
+        refund_id=row["refund_id"],
+        amount=None if amount is None else Money(amount, row["currency"]),
+        previous_status=row["previous_status"],
+        new_status=row["new_status"],
+        data=row["data"],
+    )

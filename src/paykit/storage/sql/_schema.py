@@ -1,0 +1,254 @@
+"""The tables, as SQLAlchemy Core ``Table`` objects on one ``MetaData``.
+
+:func:`build_tables` makes a fresh set for one table-name prefix and schema, so a host
+application can put paykit's tables beside its own (``table_prefix="paykit_"``) or in a
+schema of their own (``schema="payments"``, PostgreSQL). The migrations in
+``migrations/versions`` create exactly these; a test compares the two.
+
+Every table has ``seq``, an auto-incrementing surrogate primary key that records the order
+rows were inserted in, and ``id``, paykit's own id, unique. Listings are "oldest first":
+by ``created_at``, ties broken by ``seq`` -- the order the reference in-memory store gives --
+and the audit log is listed by ``seq`` alone, the order it was written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TextClause,
+    text,
+)
+
+from paykit.storage.sql._codec import Amount, UtcDateTime, json_document
+
+__all__ = [
+    "MAX_PREFIX_LENGTH",
+    "NAMING_CONVENTION",
+    "Tables",
+    "build_tables",
+    "check_table_prefix",
+]
+
+NAMING_CONVENTION: Final = {
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint and index names include the (prefixed) table name, so two installs with
+different prefixes in one schema never collide."""
+
+ID_LENGTH: Final = 255
+"""Ids, keys and provider ids: as long as the service accepts."""
+
+MAX_PREFIX_LENGTH: Final = 24
+"""Longest table prefix: every derived name then fits PostgreSQL's 63 characters."""
+
+_PREFIX: Final = re.compile(rf"[A-Za-z0-9_]{{0,{MAX_PREFIX_LENGTH}}}")
+
+
+class Tables(NamedTuple):
+    """paykit's four tables and the ``MetaData`` that holds them."""
+
+    metadata: MetaData
+    payment_methods: Table
+    payments: Table
+    refunds: Table
+    transaction_log: Table
+
+
+def _seq() -> Column[int]:
+    """The insertion-order primary key: ``BIGINT`` identity, SQLite's ``INTEGER`` rowid."""
+    return Column(
+        "seq",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        Identity(),
+        primary_key=True,
+    )
+
+
+def _id() -> Column[str]:
+    return Column("id", String(ID_LENGTH), nullable=False, unique=True)
+
+
+def _timestamps() -> list[Column[object]]:
+    return [
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+
+
+def _index(
+    table: Table, name: str, *columns: str, unique: bool = False, where: TextClause | None = None
+) -> Index:
+    """An index named ``ix_<table>_<name>`` (``uq_`` if unique), partial if ``where`` is given.
+
+    Names are short on purpose: with the longest allowed table prefix they stay within
+    PostgreSQL's 63-character limit on identifiers.
+    """
+    return Index(
+        f"{'uq' if unique else 'ix'}_{table.name}_{name}",
+        *(table.c[column] for column in columns),
+        unique=unique,
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+
+
+def check_table_prefix(table_prefix: str) -> None:
+    """Refuse a prefix that is not a plain identifier part or would make names too long."""
+    if not _PREFIX.fullmatch(table_prefix):
+        msg = (
+            f"table_prefix {table_prefix!r} may hold only letters, digits and underscores, "
+            f"at most {MAX_PREFIX_LENGTH} of them"
+        )
+        raise ValueError(msg)
+
+
+def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables:
+    """The tables named ``<table_prefix><name>`` in ``schema`` (default: the default)."""
+    check_table_prefix(table_prefix)
+    metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    p = table_prefix
+
+    payment_methods = Table(
+        f"{p}payment_methods",
+        metadata,
+        _seq(),
+        _id(),
+        Column("customer_id", String(ID_LENGTH), nullable=False),
+        Column("type", String(32), nullable=False),
+        Column("provider", String(64), nullable=False),
+        Column("provider_payment_method_id", String(ID_LENGTH), nullable=False),
+        Column("brand", String(32)),
+        Column("last4", String(4)),
+        Column("exp_month", Integer),
+        Column("exp_year", Integer),
+        Column("is_default", Boolean, nullable=False),
+        Column("is_active", Boolean, nullable=False),
+        Column("metadata", json_document(), nullable=False),
+        *_timestamps(),
+        Column("version", Integer, nullable=False),
+    )
+    _index(payment_methods, "customer", "customer_id", "created_at")
+    # At most one default method per customer: a partial unique index on both databases.
+    _index(payment_methods, "one_default", "customer_id", unique=True, where=text("is_default"))
+    _index(payment_methods, "provider_token", "provider", "provider_payment_method_id")
+
+    amounts = ("amount", "captured_amount", "refunded_amount", "refund_reserved_amount")
+    payments = Table(
+        f"{p}payments",
+        metadata,
+        _seq(),
+        _id(),
+        Column("customer_id", String(ID_LENGTH), nullable=False),
+        Column("order_id", String(ID_LENGTH), nullable=False),
+        Column("payment_method_id", String(ID_LENGTH), nullable=False),
+        Column("payment_method_type", String(32), nullable=False),
+        Column("provider", String(64), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("capture", Boolean, nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("captured_amount", Amount(), nullable=False),
+        Column("refunded_amount", Amount(), nullable=False),
+        Column("refund_reserved_amount", Amount(), nullable=False),
+        Column("provider_payment_id", String(ID_LENGTH)),
+        Column("description", Text, nullable=False),
+        Column("metadata", json_document(), nullable=False),
+        Column("idempotency_key", String(ID_LENGTH)),
+        Column("attempt_count", Integer, nullable=False),
+        Column("failure_code", String(ID_LENGTH)),
+        Column("failure_message", Text),
+        Column("next_action", json_document()),
+        *_timestamps(),
+        Column("submitted_at", UtcDateTime()),
+        Column("completed_at", UtcDateTime()),
+        Column("version", Integer, nullable=False),
+        CheckConstraint(
+            " AND ".join(f"{name} >= 0" for name in amounts), name="amounts_not_negative"
+        ),
+        # DESIGN.md section 4, kept by the database too: refunds never exceed the capture.
+        CheckConstraint(
+            "refunded_amount + refund_reserved_amount <= captured_amount", name="refund_ceiling"
+        ),
+    )
+    _index(payments, "idempotency", "customer_id", "idempotency_key", unique=True)
+    _index(payments, "customer", "customer_id", "created_at")
+    _index(payments, "order", "order_id")
+    _index(payments, "status", "status")
+    _index(payments, "provider_id", "provider", "provider_payment_id", unique=True)
+    _index(payments, "created_at", "created_at")
+
+    refunds = Table(
+        f"{p}refunds",
+        metadata,
+        _seq(),
+        _id(),
+        Column(
+            "payment_id",
+            String(ID_LENGTH),
+            ForeignKey(payments.c.id),
+            nullable=False,
+        ),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("provider_refund_id", String(ID_LENGTH)),
+        Column("metadata", json_document(), nullable=False),
+        Column("idempotency_key", String(ID_LENGTH)),
+        Column("attempt_count", Integer, nullable=False),
+        Column("failure_code", String(ID_LENGTH)),
+        Column("failure_message", Text),
+        *_timestamps(),
+        Column("submitted_at", UtcDateTime()),
+        Column("completed_at", UtcDateTime()),
+        Column("version", Integer, nullable=False),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+    _index(refunds, "idempotency", "payment_id", "idempotency_key", unique=True)
+    # Leads with the provider's id, so it also serves lookups by that id alone (webhooks).
+    _index(refunds, "provider_id", "provider_refund_id", "payment_id", unique=True)
+    _index(refunds, "status", "status")
+    _index(refunds, "created_at", "created_at")
+
+    transaction_log = Table(
+        f"{p}transaction_log",
+        metadata,
+        _seq(),
+        _id(),
+        Column(
+            "payment_id",
+            String(ID_LENGTH),
+            ForeignKey(payments.c.id),
+            nullable=False,
+        ),
+        Column("refund_id", String(ID_LENGTH)),
+        Column("log_type", String(32), nullable=False),
+        Column("message", Text, nullable=False),
+        Column("currency", String(3)),
+        Column("amount", Amount()),
+        Column("previous_status", String(32)),
+        Column("new_status", String(32)),
+        Column("data", json_document(), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+    )
+    _index(transaction_log, "payment", "payment_id", "seq")
+    _index(transaction_log, "created_at", "created_at")
+
+    return Tables(metadata, payment_methods, payments, refunds, transaction_log)

@@ -1,0 +1,168 @@
+"""SqlStorage: paykit's records in SQLite (the embedded default) or PostgreSQL (production).
+
+Build it from a URL, and paykit creates and owns the engine::
+
+    storage = SqlStorage("sqlite:///paykit.db")
+    storage = SqlStorage("postgresql+psycopg://app@db/shop", schema="payments")
+
+or hand it the application's own ``Engine``, and paykit's tables live beside the
+application's (``table_prefix`` keeps the names apart)::
+
+    storage = SqlStorage(engine=app_engine, table_prefix="paykit_")
+
+Either way, create or upgrade the tables with :meth:`SqlStorage.upgrade` (or
+``python -m paykit.storage.sql upgrade <url>``) before the first unit of work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import URL, Connection, Engine, create_engine, make_url
+
+from paykit.storage.base import Storage
+from paykit.storage.sql import _migrate
+from paykit.storage.sql._schema import Tables, build_tables, check_table_prefix
+from paykit.storage.sql._uow import SqlUnitOfWork, Statements
+
+__all__ = ["SqlStorage"]
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+"""How long a SQLite writer waits for another's write lock before giving up."""
+
+_SQLITE_PRAGMAS: Final = (
+    "PRAGMA journal_mode = WAL",  # readers never wait for the writer; persistent in the file
+    "PRAGMA foreign_keys = ON",  # per connection: SQLite leaves them off by default
+    f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+)
+_READY: Final = "paykit_sqlite_ready"
+"""Key in a DBAPI connection's ``info``: the pragmas above have run on it."""
+
+_POOL_DEFAULTS: Final[dict[str, Any]] = {
+    "pool_size": 5,
+    "max_overflow": 10,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,  # below common server and proxy idle timeouts
+}
+_POSTGRES_DEFAULTS: Final[dict[str, Any]] = {
+    **_POOL_DEFAULTS,
+    "pool_pre_ping": True,  # a restarted server or a dropped connection is noticed, not raised
+}
+
+
+class SqlStorage:
+    """paykit's storage on a SQL database through SQLAlchemy 2 (see the module docstring).
+
+    ``url`` or ``engine``, not both. ``schema`` (PostgreSQL) and ``table_prefix`` place
+    the tables; ``engine_options`` go to ``create_engine`` and override paykit's defaults
+    (a pool of 5 + 10 connections, recycled after 30 minutes, pre-pinged on PostgreSQL).
+    The storage is safe to share between threads; give each process its own.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: Engine | None = None,
+        schema: str | None = None,
+        table_prefix: str = "",
+        **engine_options: Any,  # noqa: ANN401 - passed through to SQLAlchemy's create_engine
+    ) -> None:
+        if (url is None) == (engine is None):
+            msg = "pass either a database URL or an engine, not both and not neither"
+            raise TypeError(msg)
+        check_table_prefix(table_prefix)
+        if engine is None:
+            assert url is not None  # noqa: S101 - checked above; narrows for mypy
+            parsed = make_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                _check_sqlite(parsed, schema)
+            engine = _create_engine(parsed, engine_options)
+            self._owns_engine = True
+        else:
+            if engine_options:
+                msg = "engine options only apply when paykit creates the engine from a URL"
+                raise TypeError(msg)
+            if engine.dialect.name == "sqlite":
+                _check_sqlite(engine.url, schema)
+            self._owns_engine = False
+        self._sqlite = engine.dialect.name == "sqlite"
+        self.engine: Final = engine
+        """The engine the tables live in: the application's own, if one was passed; else
+        paykit's, in autocommit mode (paykit opens its write transactions explicitly)."""
+        self.schema: Final = schema
+        self.table_prefix: Final = table_prefix
+        self.tables: Final[Tables] = build_tables(schema=schema, table_prefix=table_prefix)
+        self._statements = Statements(self.tables)
+        # Units of work read in autocommit mode and open their one write transaction by hand.
+        # An engine paykit creates is in that mode from the start; a host's engine is switched
+        # per checkout (SQLAlchemy restores the host's isolation level on return).
+        self._autocommit = (
+            engine if self._owns_engine else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
+
+    def __repr__(self) -> str:
+        where = f", schema={self.schema!r}" if self.schema else ""
+        prefix = f", table_prefix={self.table_prefix!r}" if self.table_prefix else ""
+        return f"SqlStorage({self.engine.url!r}{where}{prefix})"  # the URL hides any password
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """Begin a unit of work (no connection is taken until its first read or commit)."""
+        return SqlUnitOfWork(self._statements, self._connect, self._begin)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Create the tables, or bring them up to ``revision``, by paykit's migrations."""
+        _migrate.upgrade(
+            self.engine, schema=self.schema, table_prefix=self.table_prefix, revision=revision
+        )
+
+    def current_revision(self) -> str | None:
+        """The migration the tables are at (``None`` before the first :meth:`upgrade`)."""
+        return _migrate.current_revision(
+            self.engine, schema=self.schema, table_prefix=self.table_prefix
+        )
+
+    def dispose(self) -> None:
+        """Close the pooled connections of an engine paykit created (a host's is left alone)."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def _connect(self) -> Connection:
+        """An autocommit connection, with SQLite's per-connection settings applied once."""
+        connection = self._autocommit.connect()
+        if self._sqlite:
+            info = connection.connection.info
+            if not info.get(_READY):
+                for pragma in _SQLITE_PRAGMAS:
+                    connection.exec_driver_sql(pragma).close()
+                info[_READY] = True
+        return connection
+
+
+def _create_engine(url: URL, options: dict[str, Any]) -> Engine:
+    """An autocommit engine with paykit's pool defaults for ``url``, overridden by ``options``."""
+    backend = url.get_backend_name()
+    defaults = _POSTGRES_DEFAULTS if backend == "postgresql" else _POOL_DEFAULTS
+    settings = {**defaults, "isolation_level": "AUTOCOMMIT", **options}
+    if backend == "sqlite":
+        settings["connect_args"] = {"check_same_thread": False, **settings.get("connect_args", {})}
+    return create_engine(url, **settings)
+
+
+def _check_sqlite(url: URL, schema: str | None) -> None:
+    """Refuse the SQLite set-ups paykit cannot make safe."""
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in str(url):
+        msg = (
+            "an in-memory SQLite database is private to one connection, so units of work "
+            "would not see each other; use a file (sqlite:///paykit.db) or InMemoryStorage"
+        )
+        raise ValueError(msg)
+    if schema is not None:
+        msg = "SQLite has no schemas; use table_prefix to keep paykit's tables apart"
+        raise ValueError(msg)
+
+
+if TYPE_CHECKING:  # SqlStorage must satisfy the contract it implements
+    _check: Storage = SqlStorage("sqlite:///paykit.db")

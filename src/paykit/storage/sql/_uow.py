@@ -1,0 +1,486 @@
+"""The SQL unit of work: reads go to the database, writes are staged and flushed at commit.
+
+How a unit of work uses the database (the contract is in ``paykit.storage.base``):
+
+* **Reads** run one statement each, in autocommit mode, on a connection the unit checks
+  out at its first read and returns at commit, rollback or exit. No transaction is open
+  while the caller works, so no lock is held and nothing can be left "idle in transaction".
+  The unit overlays its own staged writes on what it reads, as the in-memory reference does.
+* **Writes** are staged in Python and written at :meth:`SqlUnitOfWork.commit` in one short
+  transaction (``BEGIN IMMEDIATE`` on SQLite, which takes the write lock up front; ``BEGIN``
+  elsewhere): deletes, updates, then inserts, table by table in foreign-key order. Every
+  update and delete is ``... WHERE id = :id AND version = :read_version``; a row count of
+  zero means another unit of work committed a change to that record first, and the whole
+  transaction is rolled back and :class:`~paykit.errors.ConcurrencyConflict` raised. A
+  unique index refusing a row (an idempotency key, a second default method, an id taken)
+  or the database breaking a deadlock raises the same error. A provider id taken twice is
+  an integrity error, not a race, and is raised as SQLAlchemy's ``IntegrityError``. A
+  commit that is one single-row statement runs without ``BEGIN``/``COMMIT``: a statement
+  is atomic on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar
+
+from sqlalchemy import Connection, Delete, Executable, Insert, Select, Table, Update, bindparam
+from sqlalchemy import select as sql_select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError
+
+from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod
+from paykit.domain.refund import Refund
+from paykit.domain.transaction_log import TransactionLogEntry
+from paykit.errors import ConcurrencyConflict, NotFound
+from paykit.storage.sql import _codec
+from paykit.storage.sql._schema import Tables
+
+__all__ = ["SqlUnitOfWork", "Statements"]
+
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+
+_CONFLICT_SQLSTATES: Final = frozenset(
+    {
+        "23505",  # unique_violation
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+    }
+)
+_CONFLICT_SQLITE_ERRORS: Final = frozenset(
+    {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+)
+_PROVIDER_ID_INDEX: Final = "_provider_id"
+_PROVIDER_ID_COLUMNS: Final = (".provider_payment_id", ".provider_refund_id")
+_STAGED_LAST: Final = 2**62
+"""Sort position of records added in this unit: after every stored row of equal time."""
+
+
+def is_conflict(error: DBAPIError) -> bool:
+    """Whether a driver error means "another unit of work got there first; retry".
+
+    Unique keys the contract names (ids, idempotency keys, one default method per
+    customer) and the database breaking a deadlock or serialization failure are conflicts.
+    A provider id taken twice is not: no retry can fix two records claiming one provider
+    object, so that error is raised as it is.
+    """
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate is not None:
+        diagnostics = getattr(original, "diag", None)
+        constraint = getattr(diagnostics, "constraint_name", None) or ""
+        return sqlstate in _CONFLICT_SQLSTATES and not constraint.endswith(_PROVIDER_ID_INDEX)
+    if getattr(original, "sqlite_errorname", None) not in _CONFLICT_SQLITE_ERRORS:
+        return False
+    # SQLite names the columns, never the values: "UNIQUE constraint failed: t.a, t.b".
+    return not any(column in str(original) for column in _PROVIDER_ID_COLUMNS)
+
+
+class _TableStatements:
+    """The statements for one table, built once per storage and reused by every unit."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.get: Select[Any] = sql_select(table).where(table.c.id == bindparam("id"))
+        self.insert: Insert = table.insert()
+        match = (table.c.id == bindparam("match_id"), table.c.version == bindparam("match_version"))
+        self.update: Update = table.update().where(*match)
+        self.delete: Delete = table.delete().where(*match)
+        self.oldest_first = (table.c.created_at, table.c.seq)
+
+
+class Statements:
+    """Every statement a unit of work runs, compiled once and cached by SQLAlchemy."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self.methods = _TableStatements(tables.payment_methods)
+        self.payments = _TableStatements(tables.payments)
+        self.refunds = _TableStatements(tables.refunds)
+        methods, payments, refunds = tables.payment_methods, tables.payments, tables.refunds
+        log = tables.transaction_log
+        self.methods_of_customer = (
+            sql_select(methods)
+            .where(methods.c.customer_id == bindparam("customer_id"))
+            .order_by(*self.methods.oldest_first)
+        )
+        self.payment_by_key = sql_select(payments).where(
+            payments.c.customer_id == bindparam("customer_id"),
+            payments.c.idempotency_key == bindparam("key"),
+        )
+        self.refund_by_key = sql_select(refunds).where(
+            refunds.c.payment_id == bindparam("payment_id"),
+            refunds.c.idempotency_key == bindparam("key"),
+        )
+        self.refunds_of_payment = (
+            sql_select(refunds)
+            .where(refunds.c.payment_id == bindparam("payment_id"))
+            .order_by(*self.refunds.oldest_first)
+        )
+        self.log_insert: Insert = log.insert()
+        self.log_of_payment = (
+            sql_select(log).where(log.c.payment_id == bindparam("payment_id")).order_by(log.c.seq)
+        )
+        self._payment_lists: dict[tuple[bool, bool, bool], Select[Any]] = {}
+
+    def payment_list(self, *, customer: bool, order: bool, status: bool) -> Select[Any]:
+        """The listing of payments filtered by the given columns, oldest first."""
+        key = (customer, order, status)
+        statement = self._payment_lists.get(key)
+        if statement is None:
+            columns = self.tables.payments.c
+            statement = sql_select(self.tables.payments)
+            if customer:
+                statement = statement.where(columns.customer_id == bindparam("customer_id"))
+            if order:
+                statement = statement.where(columns.order_id == bindparam("order_id"))
+            if status:
+                statement = statement.where(columns.status == bindparam("status"))
+            statement = statement.order_by(*self.payments.oldest_first)
+            self._payment_lists[key] = statement
+        return statement
+
+
+class _Step:
+    """One statement of a commit; ``expect`` is the row count it must report, if any."""
+
+    __slots__ = ("expect", "params", "statement")
+
+    def __init__(
+        self,
+        statement: Executable,
+        params: dict[str, Any] | list[dict[str, Any]],
+        expect: int | None = None,
+    ) -> None:
+        self.statement = statement
+        self.params = params
+        self.expect = expect
+
+
+class _Repository(Generic[R]):
+    """One kind of record as a unit of work sees it: the stored rows plus staged writes."""
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        uow: SqlUnitOfWork,
+        statements: _TableStatements,
+        decode: Callable[[RowMapping], R],
+        encode: Callable[[R, int], dict[str, Any]],
+    ) -> None:
+        self._uow = uow
+        self._statements = statements
+        self._decode = decode
+        self._encode = encode
+        self.added: dict[str, R] = {}
+        self.changed: dict[str, R] = {}
+        self.removed: dict[str, R] = {}
+        self._seq: dict[str, int] = {}
+        """Insertion order of the rows this unit has read, to keep staged records in place."""
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _load(self, row: RowMapping) -> R:
+        record = self._decode(row)
+        self._seq[record.id] = row["seq"]
+        return record
+
+    def _staged(self, record_id: str) -> R | None:
+        return self.added.get(record_id) or self.changed.get(record_id)
+
+    def get(self, record_id: str) -> R:
+        """The record, from this unit's staged writes or read from the database."""
+        staged = self._staged(record_id)
+        if staged is not None:
+            return staged
+        if record_id not in self.removed:
+            rows = self._uow.rows(self._statements.get, {"id": record_id})
+            if rows:
+                return self._load(rows[0])
+        raise NotFound(self.kind, record_id)
+
+    def _found(self, rows: Sequence[RowMapping]) -> R | None:
+        """The record a unique lookup found, as this unit sees it."""
+        if not rows:
+            return None
+        record_id = rows[0]["id"]
+        if record_id in self.removed:
+            return None
+        return self._staged(record_id) or self._load(rows[0])
+
+    def _select(self, rows: Sequence[RowMapping], keep: Callable[[R], bool]) -> list[R]:
+        """Rows read (already filtered and ordered) overlaid with the staged writes."""
+        if not (self.added or self.changed or self.removed):
+            return [self._load(row) for row in rows]
+        hidden = self.changed.keys() | self.removed.keys()
+        chosen: list[tuple[datetime, int, R]] = []
+        for row in rows:
+            if row["id"] not in hidden:
+                record = self._load(row)
+                chosen.append((record.created_at, row["seq"], record))
+        for record in self.changed.values():
+            if record.id not in self.removed and keep(record):
+                position = self._seq.get(record.id, _STAGED_LAST)
+                chosen.append((record.created_at, position, record))
+        for number, record in enumerate(self.added.values()):
+            if keep(record):
+                chosen.append((record.created_at, _STAGED_LAST + number, record))
+        chosen.sort(key=lambda item: (item[0], item[1]))
+        return [record for _, _, record in chosen]
+
+    # -- staged writes -------------------------------------------------------------------
+
+    def add(self, record: R) -> None:
+        """Stage a new record."""
+        self.added[record.id] = record
+
+    def update(self, record: R) -> None:
+        """Stage a change (a record added in this unit is already staged)."""
+        if record.id not in self.added:
+            self.changed[record.id] = record
+
+    def remove(self, record: R) -> None:
+        """Stage a deletion."""
+        self.added.pop(record.id, None)
+        self.changed.pop(record.id, None)
+        self.removed[record.id] = record
+
+    def has_writes(self) -> bool:
+        """Whether anything is staged."""
+        return bool(self.added or self.changed or self.removed)
+
+    def _changed_in_write_order(self) -> Iterable[R]:
+        """Updates in a fixed order (by id), so concurrent commits lock rows alike."""
+        return sorted(self.changed.values(), key=lambda record: record.id)
+
+    def plan(self, steps: list[_Step], versions: list[tuple[R, int]]) -> None:
+        """Append this table's statements to ``steps``: deletes, updates, then one insert."""
+        statements = self._statements
+        for record in sorted(self.removed.values(), key=lambda record: record.id):
+            params = {"match_id": record.id, "match_version": record.version}
+            steps.append(_Step(statements.delete, params, expect=1))
+        for record in self._changed_in_write_order():
+            version = record.version + 1
+            row = self._encode(record, version)
+            del row["id"]
+            row["match_id"] = record.id
+            row["match_version"] = record.version
+            steps.append(_Step(statements.update, row, expect=1))
+            versions.append((record, version))
+        if self.added:
+            rows = []
+            for record in self.added.values():
+                version = record.version + 1
+                rows.append(self._encode(record, version))
+                versions.append((record, version))
+            steps.append(_Step(statements.insert, rows[0] if len(rows) == 1 else rows))
+
+    def forget(self) -> None:
+        """Drop the staged writes and what this unit has read."""
+        if self.added:
+            self.added.clear()
+        if self.changed:
+            self.changed.clear()
+        if self.removed:
+            self.removed.clear()
+        if self._seq:
+            self._seq.clear()
+
+
+class _PaymentMethods(_Repository[PaymentMethod]):
+    kind = "payment method"
+
+    def list_for_customer(self, customer_id: str) -> Sequence[PaymentMethod]:
+        rows = self._uow.rows(
+            self._uow.statements.methods_of_customer, {"customer_id": customer_id}
+        )
+        return self._select(rows, lambda m: m.customer_id == customer_id)
+
+    def _changed_in_write_order(self) -> Iterable[PaymentMethod]:
+        # Clear old defaults before setting new ones: the partial unique index checks each row.
+        return sorted(self.changed.values(), key=lambda m: (m.is_default, m.id))
+
+
+class _Payments(_Repository[Payment]):
+    kind = "payment"
+
+    def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
+        for payment in self.added.values():
+            if payment.idempotency_key == key and payment.customer_id == customer_id:
+                return payment
+        statement = self._uow.statements.payment_by_key
+        return self._found(self._uow.rows(statement, {"customer_id": customer_id, "key": key}))
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        order_id: str | None = None,
+        status: PaymentStatus | None = None,
+    ) -> Sequence[Payment]:
+        statement = self._uow.statements.payment_list(
+            customer=customer_id is not None, order=order_id is not None, status=status is not None
+        )
+        params: dict[str, str] = {}
+        if customer_id is not None:
+            params["customer_id"] = customer_id
+        if order_id is not None:
+            params["order_id"] = order_id
+        if status is not None:
+            params["status"] = str(status)
+        return self._select(
+            self._uow.rows(statement, params),
+            lambda p: (
+                (customer_id is None or p.customer_id == customer_id)
+                and (order_id is None or p.order_id == order_id)
+                and (status is None or p.status == status)
+            ),
+        )
+
+
+class _Refunds(_Repository[Refund]):
+    kind = "refund"
+
+    def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
+        for refund in self.added.values():
+            if refund.idempotency_key == key and refund.payment_id == payment_id:
+                return refund
+        statement = self._uow.statements.refund_by_key
+        return self._found(self._uow.rows(statement, {"payment_id": payment_id, "key": key}))
+
+    def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
+        rows = self._uow.rows(self._uow.statements.refunds_of_payment, {"payment_id": payment_id})
+        return self._select(rows, lambda r: r.payment_id == payment_id)
+
+
+class _TransactionLog:
+    """The append-only audit log: entries are inserted, never updated or deleted."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self.staged: list[TransactionLogEntry] = []
+
+    def append(self, entry: TransactionLogEntry) -> None:
+        """Stage a new entry."""
+        self.staged.append(entry)
+
+    def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
+        """Every entry of ``payment_id`` in the order written, then this unit's staged ones."""
+        rows = self._uow.rows(self._uow.statements.log_of_payment, {"payment_id": payment_id})
+        written = [_codec.entry_from_row(row) for row in rows]
+        return written + [entry for entry in self.staged if entry.payment_id == payment_id]
+
+
+class SqlUnitOfWork:
+    """A unit of work over :class:`~paykit.storage.sql.SqlStorage` (see the module docstring).
+
+    ``connect`` checks out an autocommit connection; ``begin`` is the statement that opens
+    a write transaction (``BEGIN IMMEDIATE`` on SQLite).
+    """
+
+    def __init__(
+        self, statements: Statements, connect: Callable[[], Connection], begin: str
+    ) -> None:
+        self.statements = statements
+        self._connect = connect
+        self._begin = begin
+        self._connection: Connection | None = None
+        self.payment_methods = _PaymentMethods(
+            self, statements.methods, _codec.method_from_row, _codec.method_row
+        )
+        self.payments = _Payments(
+            self, statements.payments, _codec.payment_from_row, _codec.payment_row
+        )
+        self.refunds = _Refunds(self, statements.refunds, _codec.refund_from_row, _codec.refund_row)
+        self.transaction_log = _TransactionLog(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[RowMapping]:
+        """Run one read in autocommit mode and return its rows."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._connect()
+        return connection.execute(statement, params).mappings().all()
+
+    def commit(self) -> None:
+        """Write everything staged in one transaction, or raise ``ConcurrencyConflict``."""
+        steps: list[_Step] = []
+        versions: list[tuple[Any, int]] = []
+        try:
+            self.payment_methods.plan(steps, versions)
+            self.payments.plan(steps, versions)
+            self.refunds.plan(steps, versions)
+            if self.transaction_log.staged:
+                rows = [_codec.entry_row(entry) for entry in self.transaction_log.staged]
+                steps.append(_Step(self.statements.log_insert, rows[0] if len(rows) == 1 else rows))
+            if steps:
+                self._write(steps)
+        finally:
+            self.rollback()  # written or not, the staging area is spent; release the connection
+        for record, version in versions:
+            record.version = version
+
+    def rollback(self) -> None:
+        """Forget everything staged and return the connection to the pool."""
+        self.payment_methods.forget()
+        self.payments.forget()
+        self.refunds.forget()
+        self.transaction_log.staged.clear()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _write(self, steps: list[_Step]) -> None:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._connect()
+        try:
+            if len(steps) == 1 and not isinstance(steps[0].params, list):
+                _run(connection, steps[0])  # one statement, one row: atomic without BEGIN
+                return
+            connection.exec_driver_sql(self._begin)
+            try:
+                for step in steps:
+                    _run(connection, step)
+                connection.exec_driver_sql("COMMIT")
+            except BaseException:
+                _roll_back(connection)
+                raise
+        except DBAPIError as error:
+            if is_conflict(error):
+                reason = str(error.orig).splitlines()[0]  # the first line names no values
+                msg = f"another unit of work committed first ({reason}); retry"
+                raise ConcurrencyConflict(msg) from error
+            raise
+
+
+def _run(connection: Connection, step: _Step) -> None:
+    result = connection.execute(step.statement, step.params)
+    if step.expect is not None and result.rowcount != step.expect:
+        table = getattr(step.statement, "table", None)
+        kind = getattr(table, "name", "record")
+        record_id = step.params["match_id"] if isinstance(step.params, dict) else "?"
+        msg = f"{kind} row {record_id} was changed or removed by another unit of work; retry"
+        raise ConcurrencyConflict(msg)
+
+
+def _roll_back(connection: Connection) -> None:
+    """End a failed write transaction; a connection that cannot is thrown away."""
+    try:
+        connection.exec_driver_sql("ROLLBACK")
+    except DBAPIError:
+        connection.invalidate()

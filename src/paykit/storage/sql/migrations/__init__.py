@@ -1,0 +1,1 @@
+"""paykit's Alembic migrations; run them with ``paykit.storage.sql.upgrade``."""

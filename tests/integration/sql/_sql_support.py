@@ -1,0 +1,271 @@
+"""Helpers for the SQL tests: payments to race on, and the code child processes run.
+
+Child processes are started with the ``spawn`` method, so everything they run lives here,
+at module level, importable by name; each child builds its own ``SqlStorage``,
+``PaymentService`` and gateway, as a separate application process would.
+
+A sandbox gateway keeps its ledger in its own process. So the tests count provider calls
+where every process can see them: each child reports what *its* sandbox did (the number
+of charges) and the parent adds them up, and the database's own records -- the payment's
+``attempt_count`` and its ``payment_processing`` log entries -- say how often paykit
+submitted the payment.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final, Self
+
+from sqlalchemy import event
+
+from paykit import (
+    ConcurrencyConflict,
+    InvalidRefundAmountError,
+    InvalidStateTransition,
+    Payment,
+    PaymentService,
+    PaymentStatus,
+    SandboxGateway,
+    SandboxToken,
+    Storage,
+    UnitOfWork,
+)
+from paykit.gateways.base import ChargeRequest, GatewayResult
+from paykit.gateways.sandbox import LedgerKind
+from paykit.storage.base import (
+    PaymentMethodRepository,
+    PaymentRepository,
+    RefundRepository,
+    TransactionLogRepository,
+)
+from paykit.storage.sql import SqlStorage
+
+CUSTOMER: Final = "cus_sql"
+CHILD_TIMEOUT: Final = 60.0
+"""Seconds a child may take before the test gives up on it."""
+
+
+def make_service(
+    storage: Storage, gateway: SandboxGateway | None = None, **options: Any
+) -> PaymentService:
+    """A service routing cards to ``gateway`` (default: a fresh sandbox)."""
+    sandbox = SandboxGateway() if gateway is None else gateway
+    return PaymentService(storage, {"credit_card": sandbox}, **options)
+
+
+def pending_payment(service: PaymentService, amount: str = "100.00") -> Payment:
+    """A pending USD payment with a card that always succeeds."""
+    card = service.add_payment_method(CUSTOMER, type="credit_card", token=SandboxToken.SUCCESS)
+    return service.create_payment(
+        customer_id=CUSTOMER,
+        order_id="ord_sql",
+        payment_method_id=card.id,
+        amount=amount,
+        currency="USD",
+    )
+
+
+def completed_payment(service: PaymentService, amount: str = "100.00") -> Payment:
+    """A completed USD payment, charged in the service's sandbox."""
+    payment = service.process_payment(pending_payment(service, amount).id)
+    assert payment.status is PaymentStatus.COMPLETED
+    return payment
+
+
+def open_storage(url: str, schema: str | None) -> SqlStorage:
+    """The storage a child process builds for itself."""
+    return SqlStorage(url, schema=schema)
+
+
+# -- a storage that lines processes up before their first commit ----------------------------
+
+
+class BarrierStorage:
+    """Waits at ``barrier`` before its first commit, so every racer has read before any writes.
+
+    ``conflicts`` counts the commits that lost to another unit of work.
+    """
+
+    def __init__(self, inner: Storage, barrier: Any) -> None:
+        self.inner = inner
+        self.barrier = barrier
+        self.waited = False
+        self.conflicts = 0
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A unit of work of the inner storage whose commit passes through :meth:`commit`."""
+        return _BarrierUnitOfWork(self.inner.unit_of_work(), self)
+
+    def before_commit(self) -> None:
+        """Wait for the other racers, the first time only."""
+        if not self.waited:
+            self.waited = True
+            self.barrier.wait()
+
+
+class _BarrierUnitOfWork:
+    def __init__(self, inner: UnitOfWork, owner: BarrierStorage) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    @property
+    def payment_methods(self) -> PaymentMethodRepository:
+        return self._inner.payment_methods
+
+    @property
+    def payments(self) -> PaymentRepository:
+        return self._inner.payments
+
+    @property
+    def refunds(self) -> RefundRepository:
+        return self._inner.refunds
+
+    @property
+    def transaction_log(self) -> TransactionLogRepository:
+        return self._inner.transaction_log
+
+    def commit(self) -> None:
+        self._owner.before_commit()
+        try:
+            self._inner.commit()
+        except ConcurrencyConflict:
+            self._owner.conflicts += 1
+            raise
+
+    def rollback(self) -> None:
+        self._inner.rollback()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._inner.__exit__(None, None, None)
+
+
+# -- child processes ---------------------------------------------------------------------------
+
+
+def refund_child(url: str, schema: str | None, payment_id: str, barrier: Any, results: Any) -> None:
+    """Try to refund 30.00 of ``payment_id``; report ``(outcome, refund id, conflicts)``."""
+    storage = open_storage(url, schema)
+    racer = BarrierStorage(storage, barrier)
+    service = make_service(racer)
+    try:
+        refund = service.create_refund(payment_id, "30.00")
+    except InvalidRefundAmountError:
+        results.put(("refused", None, racer.conflicts))
+    except Exception as error:  # noqa: BLE001 - the parent asserts on every outcome
+        results.put((f"error: {error!r}", None, racer.conflicts))
+    else:
+        results.put(("created", refund.id, racer.conflicts))
+    finally:
+        storage.dispose()
+
+
+def process_child(
+    url: str, schema: str | None, payment_id: str, barrier: Any, results: Any
+) -> None:
+    """Try to process ``payment_id``; report ``(outcome, charges by my sandbox, conflicts)``."""
+    storage = open_storage(url, schema)
+    racer = BarrierStorage(storage, barrier)
+    sandbox = SandboxGateway()
+    service = make_service(racer, sandbox)
+    try:
+        payment = service.process_payment(payment_id)
+    except InvalidStateTransition:
+        outcome = "refused"
+    except Exception as error:  # noqa: BLE001 - the parent asserts on every outcome
+        outcome = f"error: {error!r}"
+    else:
+        outcome = str(payment.status)
+    charges = sum(1 for entry in sandbox.ledger if entry.kind is LedgerKind.CHARGE)
+    results.put((outcome, charges, racer.conflicts))
+    storage.dispose()
+
+
+class StallingSandbox(SandboxGateway):
+    """A sandbox whose charge announces itself and then hangs, before reaching the ledger."""
+
+    def __init__(self, stalled: Any) -> None:
+        super().__init__()
+        self._stalled = stalled
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        """Signal the parent and sleep: the process is killed while "on the network"."""
+        self._stalled.set()
+        time.sleep(CHILD_TIMEOUT)
+        return super().charge(request)
+
+
+def crash_during_charge_child(url: str, schema: str | None, payment_id: str, stalled: Any) -> None:
+    """Process ``payment_id`` with a charge that hangs until the parent kills this process."""
+    storage = open_storage(url, schema)
+    make_service(storage, StallingSandbox(stalled)).process_payment(payment_id)
+
+
+def crash_inside_commit_child(url: str, schema: str | None, payment_id: str, stalled: Any) -> None:
+    """Process ``payment_id``, hanging inside the claim's transaction after its first write."""
+    storage = open_storage(url, schema)
+    state = {"in_transaction": False}
+
+    def hang_after_first_write(*args: Any) -> None:
+        statement: str = args[2]
+        if statement.startswith("BEGIN"):
+            state["in_transaction"] = True
+        elif state["in_transaction"] and statement.startswith("UPDATE"):
+            stalled.set()
+            time.sleep(CHILD_TIMEOUT)
+
+    event.listen(storage.engine, "after_cursor_execute", hang_after_first_write)
+    make_service(storage).process_payment(payment_id)
+
+
+def reconciling_service(storage: Storage) -> tuple[PaymentService, SandboxGateway]:
+    """A service whose fresh sandbox never heard of earlier charges, believing it at once."""
+    sandbox = SandboxGateway()
+    return make_service(storage, sandbox, in_flight_grace=timedelta(0)), sandbox
+
+
+def run_children(
+    target: Callable[..., None], args_for: Callable[[int], tuple[Any, ...]], count: int
+) -> list[tuple[Any, ...]]:
+    """Start ``count`` spawned children, collect one result tuple from each, join them."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [
+        context.Process(target=target, args=(*args_for(index), results), daemon=True)
+        for index in range(count)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=CHILD_TIMEOUT) for _ in processes]
+    for process in processes:
+        process.join(CHILD_TIMEOUT)
+    assert all(process.exitcode == 0 for process in processes), [p.exitcode for p in processes]
+    return outcomes
+
+
+def kill_when(target: Callable[..., None], args: tuple[Any, ...]) -> int:
+    """Run ``target(*args, stalled)`` in a spawned child; SIGKILL it once it signals ``stalled``.
+
+    Returns the child's exit code (``-SIGKILL``).
+    """
+    context = multiprocessing.get_context("spawn")
+    stalled = context.Event()
+    process = context.Process(target=target, args=(*args, stalled), daemon=True)
+    process.start()
+    try:
+        assert stalled.wait(CHILD_TIMEOUT), "the child never reached the point to be killed at"
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(CHILD_TIMEOUT)
+    finally:
+        if process.is_alive():
+            process.kill()
+    assert process.exitcode is not None
+    return process.exitcode

@@ -1,0 +1,44 @@
+"""SqlStorage on SQLite and PostgreSQL against the shipped storage contract suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from paykit.storage import Storage
+from paykit.storage.sql import SqlStorage
+from paykit.testing import RepositoryContract
+
+
+class TestSqliteStorage(RepositoryContract):
+    """Every contract test on a SQLite file of its own, created by the migrations."""
+
+    def make_storage(self) -> Storage:
+        """Unused: the ``storage`` fixture below needs ``tmp_path``."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def storage(self, sqlite_url: str) -> Iterator[Storage]:
+        """A migrated SQLite file, its engine disposed of after the test."""
+        storage = SqlStorage(sqlite_url)
+        storage.upgrade()
+        yield storage
+        storage.dispose()
+
+
+class TestPostgresStorage(RepositoryContract):
+    """Every contract test in a PostgreSQL schema of its own, on the host's shared engine."""
+
+    def make_storage(self) -> Storage:
+        """Unused: the ``storage`` fixture below needs the PostgreSQL fixtures."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def storage(self, postgres_engine: Engine, postgres_schema: str) -> Iterator[Storage]:
+        """A migrated schema on the session's engine (dropped by ``postgres_schema``)."""
+        storage = SqlStorage(engine=postgres_engine, schema=postgres_schema)
+        storage.upgrade()
+        yield storage
+        storage.dispose()

@@ -1,28 +1,54 @@
 """paykit in five minutes: a card, a payment, two partial refunds and what can go wrong.
 
-Runs offline against the sandbox gateway and the in-memory storage::
+Runs offline against the sandbox gateway, storing everything in a SQLite file (paykit's
+embedded default; the schema comes from paykit's own migrations)::
 
-    python examples/quickstart.py
+    python examples/quickstart.py            # a fresh SQLite file in a temporary folder
+    python examples/quickstart.py shop.db    # or a file of your choice, kept afterwards
 """
 
 from __future__ import annotations
 
+import sys
+import tempfile
+from pathlib import Path
+
 from paykit import (
     Event,
-    InMemoryStorage,
     InvalidRefundAmountError,
     Payment,
     PaymentService,
     SandboxGateway,
     SandboxToken,
 )
+from paykit.storage.sql import SqlStorage
 
 
 def main() -> None:
+    """Run the walk-through on the SQLite file named on the command line, or a temporary one."""
+    if len(sys.argv) > 1:
+        walk_through(Path(sys.argv[1]))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        walk_through(Path(folder) / "paykit.db")
+
+
+def walk_through(database: Path) -> None:
     """Walk through the main flows and print what happened at each step."""
+    storage = SqlStorage(f"sqlite:///{database}")
+    storage.upgrade()  # creates the tables on first use, upgrades them later
+    print(f"Storage: SQLite file {database.name}, schema at revision {storage.current_revision()}")
+    try:
+        run(storage)
+    finally:
+        storage.dispose()
+
+
+def run(storage: SqlStorage) -> None:
+    """The flows themselves: the same code runs on any storage."""
     sandbox = SandboxGateway()
     service = PaymentService(
-        InMemoryStorage(),
+        storage,
         gateways={"credit_card": sandbox, "debit_card": sandbox, "digital_wallet": sandbox},
     )
     # The host application learns about payments through events, e.g. to confirm orders.
@@ -41,14 +67,16 @@ def main() -> None:
     )
     print(f"   saved {card.display_name}, default={card.is_default}")
 
-    print("2. Pay 100.00 USD for order ord_1001")
+    # A new order number per run, so the walk-through also works on a file kept from before.
+    order_id = f"ord_{1001 + len(service.list_payments())}"
+    print(f"2. Pay 100.00 USD for order {order_id}")
     payment = service.create_payment(
         customer_id="cus_ada",
-        order_id="ord_1001",
+        order_id=order_id,
         payment_method_id=card.id,
         amount="100.00",
         currency="USD",
-        idempotency_key="checkout-ord_1001",
+        idempotency_key=f"checkout-{order_id}",
     )
     print(f"   created: {payment.status}")
     payment = service.process_payment(payment.id)

@@ -15,7 +15,7 @@ from paykit.domain.events import EventType
 from paykit.domain.payment import PAYMENT_TRANSITIONS, Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType
-from paykit.gateways.base import GatewayOutcome, GatewayResult
+from paykit.gateways.base import EXPIRED, GatewayOutcome, GatewayResult
 
 __all__ = ["apply_payment_result", "apply_refund_result", "fail_refund", "result_data"]
 
@@ -62,11 +62,14 @@ def _unchanged_log_type(outcome: GatewayOutcome, operation: str) -> LogType:
 
 
 def _payment_target(
-    payment: Payment, outcome: GatewayOutcome, operation: str
+    payment: Payment, result: GatewayResult, operation: str
 ) -> PaymentStatus | None:
     """The status the provider's answer points to, or ``None`` if it settles nothing."""
+    outcome, code = result.outcome, result.decline_code
     if operation == "void" and outcome is _O.SUCCEEDED:
         return _P.CANCELLED  # the void went through: the hold (or the pending payment) is gone
+    if outcome is _O.DECLINED and payment.status is _P.REQUIRES_ACTION and code == EXPIRED:
+        return _P.CANCELLED  # the payer let it lapse (an unpaid transfer): nothing failed
     if outcome is _O.DECLINED and payment.status is _P.AUTHORIZED:
         return _P.CANCELLED  # an authorization the provider no longer holds was voided
     if outcome is _O.PENDING and payment.status is _P.REQUIRES_ACTION:
@@ -84,7 +87,7 @@ def apply_payment_result(
     logged as an error and ignored: the state machine never moves back.
     """
     data = result_data(result)
-    target = _payment_target(payment, result.outcome, operation)
+    target = _payment_target(payment, result, operation)
     if target is None or target == payment.status:
         tx.log(
             payment.id,

@@ -17,6 +17,7 @@ customer who completes 3-D Secure on an authorize-only payment leaves it authori
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -71,6 +72,39 @@ PAYMENT_TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
 REFUNDABLE_STATUSES: Final = frozenset({_P.COMPLETED, _P.PARTIALLY_REFUNDED})
 
 
+class Instructions(Mapping[str, str]):
+    """A read-only mapping of what to show the payer; hashable, copyable and picklable."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        self._items = tuple((items or {}).items())
+
+    def __getitem__(self, key: str) -> str:
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Instructions({dict(self._items)!r})"
+
+    def __reduce__(self) -> tuple[type[Instructions], tuple[dict[str, str]]]:
+        return (Instructions, (dict(self._items),))
+
+
 @attrs.frozen
 class NextAction:
     """What the customer must do before a ``requires_action`` payment can go on.
@@ -78,15 +112,20 @@ class NextAction:
     ``client_secret`` (for a provider's front-end SDK) is handed to the caller once and never
     stored: storage keeps a copy with it removed. It is a pydantic ``SecretStr``, so no repr,
     log line or error message can show it; read it with ``.get_secret_value()``.
+    ``instructions`` are what to show the payer, such as the reference and bank details of a
+    transfer; they are not secret and are stored.
     """
 
     type: str
     redirect_url: str | None = None
     client_secret: SecretStr | None = None
+    instructions: Mapping[str, str] = attrs.field(factory=Instructions, converter=Instructions)
 
     def without_secret(self) -> NextAction:
         """Return the copy of this action that may be stored and logged."""
-        return NextAction(type=self.type, redirect_url=self.redirect_url)
+        return NextAction(
+            type=self.type, redirect_url=self.redirect_url, instructions=self.instructions
+        )
 
 
 @attrs.define(kw_only=True)

@@ -1,6 +1,8 @@
 """Gateway adapters: the Protocol, the sandbox, and the routing between them."""
 
 from paykit.gateways.base import (
+    EXPIRED,
+    NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
     Gateway,
@@ -20,6 +22,8 @@ from paykit.gateways.registry import GatewayRegistry
 from paykit.gateways.sandbox import LedgerEntry, LedgerKind, SandboxGateway, SandboxToken
 
 __all__ = [
+    "EXPIRED",
+    "NOT_FOUND",
     "CaptureRequest",
     "ChargeRequest",
     "Gateway",

@@ -31,6 +31,7 @@ from paykit.domain.payment_method import PaymentMethodType
 from paykit.money import Money
 
 __all__ = [
+    "EXPIRED",
     "NOT_FOUND",
     "CaptureRequest",
     "ChargeRequest",
@@ -56,6 +57,14 @@ NOT_FOUND: Final = "not_found"
 provider has no such payment or refund. The service believes it -- and fails the record --
 only once the request has had time to arrive (``PaymentService(in_flight_grace=...)``): a
 lookup racing the request it looks for finds nothing too.
+"""
+
+
+EXPIRED: Final = "expired"
+"""``decline_code`` of a payment whose payer let it lapse (an unpaid bank transfer).
+
+A ``requires_action`` payment the provider reports as expired is cancelled, not failed:
+nothing went wrong, the payer just never paid.
 """
 
 

@@ -171,13 +171,21 @@ def _next_action_json(action: NextAction | None) -> dict[str, Any] | None:
     """The next action without its client secret: secrets are never stored."""
     if action is None:
         return None
-    return {"type": action.type, "redirect_url": action.redirect_url}
+    return {
+        "type": action.type,
+        "redirect_url": action.redirect_url,
+        "instructions": dict(action.instructions),
+    }
 
 
 def _next_action(data: Mapping[str, Any] | None) -> NextAction | None:
     if data is None:
         return None
-    return NextAction(type=data["type"], redirect_url=data.get("redirect_url"))
+    return NextAction(
+        type=data["type"],
+        redirect_url=data.get("redirect_url"),
+        instructions=data.get("instructions") or {},
+    )
 
 
 # -- payment methods -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class LogType(StrEnum):
     WEBHOOK_RECEIVED = "webhook_received"
     ERROR = "error"
     PAYMENT_PROCESSING = "payment_processing"
+    PAYMENT_ROUTED = "payment_routed"
     PAYMENT_REQUIRES_ACTION = "payment_requires_action"
     PAYMENT_AUTHORIZED = "payment_authorized"
     PAYMENT_CAPTURED = "payment_captured"

@@ -16,7 +16,7 @@ import attrs
 from paykit._defaults import new_id, utc_now
 from paykit._transaction import Transaction, run_in_transaction
 from paykit.domain.payment import Payment
-from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
+from paykit.domain.payment_method import PaymentMethod
 from paykit.errors import (
     InvalidStateTransition,
     PaykitError,
@@ -25,11 +25,10 @@ from paykit.errors import (
 from paykit.event_bus import EventBus
 from paykit.gateways.base import (
     NOT_FOUND,
-    Gateway,
     GatewayOutcome,
     GatewayResult,
 )
-from paykit.gateways.registry import GatewayRegistry
+from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
 from paykit.storage.base import Storage
 
 __all__ = ["ProviderFailure", "ServiceCore", "call_provider", "provider_id", "require_active"]
@@ -48,7 +47,7 @@ class ServiceCore:
     def __init__(  # noqa: PLR0913 - each collaborator is a separate, optional seam
         self,
         storage: Storage,
-        gateways: Mapping[PaymentMethodType | str, Gateway] | GatewayRegistry,
+        gateways: Mapping[RouteKey, Route] | GatewayRegistry,
         *,
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utc_now,

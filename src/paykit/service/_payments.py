@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -31,6 +32,7 @@ from paykit.errors import (
 from paykit.gateways.base import (
     CaptureRequest,
     ChargeRequest,
+    Gateway,
     GatewayOutcome,
     GatewayResult,
     PaymentLookup,
@@ -38,6 +40,7 @@ from paykit.gateways.base import (
 )
 from paykit.money import AmountLike, Money
 from paykit.service._core import (
+    ProviderFailure,
     ServiceCore,
     call_provider,
     provider_id,
@@ -111,7 +114,7 @@ class PaymentOperations(ServiceCore):
                 msg = f"payment method {method.id} does not belong to customer {customer_id!r}"
                 raise PaymentMethodOwnershipError(msg)
             require_active(method)
-            gateway = self.gateways.for_method_type(method.type)
+            gateway = self.gateways.for_method_type(method.type, money.currency)
             if gateway.name != method.provider:
                 msg = (
                     f"payment method {method.id} holds a {method.provider!r} token but "
@@ -141,9 +144,10 @@ class PaymentOperations(ServiceCore):
             tx.log(
                 payment.id,
                 LogType.PAYMENT_CREATED,
-                f"payment of {money} created for order {order_id}",
+                f"payment of {money} created for order {order_id}, routed to {gateway.name}",
                 amount=money,
                 new_status=payment.status,
+                data={"route": [g.name for g in self.gateways.route(method.type, money.currency)]},
             )
             tx.emit(EventType.PAYMENT_CREATED, payment)
             return payment
@@ -184,7 +188,6 @@ class PaymentOperations(ServiceCore):
             return payment, method.provider_payment_method_id
 
         payment, token = self._transact(claim)
-        gateway = self.gateways.by_name(payment.provider)
         request = ChargeRequest(
             payment_id=payment.id,
             amount=payment.amount,
@@ -197,8 +200,54 @@ class PaymentOperations(ServiceCore):
             return_url=return_url,
             metadata={key: str(value) for key, value in payment.metadata.items()},
         )
-        result = self._call_gateway(lambda: gateway.charge(request), payment.id, "charge")
-        return self._record_payment_result(payment.id, result, "charge")
+        outcome = self._charge_along_route(payment, request)
+        if isinstance(outcome, ProviderFailure):
+            self._record_failure(payment.id, "charge", outcome)
+        return self._record_payment_result(payment.id, outcome, "charge")
+
+    def _charge_along_route(
+        self, payment: Payment, request: ChargeRequest
+    ) -> GatewayResult | ProviderFailure:
+        """Charge through the payment's gateway, failing over along its route when allowed.
+
+        The next gateway is tried only when the previous one definitely did not take the
+        money (:func:`_failover_reason`); each move is written to the transaction log.
+        """
+        route = self._route(payment)
+        for position, gateway in enumerate(route):
+            if gateway.name != payment.provider:
+                payment = self._transact(partial(self._fail_over, payment=payment, gateway=gateway))
+            outcome = call_provider(partial(gateway.charge, request))
+            reason = _failover_reason(outcome)
+            if reason is None or position == len(route) - 1:
+                return outcome
+            self._transact(partial(_log_failover, payment_id=payment.id, reason=reason))
+        msg = "unreachable: a route has at least one gateway"  # pragma: no cover
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _route(self, payment: Payment) -> tuple[Gateway, ...]:
+        """The gateways this payment may still try: its own, then the later ones of its route."""
+        route = self.gateways.route(payment.payment_method_type, payment.currency)
+        names = [gateway.name for gateway in route]
+        if payment.provider not in names:  # re-configured since: only its own gateway
+            return (self.gateways.by_name(payment.provider),)
+        return route[names.index(payment.provider) :]
+
+    @staticmethod
+    def _fail_over(tx: Transaction, *, payment: Payment, gateway: Gateway) -> Payment:
+        """Move a payment that definitely was not taken to the next gateway of its route."""
+        current = tx.uow.payments.get(payment.id)
+        previous = current.provider
+        current.provider = gateway.name
+        current.updated_at = tx.now
+        tx.uow.payments.update(current)
+        tx.log(
+            current.id,
+            LogType.PAYMENT_ROUTED,
+            f"failover from {previous} to {gateway.name}",
+            data={"from": previous, "to": gateway.name},
+        )
+        return current
 
     def capture_payment(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
         """Capture an ``authorized`` payment, all of it or ``amount`` of it."""
@@ -319,6 +368,12 @@ class PaymentOperations(ServiceCore):
         outcome = call_provider(call)
         if isinstance(outcome, GatewayResult):
             return outcome
+        return self._record_failure(payment_id, operation, outcome)
+
+    def _record_failure(
+        self, payment_id: str, operation: str, outcome: ProviderFailure
+    ) -> NoReturn:
+        """Log a provider call that raised; a refused charge fails the payment. Then raise."""
 
         def record(tx: Transaction) -> None:
             payment = tx.uow.payments.get(payment_id)
@@ -373,6 +428,44 @@ class PaymentOperations(ServiceCore):
             # keep the redacted copy.
             payment = attrs.evolve(payment, next_action=result.next_action)
         return payment
+
+
+TECHNICAL_DECLINES: Final = frozenset(
+    {
+        "processing_error",
+        "gateway_unavailable",
+        "issuer_not_available",
+        "service_unavailable",
+        "try_again_later",
+    }
+)
+"""Decline codes that say the gateway could not process the charge, not that the card or
+the customer said no: the next gateway of the route may take it."""
+
+
+def _failover_reason(outcome: GatewayResult | ProviderFailure) -> str | None:
+    """Why the next gateway may be tried, or ``None`` if it must not be.
+
+    Only when the money definitely was not taken: the provider refused the request (a
+    paykit error: nothing moved), or declined it for a technical reason. Never after an
+    unknown outcome or a customer-side decline: a second gateway could charge twice, or
+    charge a card its owner's bank refused.
+    """
+    if isinstance(outcome, ProviderFailure):
+        return f"refused the request ({outcome.code})" if outcome.refused else None
+    if outcome.outcome is _O.DECLINED and outcome.decline_code in TECHNICAL_DECLINES:
+        return f"declined for a technical reason ({outcome.decline_code})"
+    return None
+
+
+def _log_failover(tx: Transaction, *, payment_id: str, reason: str) -> None:
+    payment = tx.uow.payments.get(payment_id)
+    tx.log(
+        payment.id,
+        LogType.PAYMENT_ROUTED,
+        f"{payment.provider} {reason}; the payment was not taken, trying the next gateway",
+        data={"from": payment.provider, "reason": reason},
+    )
 
 
 def _require_status(payment: Payment, status: PaymentStatus, operation: str) -> None:

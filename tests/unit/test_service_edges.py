@@ -169,7 +169,7 @@ def test_not_found_never_echoes_a_card_number(service: PaymentService) -> None:
 class _LookupRefusingSandbox(SandboxGateway):
     """A sandbox whose refund answers are lost and whose refund lookups are refused."""
 
-    def retrieve_refund(self, lookup: RefundLookup) -> GatewayResult:  # noqa: ARG002
+    def retrieve_refund(self, lookup: RefundLookup) -> GatewayResult:
         raise GatewayConfigurationError("API key expired")
 
 
@@ -202,7 +202,7 @@ def test_a_refused_reconciliation_never_fails_a_refund() -> None:
 class _LostRequestSandbox(SandboxGateway):
     """A sandbox whose charge requests are lost on the way: it never sees them."""
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:  # noqa: ARG002
+    def charge(self, request: ChargeRequest) -> GatewayResult:
         msg = "connection reset while sending"
         raise ConnectionResetError(msg)
 
@@ -238,7 +238,7 @@ def test_a_refused_charge_keeps_the_providers_code(storage: InMemoryStorage) -> 
     """A charge refused with a provider code (a rate limit) records that code on the payment."""
 
     class RateLimited(SandboxGateway):
-        def charge(self, request: ChargeRequest) -> GatewayResult:  # noqa: ARG002
+        def charge(self, request: ChargeRequest) -> GatewayResult:
             msg = "too many requests"
             raise GatewayError(msg, gateway_code="rate_limit", retryable=True)
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Final, NamedTuple, Self, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 import pytest
 
 from paykit import (
-    ConcurrencyConflict,
     GatewayResult,
     InMemoryStorage,
     InvalidRefundAmountError,
@@ -33,17 +31,10 @@ from paykit import (
     RefundStatus,
     SandboxGateway,
     SandboxToken,
-    Storage,
-    UnitOfWork,
 )
 from paykit.gateways.base import ChargeRequest, RefundRequest
 from paykit.gateways.sandbox import LedgerKind
-from paykit.storage.base import (
-    PaymentMethodRepository,
-    PaymentRepository,
-    RefundRepository,
-    TransactionLogRepository,
-)
+from paykit.testing.races import RunBeforeCommit
 
 T = TypeVar("T")
 
@@ -210,80 +201,6 @@ def test_same_idempotency_key_from_eight_threads_creates_one_payment() -> None:
 
 
 # -- deterministic races (Saleor's RunBefore) ------------------------------------------------
-
-
-class RunBeforeCommit:
-    """A storage that runs ``action`` once, just before its first unit of work commits.
-
-    ``action`` plays a competing request, so it should use a service over the *inner*
-    storage. ``units`` counts the units of work begun through this wrapper and ``conflicts``
-    those whose commit lost to another unit of work.
-    """
-
-    def __init__(self, inner: Storage, action: Callable[[], object]) -> None:
-        self.inner = inner
-        self._action = action
-        self.fired = False
-        self.units = 0
-        self.conflicts = 0
-
-    def unit_of_work(self) -> UnitOfWork:
-        """Begin a unit of work of the inner storage, hooked before its commit."""
-        self.units += 1
-        return _HookedUnitOfWork(self.inner.unit_of_work(), self)
-
-    def before_commit(self) -> None:
-        """Run the competing action, the first time only."""
-        if not self.fired:
-            self.fired = True
-            self._action()
-
-
-class _HookedUnitOfWork:
-    """A unit of work that tells its :class:`RunBeforeCommit` before committing."""
-
-    def __init__(self, inner: UnitOfWork, owner: RunBeforeCommit) -> None:
-        self._inner = inner
-        self._owner = owner
-
-    @property
-    def payment_methods(self) -> PaymentMethodRepository:
-        return self._inner.payment_methods
-
-    @property
-    def payments(self) -> PaymentRepository:
-        return self._inner.payments
-
-    @property
-    def refunds(self) -> RefundRepository:
-        return self._inner.refunds
-
-    @property
-    def transaction_log(self) -> TransactionLogRepository:
-        return self._inner.transaction_log
-
-    def commit(self) -> None:
-        self._owner.before_commit()
-        try:
-            self._inner.commit()
-        except ConcurrencyConflict:
-            self._owner.conflicts += 1
-            raise
-
-    def rollback(self) -> None:
-        self._inner.rollback()
-
-    def __enter__(self) -> Self:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._inner.__exit__(exc_type, exc, tb)
 
 
 def hooked_service(

@@ -63,6 +63,9 @@ the provider behave as a test needs (:class:`Behaviour`)::
 Tests of an optional capability that ``supports`` does not list are skipped with a reason
 that names it. ``docs/writing-a-gateway.md`` walks through a whole adapter and its harness.
 
+``RunBeforeCommit`` wraps any storage so that a competing action runs just before the
+first commit: deterministic race tests without patching (see ``paykit.testing.races``).
+
 This package needs pytest installed (it is a development dependency, not a runtime one).
 ``import paykit`` never imports it, so applications do not pay for it.
 """
@@ -82,6 +85,7 @@ from paykit.testing.gateway_conformance import (  # noqa: E402
     GatewayConformance,
     GatewayHarness,
 )
+from paykit.testing.races import RunBeforeCommit  # noqa: E402
 from paykit.testing.repository_contract import RepositoryContract  # noqa: E402
 
 __all__ = [
@@ -90,4 +94,5 @@ __all__ = [
     "GatewayConformance",
     "GatewayHarness",
     "RepositoryContract",
+    "RunBeforeCommit",
 ]

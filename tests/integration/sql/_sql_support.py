@@ -19,12 +19,11 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from sqlalchemy import event
 
 from paykit import (
-    ConcurrencyConflict,
     InvalidRefundAmountError,
     InvalidStateTransition,
     Payment,
@@ -33,17 +32,11 @@ from paykit import (
     SandboxGateway,
     SandboxToken,
     Storage,
-    UnitOfWork,
 )
 from paykit.gateways.base import ChargeRequest, GatewayResult
 from paykit.gateways.sandbox import LedgerKind
-from paykit.storage.base import (
-    PaymentMethodRepository,
-    PaymentRepository,
-    RefundRepository,
-    TransactionLogRepository,
-)
 from paykit.storage.sql import SqlStorage
+from paykit.testing.races import RunBeforeCommit
 
 CUSTOMER: Final = "cus_sql"
 CHILD_TIMEOUT: Final = 60.0
@@ -85,66 +78,14 @@ def open_storage(url: str, schema: str | None) -> SqlStorage:
 # -- a storage that lines processes up before their first commit ----------------------------
 
 
-class BarrierStorage:
+class BarrierStorage(RunBeforeCommit):
     """Waits at ``barrier`` before its first commit, so every racer has read before any writes.
 
     ``conflicts`` counts the commits that lost to another unit of work.
     """
 
     def __init__(self, inner: Storage, barrier: Any) -> None:
-        self.inner = inner
-        self.barrier = barrier
-        self.waited = False
-        self.conflicts = 0
-
-    def unit_of_work(self) -> UnitOfWork:
-        """A unit of work of the inner storage whose commit passes through :meth:`commit`."""
-        return _BarrierUnitOfWork(self.inner.unit_of_work(), self)
-
-    def before_commit(self) -> None:
-        """Wait for the other racers, the first time only."""
-        if not self.waited:
-            self.waited = True
-            self.barrier.wait()
-
-
-class _BarrierUnitOfWork:
-    def __init__(self, inner: UnitOfWork, owner: BarrierStorage) -> None:
-        self._inner = inner
-        self._owner = owner
-
-    @property
-    def payment_methods(self) -> PaymentMethodRepository:
-        return self._inner.payment_methods
-
-    @property
-    def payments(self) -> PaymentRepository:
-        return self._inner.payments
-
-    @property
-    def refunds(self) -> RefundRepository:
-        return self._inner.refunds
-
-    @property
-    def transaction_log(self) -> TransactionLogRepository:
-        return self._inner.transaction_log
-
-    def commit(self) -> None:
-        self._owner.before_commit()
-        try:
-            self._inner.commit()
-        except ConcurrencyConflict:
-            self._owner.conflicts += 1
-            raise
-
-    def rollback(self) -> None:
-        self._inner.rollback()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._inner.__exit__(None, None, None)
+        super().__init__(inner, barrier.wait)
 
 
 # -- child processes ---------------------------------------------------------------------------

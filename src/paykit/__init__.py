@@ -48,6 +48,7 @@ from paykit.gateways import (
     GatewayOutcome,
     GatewayRegistry,
     GatewayResult,
+    ManualGateway,
     SandboxGateway,
     SandboxToken,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "InvalidRefundAmountError",
     "InvalidStateTransition",
     "LogType",
+    "ManualGateway",
     "Money",
     "NextAction",
     "NotFound",

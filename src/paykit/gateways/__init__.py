@@ -18,6 +18,7 @@ from paykit.gateways.base import (
     WebhookEventType,
     WebhookGateway,
 )
+from paykit.gateways.manual import ManualGateway
 from paykit.gateways.registry import GatewayRegistry
 from paykit.gateways.sandbox import LedgerEntry, LedgerKind, SandboxGateway, SandboxToken
 
@@ -32,6 +33,7 @@ __all__ = [
     "GatewayResult",
     "LedgerEntry",
     "LedgerKind",
+    "ManualGateway",
     "PaymentLookup",
     "PaymentMethodDetails",
     "PaymentMethodGateway",

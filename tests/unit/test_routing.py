@@ -147,3 +147,13 @@ def test_the_creation_log_names_the_route() -> None:
     created = service.get_transaction_log(payment.id)[0]
     assert created.data["route"] == ("primary", "backup")
     assert "routed to primary" in created.message
+
+
+def test_digital_wallets_go_to_the_card_gateways_by_default() -> None:
+    """Without a route of their own, wallet payments take the credit card route."""
+    cards, wallets = SandboxGateway(name="cards"), SandboxGateway(name="wallets")
+    registry = GatewayRegistry({"credit_card": [cards], ("credit_card", "JPY"): [wallets]})
+    assert registry.route(PaymentMethodType.DIGITAL_WALLET) == (cards,)
+    assert registry.route(PaymentMethodType.DIGITAL_WALLET, "JPY") == (wallets,)
+    own = GatewayRegistry({"credit_card": cards, "digital_wallet": wallets})
+    assert own.route(PaymentMethodType.DIGITAL_WALLET) == (wallets,)

@@ -63,6 +63,10 @@ class GatewayRegistry:
     ) -> tuple[Gateway, ...]:
         """The gateways for ``method_type`` (in ``currency``), in the order to try them."""
         route = self._routes.get((method_type, currency)) or self._routes.get((method_type, None))
+        if route is None and method_type is PaymentMethodType.DIGITAL_WALLET:
+            # Apple Pay, Google Pay and friends are cards underneath: without a route of
+            # their own they go to the card gateways.
+            return self.route(PaymentMethodType.CREDIT_CARD, currency)
         if route is None:
             configured = ", ".join(sorted({str(t) for t, _ in self._routes})) or "none"
             msg = (

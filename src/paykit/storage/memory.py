@@ -11,7 +11,7 @@ import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 
@@ -20,6 +20,7 @@ from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.errors import ConcurrencyConflict, NotFound
+from paykit.storage._staging import StagedWrites
 from paykit.storage.base import Storage
 
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
@@ -68,7 +69,7 @@ def _make_cloner(cls: type[R]) -> Callable[[R], R]:
     return namespace["clone"]  # type: ignore[return-value]  # built above with this signature
 
 
-class _Table(Generic[R]):
+class _Table(StagedWrites[R]):
     """One kind of record as a unit of work sees it: the stored ones plus staged writes."""
 
     kind: str
@@ -76,37 +77,20 @@ class _Table(Generic[R]):
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
     ) -> None:
+        super().__init__()
         self.stored = stored
         self.lock = lock
         self.clone = clone
-        self.added: dict[str, R] = {}
-        self.changed: dict[str, R] = {}
-        self.removed: dict[str, R] = {}
 
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or a copy of the stored one."""
-        staged = self.added.get(record_id) or self.changed.get(record_id)
+        staged = self.staged(record_id)
         if staged is not None:
             return staged
         record = self.stored.get(record_id)
         if record is None or record_id in self.removed:
             raise NotFound(self.kind, record_id)
         return self.clone(record)
-
-    def add(self, record: R) -> None:
-        """Stage a new record."""
-        self.added[record.id] = record
-
-    def update(self, record: R) -> None:
-        """Stage a change (a record added in this unit is already staged)."""
-        if record.id not in self.added:
-            self.changed[record.id] = record
-
-    def remove(self, record: R) -> None:
-        """Stage a deletion."""
-        self.added.pop(record.id, None)
-        self.changed.pop(record.id, None)
-        self.removed[record.id] = record
 
     def current(self) -> Iterable[R]:
         """Every record as this unit of work sees it (stored, overlaid with staged writes)."""
@@ -147,15 +131,6 @@ class _Table(Generic[R]):
                 self.stored[record.id] = self.clone(record)
         for record_id in self.removed:
             del self.stored[record_id]
-
-    def clear(self) -> None:
-        """Forget the staged writes."""
-        if self.added:
-            self.added.clear()
-        if self.changed:
-            self.changed.clear()
-        if self.removed:
-            self.removed.clear()
 
 
 class _PaymentMethods(_Table[PaymentMethod]):

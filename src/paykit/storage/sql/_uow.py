@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Final, Generic, Self, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 from sqlalchemy import Connection, Delete, Executable, Insert, Select, Table, Update, bindparam
 from sqlalchemy import select as sql_select
@@ -36,6 +36,7 @@ from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.errors import ConcurrencyConflict, NotFound
+from paykit.storage._staging import StagedWrites
 from paykit.storage.sql import _codec
 from paykit.storage.sql._schema import Tables
 
@@ -160,7 +161,7 @@ class _Step:
         self.expect = expect
 
 
-class _Repository(Generic[R]):
+class _Repository(StagedWrites[R]):
     """One kind of record as a unit of work sees it: the stored rows plus staged writes."""
 
     kind: ClassVar[str]
@@ -172,13 +173,11 @@ class _Repository(Generic[R]):
         decode: Callable[[RowMapping], R],
         encode: Callable[[R, int], dict[str, Any]],
     ) -> None:
+        super().__init__()
         self._uow = uow
         self._statements = statements
         self._decode = decode
         self._encode = encode
-        self.added: dict[str, R] = {}
-        self.changed: dict[str, R] = {}
-        self.removed: dict[str, R] = {}
         self._seq: dict[str, int] = {}
         """Insertion order of the rows this unit has read, to keep staged records in place."""
 
@@ -189,12 +188,9 @@ class _Repository(Generic[R]):
         self._seq[record.id] = row["seq"]
         return record
 
-    def _staged(self, record_id: str) -> R | None:
-        return self.added.get(record_id) or self.changed.get(record_id)
-
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or read from the database."""
-        staged = self._staged(record_id)
+        staged = self.staged(record_id)
         if staged is not None:
             return staged
         if record_id not in self.removed:
@@ -210,7 +206,7 @@ class _Repository(Generic[R]):
         record_id = rows[0]["id"]
         if record_id in self.removed:
             return None
-        return self._staged(record_id) or self._load(rows[0])
+        return self.staged(record_id) or self._load(rows[0])
 
     def _select(self, rows: Sequence[RowMapping], keep: Callable[[R], bool]) -> list[R]:
         """Rows read (already filtered and ordered) overlaid with the staged writes."""
@@ -232,26 +228,7 @@ class _Repository(Generic[R]):
         chosen.sort(key=lambda item: (item[0], item[1]))
         return [record for _, _, record in chosen]
 
-    # -- staged writes -------------------------------------------------------------------
-
-    def add(self, record: R) -> None:
-        """Stage a new record."""
-        self.added[record.id] = record
-
-    def update(self, record: R) -> None:
-        """Stage a change (a record added in this unit is already staged)."""
-        if record.id not in self.added:
-            self.changed[record.id] = record
-
-    def remove(self, record: R) -> None:
-        """Stage a deletion."""
-        self.added.pop(record.id, None)
-        self.changed.pop(record.id, None)
-        self.removed[record.id] = record
-
-    def has_writes(self) -> bool:
-        """Whether anything is staged."""
-        return bool(self.added or self.changed or self.removed)
+    # -- writing the staged changes at commit ----------------------------------------------
 
     def _changed_in_write_order(self) -> Iterable[R]:
         """Updates in a fixed order (by id), so concurrent commits lock rows alike."""
@@ -281,12 +258,7 @@ class _Repository(Generic[R]):
 
     def forget(self) -> None:
         """Drop the staged writes and what this unit has read."""
-        if self.added:
-            self.added.clear()
-        if self.changed:
-            self.changed.clear()
-        if self.removed:
-            self.removed.clear()
+        self.clear()
         if self._seq:
             self._seq.clear()
 

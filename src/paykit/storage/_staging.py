@@ -1,0 +1,59 @@
+"""The staged writes of one kind of record in a unit of work, shared by every storage.
+
+The rules are part of the storage contract: an update of a record added in the same unit
+keeps it an addition, a removal cancels an earlier addition or update, and nothing staged is
+visible outside the unit until its commit.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from paykit.domain.payment import Payment
+from paykit.domain.payment_method import PaymentMethod
+from paykit.domain.refund import Refund
+
+__all__ = ["StagedWrites"]
+
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+
+
+class StagedWrites(Generic[R]):
+    """Records added, changed and removed in one unit of work, by id."""
+
+    def __init__(self) -> None:
+        self.added: dict[str, R] = {}
+        self.changed: dict[str, R] = {}
+        self.removed: dict[str, R] = {}
+
+    def staged(self, record_id: str) -> R | None:
+        """The unit's own version of a record it added or changed, if any."""
+        return self.added.get(record_id) or self.changed.get(record_id)
+
+    def add(self, record: R) -> None:
+        """Stage a new record."""
+        self.added[record.id] = record
+
+    def update(self, record: R) -> None:
+        """Stage a change (a record added in this unit is already staged)."""
+        if record.id not in self.added:
+            self.changed[record.id] = record
+
+    def remove(self, record: R) -> None:
+        """Stage a deletion."""
+        self.added.pop(record.id, None)
+        self.changed.pop(record.id, None)
+        self.removed[record.id] = record
+
+    def has_writes(self) -> bool:
+        """Whether anything is staged."""
+        return bool(self.added or self.changed or self.removed)
+
+    def clear(self) -> None:
+        """Forget the staged writes."""
+        if self.added:
+            self.added.clear()
+        if self.changed:
+            self.changed.clear()
+        if self.removed:
+            self.removed.clear()

@@ -42,6 +42,7 @@ import httpx
 from pydantic import SecretStr
 
 from paykit.errors import GatewayConfigurationError, GatewayError
+from paykit.gateways._httpx_clients import HttpxClients
 from paykit.gateways.paypal._errors import Answer, Problem, scrub
 
 __all__ = [
@@ -388,36 +389,15 @@ class Transport:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if client is not None and transport is not None:
-            msg = "pass either an httpx client or a transport, not both"
-            raise ValueError(msg)
-        both: object = transport
-        if async_transport is None and isinstance(both, httpx.AsyncBaseTransport):
-            async_transport = both
         self.core = core
-        self._transport = transport
-        self._async_transport = async_transport
-        self._client = client
-        self._async_client = async_client
-        self._owns_client = client is None
-        self._owns_async_client = async_client is None
-        self._timeout = httpx.Timeout(timeout)
+        self._clients = HttpxClients(
+            transport=transport,
+            async_transport=async_transport,
+            client=client,
+            async_client=async_client,
+            timeout=timeout,
+        )
         self._sleep = sleep
-        self._building = threading.Lock()
-
-    def _sync_client(self) -> httpx.Client:
-        with self._building:
-            if self._client is None:
-                self._client = httpx.Client(transport=self._transport, timeout=self._timeout)
-            return self._client
-
-    def _async(self) -> httpx.AsyncClient:
-        with self._building:
-            if self._async_client is None:
-                self._async_client = httpx.AsyncClient(
-                    transport=self._async_transport, timeout=self._timeout
-                )
-            return self._async_client
 
     def run(self, flow: Flow[T]) -> T:
         """Drive ``flow`` with blocking I/O and return its result."""
@@ -432,7 +412,7 @@ class Transport:
             value, error = None, None
             if isinstance(effect, Send):
                 try:
-                    value = self._sync_client().request(
+                    value = self._clients.sync().request(
                         effect.method,
                         effect.url,
                         headers=dict(effect.headers),
@@ -462,7 +442,7 @@ class Transport:
             value, error = None, None
             if isinstance(effect, Send):
                 try:
-                    value = await self._async().request(
+                    value = await self._clients.asynchronous().request(
                         effect.method,
                         effect.url,
                         headers=dict(effect.headers),
@@ -481,12 +461,8 @@ class Transport:
 
     def close(self) -> None:
         """Close the synchronous client if this object built it."""
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the asynchronous client if this object built it."""
-        if self._owns_async_client and self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        await self._clients.aclose()

@@ -15,13 +15,14 @@ What it guarantees:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Mapping
 from typing import ClassVar
 
 import anyio
 import httpx
 import stripe
+
+from paykit.gateways._httpx_clients import HttpxClients
 
 __all__ = ["HttpxStripeClient"]
 
@@ -49,37 +50,13 @@ class HttpxStripeClient(stripe.HTTPClient):
         timeout: float = 30.0,
     ) -> None:
         super().__init__()
-        if client is not None and transport is not None:
-            msg = "pass either an httpx client or a transport, not both"
-            raise ValueError(msg)
-        if async_client is not None and async_transport is not None:
-            msg = "pass either an httpx async client or an async transport, not both"
-            raise ValueError(msg)
-        both: object = transport  # httpx.MockTransport serves sync and async clients alike
-        if async_transport is None and isinstance(both, httpx.AsyncBaseTransport):
-            async_transport = both
-        self._timeout = httpx.Timeout(timeout)
-        self._transport = transport
-        self._async_transport = async_transport
-        self._client = client
-        self._async_client = async_client
-        self._owns_client = client is None
-        self._owns_async_client = async_client is None
-        self._building = threading.Lock()
-
-    def _sync_client(self) -> httpx.Client:
-        with self._building:
-            if self._client is None:
-                self._client = httpx.Client(transport=self._transport, timeout=self._timeout)
-            return self._client
-
-    def _async(self) -> httpx.AsyncClient:
-        with self._building:
-            if self._async_client is None:
-                self._async_client = httpx.AsyncClient(
-                    transport=self._async_transport, timeout=self._timeout
-                )
-            return self._async_client
+        self._clients = HttpxClients(
+            transport=transport,
+            async_transport=async_transport,
+            client=client,
+            async_client=async_client,
+            timeout=timeout,
+        )
 
     def request(
         self,
@@ -92,7 +69,7 @@ class HttpxStripeClient(stripe.HTTPClient):
     ) -> tuple[str, int, Mapping[str, str]]:
         """Send one request; the SDK calls this once per attempt."""
         try:
-            response = self._sync_client().request(
+            response = self._clients.sync().request(
                 method, url, headers=headers, content=_body(post_data)
             )
         except httpx.HTTPError as error:
@@ -112,7 +89,7 @@ class HttpxStripeClient(stripe.HTTPClient):
     ) -> tuple[bytes, int, Mapping[str, str]]:
         """Send one request asynchronously; the SDK calls this once per attempt."""
         try:
-            response = await self._async().request(
+            response = await self._clients.asynchronous().request(
                 method, url, headers=headers, content=_body(post_data)
             )
         except httpx.HTTPError as error:
@@ -125,15 +102,11 @@ class HttpxStripeClient(stripe.HTTPClient):
 
     def close(self) -> None:
         """Close the synchronous client if this object built it."""
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+        self._clients.close()
 
     async def close_async(self) -> None:
         """Close the asynchronous client if this object built it."""
-        if self._owns_async_client and self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        await self._clients.aclose()
 
 
 def _body(post_data: str | bytes | None) -> bytes | None:

@@ -149,6 +149,10 @@ class Payment:
     captured_amount: Money
     refunded_amount: Money
     refund_reserved_amount: Money
+    chargeback_amount: Money = attrs.field(
+        default=attrs.Factory(lambda self: Money.zero(self.amount.currency), takes_self=True)
+    )
+    """Money the customer's bank took back through disputes the merchant lost."""
     provider_payment_id: str | None = None
     description: str = ""
     metadata: dict[str, Any] = attrs.field(factory=dict)
@@ -162,6 +166,10 @@ class Payment:
     submitted_at: datetime | None = None
     """When the payment was last sent to its provider (the claim before the charge)."""
     completed_at: datetime | None = None
+    reconcile_attempts: int = 0
+    """How many times a reconciliation sweep has asked the provider about this payment."""
+    next_reconcile_at: datetime | None = None
+    """When a sweep may ask next: a worker's claim, then the backoff after an unknown answer."""
     version: int = 0
 
     @property
@@ -171,8 +179,15 @@ class Payment:
 
     @property
     def refundable_amount(self) -> Money:
-        """``captured - (completed + in-flight refunds)``: what can still be refunded."""
-        return self.captured_amount - self.refunded_amount - self.refund_reserved_amount
+        """``captured - (completed + in-flight refunds + lost disputes)``, never below zero.
+
+        A dispute lost after refunds were made can take back more than is left; the balance
+        then stays at zero rather than going negative.
+        """
+        taken = self.refunded_amount + self.refund_reserved_amount + self.chargeback_amount
+        if taken >= self.captured_amount:
+            return Money.zero(self.currency)
+        return self.captured_amount - taken
 
     def transition_to(self, target: PaymentStatus, now: datetime) -> None:
         """Move to ``target`` if the state machine allows it; otherwise raise and change nothing."""
@@ -216,7 +231,7 @@ class Payment:
             raise InvalidRefundAmountError(
                 f"{amount} exceeds the refundable balance of {balance} (captured "
                 f"{self.captured_amount}, refunded {self.refunded_amount}, in flight "
-                f"{self.refund_reserved_amount})",
+                f"{self.refund_reserved_amount}, lost to disputes {self.chargeback_amount})",
                 field="amount",
             )
         self.refund_reserved_amount += amount
@@ -229,9 +244,8 @@ class Payment:
         """Book a completed refund; return the new status if the payment moved, else ``None``."""
         self.refund_reserved_amount -= amount
         self.refunded_amount += amount
-        target = (
-            _P.REFUNDED if self.refunded_amount == self.captured_amount else _P.PARTIALLY_REFUNDED
-        )
+        returned = self.refunded_amount + self.chargeback_amount
+        target = _P.REFUNDED if returned >= self.captured_amount else _P.PARTIALLY_REFUNDED
         if target == self.status:
             self.updated_at = now
             return None

@@ -70,6 +70,10 @@ class Refund:
     submitted_at: datetime | None = None
     """When the refund was sent to its provider (the claim before the request)."""
     completed_at: datetime | None = None
+    reconcile_attempts: int = 0
+    """How many times a reconciliation sweep has asked the provider about this refund."""
+    next_reconcile_at: datetime | None = None
+    """When a sweep may ask next: a worker's claim, then the backoff after an unknown answer."""
     version: int = 0
 
     def transition_to(self, target: RefundStatus, now: datetime) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
+from paykit.domain.dispute import DisputeStatus
 from paykit.domain.payment import NextAction
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.money import Money
@@ -35,6 +36,7 @@ __all__ = [
     "NOT_FOUND",
     "CaptureRequest",
     "ChargeRequest",
+    "DisputeDetails",
     "Gateway",
     "GatewayOutcome",
     "GatewayResult",
@@ -189,14 +191,31 @@ class WebhookEventType(StrEnum):
 
 
 @attrs.frozen(kw_only=True)
+class DisputeDetails:
+    """A dispute as a provider's event describes it, normalised.
+
+    ``status`` is paykit's :class:`~paykit.domain.dispute.DisputeStatus` (adapters map their
+    provider's states onto it); ``provider_status`` is the provider's own word for it.
+    """
+
+    provider_dispute_id: str
+    status: DisputeStatus
+    amount: Money
+    reason: str = ""
+    provider_status: str = ""
+    evidence_due_by: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
 class WebhookEvent:
     """A verified provider webhook, normalised.
 
     ``event_id`` is the provider's id (deduplication key); ``provider_type`` its own event
     name (``payment_intent.succeeded``). The ids say which paykit records it concerns: the
-    provider's payment and refund ids, and paykit's own payment id when the provider echoes
-    the metadata paykit sent. ``result`` is the outcome the event reports, shaped like a
-    gateway answer so the same settlement code applies it. ``raw`` has secrets removed.
+    provider's payment and refund ids, and paykit's own payment and refund ids when the
+    provider echoes the metadata paykit sent. ``result`` is the outcome the event reports,
+    shaped like a gateway answer so the same settlement code applies it; ``dispute`` is set
+    on ``dispute.*`` events. ``raw`` has secrets removed.
     """
 
     provider: str
@@ -207,8 +226,9 @@ class WebhookEvent:
     provider_payment_id: str | None = None
     provider_refund_id: str | None = None
     payment_id: str | None = None
+    refund_id: str | None = None
     result: GatewayResult | None = None
-    dispute: dict[str, Any] = attrs.field(factory=dict)
+    dispute: DisputeDetails | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 

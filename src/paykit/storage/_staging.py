@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
+from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = ["StagedWrites"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
 
 
 class StagedWrites(Generic[R]):

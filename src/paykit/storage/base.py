@@ -19,21 +19,26 @@ Never hold a unit of work open across a call to a payment provider.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
 from paykit.domain.transaction_log import TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = [
+    "DisputeRepository",
     "PaymentMethodRepository",
     "PaymentRepository",
     "RefundRepository",
     "Storage",
     "TransactionLogRepository",
     "UnitOfWork",
+    "WebhookInboxRepository",
 ]
 
 
@@ -90,6 +95,25 @@ class PaymentRepository(Protocol):
         """Payments matching every given filter, oldest first."""
         ...
 
+    def find_by_provider_id(self, provider: str, provider_payment_id: str) -> Payment | None:
+        """The payment ``provider`` knows as ``provider_payment_id``, if any."""
+        ...
+
+    def list_due_for_reconciliation(
+        self,
+        statuses: Sequence[PaymentStatus],
+        *,
+        updated_before: datetime,
+        due_by: datetime,
+        limit: int,
+    ) -> Sequence[Payment]:
+        """Up to ``limit`` payments a reconciliation sweep should ask about now.
+
+        Those in one of ``statuses``, unchanged since before ``updated_before``, whose
+        ``next_reconcile_at`` is unset or not after ``due_by``; least recently updated first.
+        """
+        ...
+
 
 class RefundRepository(Protocol):
     """Refunds."""
@@ -112,6 +136,76 @@ class RefundRepository(Protocol):
 
     def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
         """Every refund of ``payment_id``, oldest first."""
+        ...
+
+    def find_by_provider_id(self, provider: str, provider_refund_id: str) -> Refund | None:
+        """The refund ``provider`` knows as ``provider_refund_id`` (of one of its payments)."""
+        ...
+
+    def list_due_for_reconciliation(
+        self, *, updated_before: datetime, due_by: datetime, limit: int
+    ) -> Sequence[Refund]:
+        """Up to ``limit`` ``processing`` refunds a sweep should ask about now (as for payments)."""
+        ...
+
+
+class DisputeRepository(Protocol):
+    """Disputes (chargebacks), unique by ``(provider, provider_dispute_id)``."""
+
+    def get(self, dispute_id: str) -> Dispute:
+        """Return the dispute or raise ``NotFound``."""
+        ...
+
+    def add(self, dispute: Dispute) -> None:
+        """Stage a new dispute; a second one with the same provider id conflicts at commit."""
+        ...
+
+    def update(self, dispute: Dispute) -> None:
+        """Stage a change to a dispute read in this unit of work."""
+        ...
+
+    def find_by_provider_id(self, provider: str, provider_dispute_id: str) -> Dispute | None:
+        """The dispute ``provider`` knows as ``provider_dispute_id``, if any."""
+        ...
+
+    def list_for_payment(self, payment_id: str) -> Sequence[Dispute]:
+        """Every dispute of ``payment_id``, oldest first."""
+        ...
+
+
+class WebhookInboxRepository(Protocol):
+    """Received provider events, unique by ``(provider, event_id)``."""
+
+    def add(self, entry: InboxEntry) -> None:
+        """Stage a received event; the same ``(provider, event_id)`` twice conflicts at commit."""
+        ...
+
+    def update(self, entry: InboxEntry) -> None:
+        """Stage a change to an entry read in this unit of work (an unmatched one applied)."""
+        ...
+
+    def find(self, provider: str, event_id: str) -> InboxEntry | None:
+        """The entry of ``provider``'s event ``event_id``, if it was received."""
+        ...
+
+    def list_unmatched(
+        self,
+        *,
+        provider: str | None = None,
+        payment_id: str | None = None,
+        provider_payment_id: str | None = None,
+        provider_refund_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[InboxEntry]:
+        """Unmatched entries, oldest first.
+
+        With ``provider``, only that provider's. With any of the three ids, only entries
+        naming at least one of them (the events waiting for that payment or refund).
+        """
+        ...
+
+    def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
+        """Every entry matched to ``payment_id``, oldest first."""
         ...
 
 
@@ -148,6 +242,16 @@ class UnitOfWork(Protocol):
     @property
     def transaction_log(self) -> TransactionLogRepository:
         """The append-only audit log."""
+        ...
+
+    @property
+    def disputes(self) -> DisputeRepository:
+        """Disputes (chargebacks)."""
+        ...
+
+    @property
+    def webhook_inbox(self) -> WebhookInboxRepository:
+        """Received provider events."""
         ...
 
     def commit(self) -> None:

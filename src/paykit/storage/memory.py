@@ -10,15 +10,19 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from operator import attrgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
-from paykit.domain.refund import Refund
+from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
 from paykit.storage._staging import StagedWrites
 from paykit.storage.base import Storage
@@ -26,7 +30,7 @@ from paykit.storage.base import Storage
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -47,19 +51,14 @@ def _make_cloner(cls: type[R]) -> Callable[[R], R]:
     Every stored record is copied on the way out and on the way in, so this is the store's
     hot path: a function with one plain assignment per field is several times faster than
     ``attrs.evolve`` or ``copy.copy``. Fields are read from attrs, so new fields are copied
-    too; ``metadata`` is the one mutable field and gets its own dict.
+    too; ``metadata``, where a record has it, is the one mutable field and gets its own dict
+    (an inbox entry's ``payload`` is frozen, so it is shared).
     """
     names = [field.name for field in attrs.fields(cls)]
     lines = [f"    clone.{name} = record.{name}" for name in names if name != "metadata"]
-    source = "\n".join(
-        [
-            "def clone(record):",
-            "    clone = new(cls)",
-            *lines,
-            "    clone.metadata = copy_metadata(record.metadata)",
-            "    return clone",
-        ]
-    )
+    if "metadata" in names:
+        lines.append("    clone.metadata = copy_metadata(record.metadata)")
+    source = "\n".join(["def clone(record):", "    clone = new(cls)", *lines, "    return clone"])
     namespace: dict[str, object] = {
         "new": object.__new__,
         "cls": cls,
@@ -73,6 +72,8 @@ class _Table(StagedWrites[R]):
     """One kind of record as a unit of work sees it: the stored ones plus staged writes."""
 
     kind: str
+    sort_key: Callable[[R], Any] = staticmethod(attrgetter("created_at"))
+    """What "oldest first" means for this kind of record."""
 
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
@@ -105,7 +106,7 @@ class _Table(StagedWrites[R]):
     def select(self, keep: Callable[[R], bool]) -> list[R]:
         """Copies of the records ``keep`` accepts, oldest first."""
         chosen = [record for record in self.current() if keep(record)]
-        chosen.sort(key=lambda record: record.created_at)
+        chosen.sort(key=self.sort_key)
         return [record if self._is_staged(record) else self.clone(record) for record in chosen]
 
     def _is_staged(self, record: R) -> bool:
@@ -146,6 +147,7 @@ class _Payments(_Table[Payment]):
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.payments, _clone_payment, storage.lock)
         self._keys = storage.payment_keys
+        self._provider_ids = storage.payment_provider_ids
 
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
@@ -170,6 +172,44 @@ class _Payments(_Table[Payment]):
             )
         )
 
+    def find_by_provider_id(self, provider: str, provider_payment_id: str) -> Payment | None:
+        for payment in (*self.added.values(), *self.changed.values()):
+            if payment.provider == provider and payment.provider_payment_id == provider_payment_id:
+                return payment
+        with self.lock:
+            payment_id = self._provider_ids.get((provider, provider_payment_id))
+            if payment_id is None or payment_id in self.removed:
+                return None
+            found = self.get(payment_id)
+        return found if found.provider == provider else None
+
+    def list_due_for_reconciliation(
+        self,
+        statuses: Sequence[PaymentStatus],
+        *,
+        updated_before: datetime,
+        due_by: datetime,
+        limit: int,
+    ) -> Sequence[Payment]:
+        wanted = frozenset(statuses)
+        return _due(
+            self.select(
+                lambda p: (
+                    p.status in wanted
+                    and p.updated_at < updated_before
+                    and (p.next_reconcile_at is None or p.next_reconcile_at <= due_by)
+                )
+            ),
+            limit,
+        )
+
+    def apply(self) -> None:
+        """Write the staged changes and index the provider ids they carry."""
+        super().apply()
+        for payment in (*self.added.values(), *self.changed.values()):
+            if payment.provider_payment_id is not None:
+                self._provider_ids[(payment.provider, payment.provider_payment_id)] = payment.id
+
 
 class _Refunds(_Table[Refund]):
     kind = "refund"
@@ -177,6 +217,8 @@ class _Refunds(_Table[Refund]):
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.refunds, _clone_refund, storage.lock)
         self._keys = storage.refund_keys
+        self._provider_ids = storage.refund_provider_ids
+        self._payments = storage.payments
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():
@@ -189,10 +231,139 @@ class _Refunds(_Table[Refund]):
     def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
         return self.select(lambda r: r.payment_id == payment_id)
 
+    def find_by_provider_id(self, provider: str, provider_refund_id: str) -> Refund | None:
+        with self.lock:
+            candidates = [
+                refund
+                for refund in (*self.added.values(), *self.changed.values())
+                if refund.provider_refund_id == provider_refund_id
+            ]
+            refund_id = self._provider_ids.get(provider_refund_id)
+            if not candidates and refund_id is not None and refund_id not in self.removed:
+                candidates.append(self.get(refund_id))
+            for refund in candidates:
+                payment = self._payments.get(refund.payment_id)
+                if payment is not None and payment.provider == provider:
+                    return refund
+        return None
+
+    def list_due_for_reconciliation(
+        self, *, updated_before: datetime, due_by: datetime, limit: int
+    ) -> Sequence[Refund]:
+        return _due(
+            self.select(
+                lambda r: (
+                    r.status is RefundStatus.PROCESSING
+                    and r.updated_at < updated_before
+                    and (r.next_reconcile_at is None or r.next_reconcile_at <= due_by)
+                )
+            ),
+            limit,
+        )
+
+    def apply(self) -> None:
+        """Write the staged changes and index the provider ids they carry."""
+        super().apply()
+        for refund in (*self.added.values(), *self.changed.values()):
+            if refund.provider_refund_id is not None:
+                self._provider_ids[refund.provider_refund_id] = refund.id
+
+
+class _Disputes(_Table[Dispute]):
+    kind = "dispute"
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        super().__init__(storage.disputes, _clone_dispute, storage.lock)
+        self._keys = storage.dispute_keys
+
+    def find_by_provider_id(self, provider: str, provider_dispute_id: str) -> Dispute | None:
+        for dispute in self.added.values():
+            if dispute.provider == provider and dispute.provider_dispute_id == provider_dispute_id:
+                return dispute
+        with self.lock:
+            dispute_id = self._keys.get((provider, provider_dispute_id))
+            return None if dispute_id is None else self.get(dispute_id)
+
+    def list_for_payment(self, payment_id: str) -> Sequence[Dispute]:
+        return self.select(lambda d: d.payment_id == payment_id)
+
+
+class _WebhookInbox(_Table[InboxEntry]):
+    kind = "webhook inbox entry"
+    sort_key = staticmethod(attrgetter("received_at"))
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        super().__init__(storage.inbox, _clone_inbox_entry, storage.lock)
+        self._keys = storage.inbox_keys
+        self._unmatched = storage.unmatched_inbox
+
+    def find(self, provider: str, event_id: str) -> InboxEntry | None:
+        for entry in self.added.values():
+            if entry.provider == provider and entry.event_id == event_id:
+                return entry
+        with self.lock:
+            entry_id = self._keys.get((provider, event_id))
+            return None if entry_id is None else self.get(entry_id)
+
+    def list_unmatched(
+        self,
+        *,
+        provider: str | None = None,
+        payment_id: str | None = None,
+        provider_payment_id: str | None = None,
+        provider_refund_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[InboxEntry]:
+        ids = {
+            ("payment_id", payment_id),
+            ("provider_payment_id", provider_payment_id),
+            ("provider_refund_id", provider_refund_id),
+        }
+        wanted = {(name, value) for name, value in ids if value is not None}
+
+        def keep(entry: InboxEntry) -> bool:
+            if entry.status is not InboxStatus.UNMATCHED:
+                return False
+            if provider is not None and entry.provider != provider:
+                return False
+            return not wanted or any(getattr(entry, name) == value for name, value in wanted)
+
+        with self.lock:
+            unmatched = [self.stored[entry_id] for entry_id in self._unmatched]
+        staged = {**self.added, **self.changed}
+        chosen = [staged.get(entry.id, entry) for entry in unmatched if entry.id not in staged]
+        chosen = [entry for entry in (*chosen, *staged.values()) if keep(entry)]
+        chosen.sort(key=lambda entry: entry.received_at)
+        chosen = chosen if limit is None else chosen[:limit]
+        return [entry if self._is_staged(entry) else self.clone(entry) for entry in chosen]
+
+    def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
+        return self.select(lambda e: e.payment_id == payment_id)
+
+    def apply(self) -> None:
+        """Write the staged changes and keep the index of unmatched entries current."""
+        super().apply()
+        for entry in (*self.added.values(), *self.changed.values()):
+            if entry.status is InboxStatus.UNMATCHED:
+                self._unmatched[entry.id] = None
+            else:
+                self._unmatched.pop(entry.id, None)
+
+
+Reconcilable = TypeVar("Reconcilable", Payment, Refund)
+
+
+def _due(records: list[Reconcilable], limit: int) -> list[Reconcilable]:
+    """The ``limit`` least recently updated of ``records``."""
+    records.sort(key=lambda record: record.updated_at)
+    return records[:limit]
+
 
 _clone_method = _make_cloner(PaymentMethod)
 _clone_payment = _make_cloner(Payment)
 _clone_refund = _make_cloner(Refund)
+_clone_dispute = _make_cloner(Dispute)
+_clone_inbox_entry = _make_cloner(InboxEntry)
 
 
 class _TransactionLog:
@@ -232,7 +403,15 @@ class InMemoryUnitOfWork:
         self.payments = _Payments(storage)
         self.refunds = _Refunds(storage)
         self.transaction_log = _TransactionLog(storage.log)
-        self._tables = (self.payment_methods, self.payments, self.refunds)
+        self.disputes = _Disputes(storage)
+        self.webhook_inbox = _WebhookInbox(storage)
+        self._tables: tuple[_Table[Any], ...] = (
+            self.payment_methods,
+            self.payments,
+            self.refunds,
+            self.disputes,
+            self.webhook_inbox,
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -274,7 +453,14 @@ class InMemoryUnitOfWork:
         """Idempotency keys and default methods are unique, as SQL unique indexes make them."""
         storage = self._storage
         methods = self.payment_methods
-        if not (self.payments.added or self.refunds.added or methods.added or methods.changed):
+        if not (
+            self.payments.added
+            or self.refunds.added
+            or methods.added
+            or methods.changed
+            or self.disputes.added
+            or self.webhook_inbox.added
+        ):
             return  # nothing that a unique key covers was written
         payment_keys = _new_keys(
             ((p.customer_id, p.idempotency_key), p.id) for p in self.payments.added.values()
@@ -285,10 +471,21 @@ class InMemoryUnitOfWork:
         if payment_keys.keys() & storage.payment_keys or refund_keys.keys() & storage.refund_keys:
             msg = "an idempotency key in this unit of work was taken by another one; retry"
             raise ConcurrencyConflict(msg)
+        dispute_keys = _new_keys(
+            ((d.provider, d.provider_dispute_id), d.id) for d in self.disputes.added.values()
+        )
+        inbox_keys = _new_keys(
+            ((e.provider, e.event_id), e.id) for e in self.webhook_inbox.added.values()
+        )
+        if dispute_keys.keys() & storage.dispute_keys or inbox_keys.keys() & storage.inbox_keys:
+            msg = "a provider's dispute or event id in this unit of work was taken by another one"
+            raise ConcurrencyConflict(msg)
         self._check_single_default()
         # Taken now: apply() follows under the same lock.
         storage.payment_keys.update(payment_keys)
         storage.refund_keys.update(refund_keys)
+        storage.dispute_keys.update(dispute_keys)
+        storage.inbox_keys.update(inbox_keys)
 
     def _check_single_default(self) -> None:
         methods = self.payment_methods
@@ -315,6 +512,18 @@ class InMemoryStorage:
         """(customer id, idempotency key) -> payment id."""
         self.refund_keys: dict[tuple[str, str], str] = {}
         """(payment id, idempotency key) -> refund id."""
+        self.disputes: dict[str, Dispute] = {}
+        self.dispute_keys: dict[tuple[str, str], str] = {}
+        """(provider, provider dispute id) -> dispute id."""
+        self.inbox: dict[str, InboxEntry] = {}
+        self.inbox_keys: dict[tuple[str, str], str] = {}
+        """(provider, event id) -> inbox entry id."""
+        self.unmatched_inbox: dict[str, None] = {}
+        """Ids of unmatched inbox entries, oldest first (an ordered set)."""
+        self.payment_provider_ids: dict[tuple[str, str], str] = {}
+        """(provider, provider payment id) -> payment id."""
+        self.refund_provider_ids: dict[str, str] = {}
+        """Provider refund id -> refund id."""
         self.commits = 0
         """How many units of work have committed (handy in tests and benchmarks)."""
 

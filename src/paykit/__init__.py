@@ -6,10 +6,15 @@ Everything an application needs is importable from here::
 """
 
 from paykit.domain import (
+    DISPUTE_TRANSITIONS,
     PAYMENT_TRANSITIONS,
     REFUND_TRANSITIONS,
+    Dispute,
+    DisputeStatus,
     Event,
     EventType,
+    InboxEntry,
+    InboxStatus,
     LogType,
     NextAction,
     Payment,
@@ -53,19 +58,29 @@ from paykit.gateways import (
     SandboxToken,
 )
 from paykit.money import MAX_MINOR_UNITS, Money, from_minor_units, to_minor_units
-from paykit.service import PaymentService
+from paykit.service import (
+    PaymentService,
+    ReconcileProgress,
+    ReconcileReport,
+    SweepCounts,
+    WebhookOutcome,
+    WebhookResult,
+)
 from paykit.storage import InMemoryStorage, Storage, UnitOfWork
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_EVENTS",
+    "DISPUTE_TRANSITIONS",
     "MAX_MINOR_UNITS",
     "PAYMENT_TRANSITIONS",
     "REFUND_TRANSITIONS",
     "CardDataRejectedError",
     "ConcurrencyConflict",
     "CurrencyMismatchError",
+    "Dispute",
+    "DisputeStatus",
     "Event",
     "EventBus",
     "EventType",
@@ -77,6 +92,8 @@ __all__ = [
     "GatewayResult",
     "IdempotencyConflict",
     "InMemoryStorage",
+    "InboxEntry",
+    "InboxStatus",
     "InvalidAmountError",
     "InvalidRefundAmountError",
     "InvalidStateTransition",
@@ -95,17 +112,22 @@ __all__ = [
     "PaymentProcessingError",
     "PaymentService",
     "PaymentStatus",
+    "ReconcileProgress",
+    "ReconcileReport",
     "Refund",
     "RefundProcessingError",
     "RefundStatus",
     "SandboxGateway",
     "SandboxToken",
     "Storage",
+    "SweepCounts",
     "TransactionLogEntry",
     "UnitOfWork",
     "UnknownCurrencyError",
     "UnsupportedPaymentMethodError",
     "ValidationError",
+    "WebhookOutcome",
+    "WebhookResult",
     "WebhookSignatureError",
     "__version__",
     "from_minor_units",

@@ -1,9 +1,11 @@
 """Applying a provider's answer to a payment or refund.
 
-Shared by processing, reconciliation and (in a later release) webhooks, so that every path
-obeys the same rules: the state machine never moves backwards, an answer that settles
-nothing is logged and changes nothing, and a contradiction is logged for review rather than
-silently overwriting what paykit knows.
+Shared by processing, reconciliation and webhooks, so that every path obeys the same rules:
+the state machine never moves backwards, an answer that settles nothing is logged and
+changes nothing, a late answer (a ``payment_failed`` event after ``completed``) is logged as
+ignored, and a contradiction -- the provider moved money where paykit says none moved, or
+the other way round -- is flagged for review (a log entry and a ``payment.needs_review``
+event) rather than silently overwriting what paykit knows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ _LOG_TYPES: Final = {
     _P.PROCESSING: LogType.PAYMENT_PROCESSING,
     _P.CANCELLED: LogType.PAYMENT_CANCELLED,
 }
+
+
+_MONEY_TAKEN: Final = frozenset({_P.COMPLETED, _P.AUTHORIZED})
+_NOTHING_TAKEN: Final = frozenset({_P.FAILED, _P.CANCELLED})
 
 
 def result_data(result: GatewayResult) -> dict[str, Any]:
@@ -97,13 +103,11 @@ def apply_payment_result(
         )
         return
     if target not in PAYMENT_TRANSITIONS[payment.status]:
-        tx.log(
-            payment.id,
-            LogType.ERROR,
-            f"{operation}: provider says {result.outcome} but the payment is already "
-            f"{payment.status}; ignored, needs review",
-            data=data,
-        )
+        said = f"{operation}: provider says {result.outcome} but the payment is {payment.status}"
+        if target in _MONEY_TAKEN and payment.status in _NOTHING_TAKEN:
+            tx.flag_for_review(payment, f"{said}; nothing changed, needs review", data=data)
+        else:
+            tx.log(payment.id, LogType.EVENT_IGNORED, f"{said}; a late answer, ignored", data=data)
         return
     if target is _P.COMPLETED:
         payment.captured_amount = result.amount or payment.amount
@@ -134,6 +138,10 @@ def apply_refund_result(
     if result.provider_id and refund.provider_refund_id is None:
         refund.provider_refund_id = result.provider_id
         tx.uow.refunds.update(refund)
+    contradiction = _refund_contradiction(refund, result)
+    if contradiction is not None:
+        tx.flag_for_review(payment, f"{operation}: {contradiction}", refund_id=refund.id, data=data)
+        return refund
     if refund.status is not _R.PROCESSING or result.outcome in (_O.PENDING, _O.UNKNOWN):
         tx.log(
             payment.id,
@@ -168,6 +176,15 @@ def apply_refund_result(
         return refund
     fail_refund(tx, refund, payment, result.decline_code, result.message, data)
     return refund
+
+
+def _refund_contradiction(refund: Refund, result: GatewayResult) -> str | None:
+    """Say how the provider contradicts a settled refund, or ``None`` if it does not."""
+    if result.outcome is _O.SUCCEEDED and refund.status in (_R.FAILED, _R.CANCELLED):
+        return f"provider says the refund succeeded but it is {refund.status}; needs review"
+    if result.outcome is _O.DECLINED and refund.status is _R.COMPLETED:
+        return "provider says the refund failed but it is completed; needs review"
+    return None
 
 
 def fail_refund(  # noqa: PLR0913, PLR0917 - the facts of a failure

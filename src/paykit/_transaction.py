@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.events import Event, EventType
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
@@ -83,11 +84,38 @@ class Transaction:
             )
         )
 
-    def emit(self, event_type: EventType, payment: Payment, refund: Refund | None = None) -> None:
+    def emit(
+        self,
+        event_type: EventType,
+        payment: Payment,
+        refund: Refund | None = None,
+        *,
+        dispute: Dispute | None = None,
+        detail: str = "",
+    ) -> None:
         """Queue a host event; it is published once the unit of work has committed."""
         self.events.append(
-            Event(type=event_type, payment=payment, refund=refund, occurred_at=self.now)
+            Event(
+                type=event_type,
+                payment=payment,
+                refund=refund,
+                dispute=dispute,
+                detail=detail,
+                occurred_at=self.now,
+            )
         )
+
+    def flag_for_review(
+        self,
+        payment: Payment,
+        message: str,
+        *,
+        refund_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Log a contradiction between the provider and paykit and tell the host; change nothing."""
+        self.log(payment.id, LogType.NEEDS_REVIEW, message, refund_id=refund_id, data=data)
+        self.emit(EventType.PAYMENT_NEEDS_REVIEW, payment, detail=message)
 
     def move_payment(
         self,

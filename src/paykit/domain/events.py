@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import attrs
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
 
@@ -30,19 +31,33 @@ class EventType(StrEnum):
     REFUND_COMPLETED = "refund.completed"
     REFUND_FAILED = "refund.failed"
     REFUND_CANCELLED = "refund.cancelled"
+    PAYMENT_NEEDS_REVIEW = "payment.needs_review"
+    """The provider contradicts paykit's records; ``detail`` says how. Nothing was changed."""
+    DISPUTE_CREATED = "dispute.created"
+    DISPUTE_UPDATED = "dispute.updated"
+    DISPUTE_CLOSED = "dispute.closed"
 
 
 @attrs.frozen(kw_only=True)
 class Event:
-    """Something that happened, with the records as they were committed."""
+    """Something that happened, with the records as they were committed.
+
+    ``refund`` is set on ``refund.*`` events, ``dispute`` on ``dispute.*`` events, and
+    ``detail`` says in words what a ``payment.needs_review`` event is about.
+    """
 
     type: EventType
     payment: Payment
     occurred_at: datetime
     refund: Refund | None = None
+    dispute: Dispute | None = None
+    detail: str = ""
 
     def detached(self) -> Event:
         """A copy whose records share nothing with the caller's or paykit's own objects."""
         return attrs.evolve(
-            self, payment=copy.deepcopy(self.payment), refund=copy.deepcopy(self.refund)
+            self,
+            payment=copy.deepcopy(self.payment),
+            refund=copy.deepcopy(self.refund),
+            dispute=copy.deepcopy(self.dispute),
         )

@@ -39,6 +39,14 @@ class LogType(StrEnum):
     REFUND_FAILED = "refund_failed"
     REFUND_CANCELLED = "refund_cancelled"
     STATUS_CHANGED = "status_changed"
+    EVENT_IGNORED = "event_ignored"
+    """A late or replayed provider answer that would move a record backwards."""
+    NEEDS_REVIEW = "needs_review"
+    """The provider contradicts paykit (money moved where paykit says it did not): a human
+    must look; paykit changes nothing on its own."""
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_UPDATED = "dispute_updated"
+    DISPUTE_CLOSED = "dispute_closed"
 
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})

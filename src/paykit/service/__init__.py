@@ -6,20 +6,34 @@ the service claims the work (``pending -> processing``) and commits, calls the g
 records the outcome in a second unit of work. An unknown outcome (timeout, 5xx) leaves the
 payment in ``processing``; :meth:`PaymentService.reconcile_payment` asks the provider later.
 
-The class is assembled from one part per aggregate, each in its own module:
-``_payment_methods``, ``_payments`` and ``_refunds``, over the shared ``_core``.
+The class is assembled from one part per aggregate or job, each in its own module:
+``_payment_methods``, ``_payments``, ``_refunds``, ``_webhooks`` (the inbox) and
+``_reconciliation`` (sweeps, which build on the payment and refund parts), over the shared
+``_core``.
 """
 
 from __future__ import annotations
 
 from paykit.service._payment_methods import PaymentMethodOperations
-from paykit.service._payments import PaymentOperations
-from paykit.service._refunds import RefundOperations
+from paykit.service._reconciliation import (
+    ReconcileOperations,
+    ReconcileProgress,
+    ReconcileReport,
+    SweepCounts,
+)
+from paykit.service._webhooks import WebhookOperations, WebhookOutcome, WebhookResult
 
-__all__ = ["PaymentService"]
+__all__ = [
+    "PaymentService",
+    "ReconcileProgress",
+    "ReconcileReport",
+    "SweepCounts",
+    "WebhookOutcome",
+    "WebhookResult",
+]
 
 
-class PaymentService(PaymentMethodOperations, PaymentOperations, RefundOperations):
+class PaymentService(PaymentMethodOperations, WebhookOperations, ReconcileOperations):
     """Payment methods, payments, refunds and their audit log, over any storage and gateways.
 
     ``PaymentService(storage, gateways, *, events=None, clock=utc_now, id_factory=new_id,

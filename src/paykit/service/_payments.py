@@ -8,6 +8,7 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
+from paykit._inbox import apply_waiting_events
 from paykit._settlement import (
     apply_payment_result,
     result_data,
@@ -404,7 +405,8 @@ class PaymentOperations(ServiceCore):
 
         def work(tx: Transaction) -> Payment:
             payment = tx.uow.payments.get(payment_id)
-            if result.provider_id and payment.provider_payment_id is None:
+            learned = bool(result.provider_id) and payment.provider_payment_id is None
+            if learned:
                 payment.provider_payment_id = result.provider_id
                 tx.uow.payments.update(payment)
             if result.outcome is _O.DECLINED and raise_on_decline:
@@ -417,6 +419,10 @@ class PaymentOperations(ServiceCore):
                 )
                 return payment
             apply_payment_result(tx, payment, result, operation)
+            if learned:  # webhooks that overtook this answer named only the provider's id
+                apply_waiting_events(
+                    tx, payment.provider, provider_payment_id=payment.provider_payment_id
+                )
             return payment
 
         payment = self._transact(work)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
+from paykit._inbox import apply_waiting_events
 from paykit._settlement import (
     apply_refund_result,
     fail_refund,
@@ -144,7 +146,7 @@ class RefundOperations(ServiceCore):
             reason=refund.reason,
         )
         result = self._call_refund_gateway(lambda: gateway.refund(request), refund, "refund")
-        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "refund"))
+        return self._transact(partial(_record_refund_result, refund=refund, result=result))
 
     def cancel_refund(self, refund_id: str) -> Refund:
         """Cancel a ``pending`` refund and release its reservation."""
@@ -187,7 +189,9 @@ class RefundOperations(ServiceCore):
             lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
         )
         result = self._believable(result, refund.submitted_at or refund.updated_at)
-        return self._transact(lambda tx: apply_refund_result(tx, refund.id, result, "reconcile"))
+        return self._transact(
+            partial(_record_refund_result, refund=refund, result=result, operation="reconcile")
+        )
 
     def _call_refund_gateway(
         self, call: Callable[[], GatewayResult], refund: Refund, operation: str
@@ -218,6 +222,17 @@ class RefundOperations(ServiceCore):
         self._transact(record)
         msg = f"refund {refund.id} failed: {outcome.error}"
         raise RefundProcessingError(msg, refund_id=refund.id) from outcome.error
+
+
+def _record_refund_result(
+    tx: Transaction, *, refund: Refund, result: GatewayResult, operation: str = "refund"
+) -> Refund:
+    """Settle the refund as the provider answered, then any webhook that overtook the answer."""
+    settled = apply_refund_result(tx, refund.id, result, operation)
+    if refund.provider_refund_id is None and settled.provider_refund_id is not None:
+        payment = tx.uow.payments.get(settled.payment_id)
+        apply_waiting_events(tx, payment.provider, provider_refund_id=settled.provider_refund_id)
+    return settled
 
 
 def _refund_money(amount: AmountLike, currency: str) -> Money:

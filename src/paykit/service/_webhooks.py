@@ -1,0 +1,236 @@
+"""The webhook inbox's entry point: ``handle_webhook(provider, headers, raw_body)``.
+
+Framework-neutral: the host's web framework hands over the raw request and answers with the
+:class:`WebhookResult`'s status and body (``paykit.contrib`` has the glue for Starlette /
+FastAPI, Flask and Django). The steps are verify (the adapter) -> record and apply in one
+unit of work (``paykit._inbox``) -> answer. The status codes follow what providers expect:
+
+====  ===========================================================================
+200   applied, stored for later (payment not known yet), a duplicate, or ignored
+400   the signature, timestamp or body did not verify: nothing was stored
+404   no gateway of that name takes webhooks (check the URL the provider calls)
+503   paykit could not verify (certificate fetch) or store the event: the provider retries
+====  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import partial
+from typing import Final
+
+import attrs
+
+from paykit._inbox import receive
+from paykit._transaction import Transaction
+from paykit.domain.dispute import Dispute
+from paykit.domain.payment import Payment
+from paykit.domain.refund import Refund
+from paykit.domain.webhook_inbox import InboxEntry
+from paykit.errors import GatewayError, NotFound, WebhookSignatureError
+from paykit.gateways.base import (
+    Gateway,
+    GatewayResult,
+    PaymentLookup,
+    RefundLookup,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookGateway,
+)
+from paykit.service._core import ProviderFailure, ServiceCore, call_provider
+
+__all__ = ["WebhookOperations", "WebhookOutcome", "WebhookResult"]
+
+_log = logging.getLogger("paykit.webhooks")
+
+_W = WebhookEventType
+_PAYMENT_EVENTS: Final = frozenset(
+    {
+        _W.PAYMENT_SUCCEEDED,
+        _W.PAYMENT_FAILED,
+        _W.PAYMENT_REQUIRES_ACTION,
+        _W.PAYMENT_PROCESSING,
+        _W.PAYMENT_AUTHORIZED,
+        _W.PAYMENT_CANCELED,
+    }
+)
+_REFUND_EVENTS: Final = frozenset({_W.REFUND_SUCCEEDED, _W.REFUND_FAILED, _W.REFUND_PENDING})
+
+
+class WebhookOutcome(StrEnum):
+    """What :meth:`WebhookOperations.handle_webhook` did with a delivery."""
+
+    APPLIED = "applied"
+    UNMATCHED = "unmatched"
+    """Stored; applied when the payment or refund it names turns up."""
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    UNAVAILABLE = "unavailable"
+
+
+@attrs.frozen(kw_only=True)
+class WebhookResult:
+    """The HTTP answer to give the provider, and what paykit did."""
+
+    status_code: int
+    body: str
+    outcome: WebhookOutcome
+    event_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider should consider the delivery done (a 2xx answer)."""
+        return self.status_code < 300  # noqa: PLR2004 - HTTP's own boundary
+
+
+class WebhookOperations(ServiceCore):
+    """The webhook part of ``PaymentService``."""
+
+    def handle_webhook(
+        self, provider: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> WebhookResult:
+        """Verify, record once and apply a provider's webhook; say what to answer.
+
+        ``provider`` is the gateway's name (``"stripe"``), usually taken from the URL the
+        provider calls. ``raw_body`` must be the exact bytes received: the signature covers
+        them. Never raises for anything the provider sent; a bug or a storage outage is
+        logged and answered with 503 so the provider delivers the event again.
+        """
+        gateway = self.gateways.find(provider)
+        if gateway is None or not isinstance(gateway, WebhookGateway):
+            return WebhookResult(
+                status_code=404,
+                body=f"no gateway named {provider!r} takes webhooks",
+                outcome=WebhookOutcome.UNKNOWN_PROVIDER,
+            )
+        try:
+            event = gateway.parse_webhook(headers, raw_body)
+        except WebhookSignatureError as error:
+            _log.warning("rejected a %s webhook: %s", provider, error)
+            return WebhookResult(
+                status_code=400, body=f"rejected: {error}", outcome=WebhookOutcome.REJECTED
+            )
+        except GatewayError as error:  # e.g. PayPal's certificate could not be fetched
+            _log.warning("could not verify a %s webhook: %s", provider, error)
+            return _unavailable(f"could not verify the event: {error}")
+        try:
+            event = self._complete(gateway, event)
+            receipt = self._transact(partial(receive, event=event))
+        except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
+            _log.exception("could not record %s event %s", provider, event.event_id)
+            return _unavailable("could not record the event; deliver it again", event.event_id)
+        return WebhookResult(
+            status_code=200,
+            body=str(receipt),
+            outcome=WebhookOutcome(str(receipt)),
+            event_id=event.event_id,
+        )
+
+    def list_disputes(self, payment_id: str) -> list[Dispute]:
+        """Every dispute of a payment, oldest first (``NotFound`` for an unknown payment)."""
+
+        def work(tx: Transaction) -> list[Dispute]:
+            tx.uow.payments.get(payment_id)
+            return list(tx.uow.disputes.list_for_payment(payment_id))
+
+        return self._read(work)
+
+    def get_dispute(self, dispute_id: str) -> Dispute:
+        """Return one dispute (``NotFound`` if there is none)."""
+        return self._read(lambda tx: tx.uow.disputes.get(dispute_id))
+
+    def list_webhook_events(self, payment_id: str) -> list[InboxEntry]:
+        """The provider events applied to a payment, in the order received."""
+        return list(self._read(lambda tx: tx.uow.webhook_inbox.list_for_payment(payment_id)))
+
+    def list_unmatched_webhook_events(self, *, limit: int | None = None) -> list[InboxEntry]:
+        """Stored events still waiting for a payment or refund paykit does not know."""
+        return list(self._read(lambda tx: tx.uow.webhook_inbox.list_unmatched(limit=limit)))
+
+    def _complete(self, gateway: WebhookGateway, event: WebhookEvent) -> WebhookEvent:
+        """Ask the provider for the object only when the event carries too little to decide.
+
+        Most events carry the object's state and are applied as they are: the webhook path
+        does not call the provider. A payment or refund event without an outcome, about a
+        record paykit knows, is completed with a lookup (outside any unit of work); if the
+        lookup fails the event is applied as received (logged) and reconciliation decides.
+        """
+        if event.result is not None or not isinstance(gateway, Gateway):
+            return event
+        if event.type in _PAYMENT_EVENTS:
+            found = self._look_up_payment(gateway, event)
+        elif event.type in _REFUND_EVENTS:
+            found = self._look_up_refund(gateway, event)
+        else:
+            return event
+        if isinstance(found, ProviderFailure):
+            _log.warning("could not look up the object of %s: %s", event.event_id, found.describe())
+            return event
+        return event if found is None else attrs.evolve(event, result=found)
+
+    def _look_up_payment(
+        self, gateway: Gateway, event: WebhookEvent
+    ) -> GatewayResult | ProviderFailure | None:
+        payment = self._read(partial(_known_payment, event=event))
+        if payment is None or payment.provider != gateway.name:
+            return None
+        lookup = PaymentLookup(
+            payment_id=payment.id,
+            provider_payment_id=payment.provider_payment_id or event.provider_payment_id,
+            idempotency_key=f"paykit:{payment.id}:charge",
+            amount=payment.amount,
+        )
+        return call_provider(partial(gateway.retrieve_payment, lookup))
+
+    def _look_up_refund(
+        self, gateway: Gateway, event: WebhookEvent
+    ) -> GatewayResult | ProviderFailure | None:
+        known = self._read(partial(_known_refund, event=event))
+        if known is None:
+            return None
+        refund, payment = known
+        if payment.provider != gateway.name or payment.provider_payment_id is None:
+            return None
+        lookup = RefundLookup(
+            refund_id=refund.id,
+            provider_refund_id=refund.provider_refund_id or event.provider_refund_id,
+            provider_payment_id=payment.provider_payment_id,
+            idempotency_key=f"paykit:{refund.id}:refund",
+            amount=refund.amount,
+        )
+        return call_provider(partial(gateway.retrieve_refund, lookup))
+
+
+def _unavailable(body: str, event_id: str | None = None) -> WebhookResult:
+    return WebhookResult(
+        status_code=503, body=body, outcome=WebhookOutcome.UNAVAILABLE, event_id=event_id
+    )
+
+
+def _known_payment(tx: Transaction, *, event: WebhookEvent) -> Payment | None:
+    if event.payment_id is not None:
+        try:
+            return tx.uow.payments.get(event.payment_id)
+        except NotFound:
+            pass
+    if event.provider_payment_id is not None:
+        return tx.uow.payments.find_by_provider_id(event.provider, event.provider_payment_id)
+    return None
+
+
+def _known_refund(tx: Transaction, *, event: WebhookEvent) -> tuple[Refund, Payment] | None:
+    refund = None
+    if event.refund_id is not None:
+        try:
+            refund = tx.uow.refunds.get(event.refund_id)
+        except NotFound:
+            refund = None
+    if refund is None and event.provider_refund_id is not None:
+        refund = tx.uow.refunds.find_by_provider_id(event.provider, event.provider_refund_id)
+    if refund is None:
+        return None
+    return refund, tx.uow.payments.get(refund.payment_id)

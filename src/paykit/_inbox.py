@@ -141,7 +141,7 @@ def retry_unmatched(tx: Transaction, *, limit: int) -> tuple[int, int]:
             _mark_applied(tx, entry, payment)
             inbox.update(entry)
             applied += 1
-    return applied, len(inbox.list_unmatched()) - applied
+    return applied, len(inbox.list_unmatched())  # this unit's own updates included
 
 
 def _mark_applied(tx: Transaction, entry: InboxEntry, payment: Payment) -> None:

@@ -21,12 +21,14 @@ from typing import Self
 
 from paykit.errors import ConcurrencyConflict
 from paykit.storage.base import (
+    DisputeRepository,
     PaymentMethodRepository,
     PaymentRepository,
     RefundRepository,
     Storage,
     TransactionLogRepository,
     UnitOfWork,
+    WebhookInboxRepository,
 )
 
 __all__ = ["RunBeforeCommit"]
@@ -80,6 +82,14 @@ class _HookedUnitOfWork:
     @property
     def transaction_log(self) -> TransactionLogRepository:
         return self._inner.transaction_log
+
+    @property
+    def disputes(self) -> DisputeRepository:
+        return self._inner.disputes
+
+    @property
+    def webhook_inbox(self) -> WebhookInboxRepository:
+        return self._inner.webhook_inbox
 
     def commit(self) -> None:
         self._owner.before_commit()

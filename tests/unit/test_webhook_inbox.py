@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from _scripted_webhooks import ScriptedWebhooks, delivery
 
 from paykit import (
     ALL_EVENTS,
@@ -15,7 +14,6 @@ from paykit import (
     InboxStatus,
     InMemoryStorage,
     LogType,
-    Money,
     Payment,
     PaymentProcessingError,
     PaymentService,
@@ -26,10 +24,6 @@ from paykit import (
     WebhookOutcome,
 )
 from paykit.gateways.base import (
-    ChargeRequest,
-    GatewayOutcome,
-    GatewayResult,
-    WebhookEvent,
     WebhookEventType,
 )
 from paykit.storage.base import UnitOfWork
@@ -200,62 +194,14 @@ def test_money_taken_where_paykit_says_failed_is_flagged_for_review(
 # -- events that overtake the API response ----------------------------------------------------
 
 
-class _ScriptedWebhooks:
-    """The webhook half of a gateway: the 'signed body' is the event itself, as JSON.
-
-    Lets a test deliver exactly the normalised event it needs (the adapters' own parsing is
-    tested with each adapter); it delegates payments to the sandbox it wraps.
-    """
-
-    def __init__(self, sandbox: SandboxGateway) -> None:
-        self.sandbox = sandbox
-        self.name = sandbox.name
-        self.lose_answers = False
-        self.capture = sandbox.capture
-        self.void = sandbox.void
-        self.refund = sandbox.refund
-        self.retrieve_payment = sandbox.retrieve_payment
-        self.retrieve_refund = sandbox.retrieve_refund
-
-    def charge(self, request: ChargeRequest) -> GatewayResult:
-        """Charge at the sandbox; with ``lose_answers`` the answer is lost on the way back."""
-        result = self.sandbox.charge(request)
-        if self.lose_answers:
-            msg = "read timed out"
-            raise TimeoutError(msg)
-        return result
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        fields = json.loads(body)
-        result = fields.pop("result", None)
-        return WebhookEvent(
-            provider=self.name,
-            created=datetime(2024, 1, 1, tzinfo=UTC),
-            result=None
-            if result is None
-            else GatewayResult(
-                outcome=GatewayOutcome(result["outcome"]),
-                provider_id=result.get("provider_id"),
-                amount=None if "amount" not in result else Money.of(result["amount"], "USD"),
-            ),
-            type=WebhookEventType(fields.pop("type")),
-            provider_type=fields.pop("type_name", "test.event"),
-            **fields,
-        )
-
-
-def _delivery(**fields: object) -> bytes:
-    return json.dumps(fields).encode()
-
-
 @pytest.fixture
-def scripted(sandbox: SandboxGateway) -> _ScriptedWebhooks:
+def scripted(sandbox: SandboxGateway) -> ScriptedWebhooks:
     """A gateway whose webhooks are the normalised events themselves."""
-    return _ScriptedWebhooks(sandbox)
+    return ScriptedWebhooks(sandbox)
 
 
 @pytest.fixture
-def scripted_service(scripted: _ScriptedWebhooks, events: list[Event]) -> PaymentService:
+def scripted_service(scripted: ScriptedWebhooks, events: list[Event]) -> PaymentService:
     """A service over the scripted gateway with a fixed clock."""
     clock = [datetime(2024, 1, 1, 12, tzinfo=UTC)]
     service = PaymentService(InMemoryStorage(), {"credit_card": scripted}, clock=lambda: clock[0])
@@ -263,7 +209,7 @@ def scripted_service(scripted: _ScriptedWebhooks, events: list[Event]) -> Paymen
     return service
 
 
-def _pay_and_lose_the_answer(service: PaymentService, scripted: _ScriptedWebhooks) -> Payment:
+def _pay_and_lose_the_answer(service: PaymentService, scripted: ScriptedWebhooks) -> Payment:
     """A payment the sandbox charged whose answer never reached paykit."""
     scripted.lose_answers = True
     with pytest.raises(PaymentProcessingError):
@@ -276,13 +222,13 @@ def _pay_and_lose_the_answer(service: PaymentService, scripted: _ScriptedWebhook
 
 
 def test_an_event_for_an_unknown_payment_waits_and_applies_when_the_answer_lands(
-    scripted_service: PaymentService, scripted: _ScriptedWebhooks, sandbox: SandboxGateway
+    scripted_service: PaymentService, scripted: ScriptedWebhooks, sandbox: SandboxGateway
 ) -> None:
     """The charge happened but its answer was lost; the webhook names only the provider id."""
     service = scripted_service
     payment = _pay_and_lose_the_answer(service, scripted)
     [charge] = sandbox.ledger_for(payment.id)
-    body = _delivery(
+    body = delivery(
         event_id="evt_early",
         type="payment.succeeded",
         provider_payment_id=charge.provider_id,
@@ -313,7 +259,7 @@ def test_an_event_naming_paykits_id_settles_a_payment_whose_answer_was_lost(
     service = scripted_service
     payment = _pay(service, SandboxToken.TIMEOUT)
     [charge] = sandbox.ledger_for(payment.id)
-    body = _delivery(
+    body = delivery(
         event_id="evt_1",
         type="payment.succeeded",
         payment_id=payment.id,
@@ -334,7 +280,7 @@ def test_metadata_naming_a_payment_with_another_provider_id_is_not_trusted(
     """Metadata is the host's to set: a provider id mismatch leaves the event unmatched."""
     service = scripted_service
     payment = _pay(service, SandboxToken.SUCCESS)
-    body = _delivery(
+    body = delivery(
         event_id="evt_x",
         type="payment.failed",
         payment_id=payment.id,
@@ -357,7 +303,7 @@ def test_a_refund_event_settles_a_refund_whose_answer_was_lost(
     refund = service.create_refund(payment.id, "4.00")
     waiting = service.process_refund(refund.id)
     assert waiting.status is RefundStatus.PROCESSING
-    body = _delivery(
+    body = delivery(
         event_id="evt_r",
         type="refund.succeeded",
         refund_id=refund.id,
@@ -379,7 +325,7 @@ def test_the_webhook_path_does_not_call_the_provider_when_the_event_says_enough(
     service = scripted_service
     payment = _pay(service, SandboxToken.TIMEOUT)
     calls = list(sandbox.calls)
-    body = _delivery(
+    body = delivery(
         event_id="evt_2",
         type="payment.succeeded",
         payment_id=payment.id,
@@ -398,7 +344,7 @@ def test_an_event_without_an_outcome_is_completed_with_one_lookup(
     service = scripted_service
     payment = _pay(service, SandboxToken.TIMEOUT)
     calls = len(sandbox.calls)
-    body = _delivery(event_id="evt_3", type="payment.succeeded", payment_id=payment.id)
+    body = delivery(event_id="evt_3", type="payment.succeeded", payment_id=payment.id)
 
     service.handle_webhook("sandbox", {}, body)
 
@@ -408,14 +354,14 @@ def test_an_event_without_an_outcome_is_completed_with_one_lookup(
 
 def test_an_event_from_a_gateway_the_payment_failed_over_from_is_history() -> None:
     """After failover, the first gateway's events are logged and ignored."""
-    first = _ScriptedWebhooks(SandboxGateway(name="first"))
+    first = ScriptedWebhooks(SandboxGateway(name="first"))
     second = SandboxGateway(name="second")
     service = PaymentService(InMemoryStorage(), {"credit_card": [first, second]})
     # The first gateway declines for a technical reason, so the second is tried.
     routed = _pay(service, SandboxToken.PROCESSING_ERROR)
     payment = routed
     assert routed.provider == "second"
-    body = _delivery(
+    body = delivery(
         event_id="evt_old",
         type="payment.failed",
         payment_id=payment.id,
@@ -429,7 +375,7 @@ def test_an_event_from_a_gateway_the_payment_failed_over_from_is_history() -> No
 
 
 def test_two_deliveries_of_one_event_at_once_apply_it_once(
-    scripted: _ScriptedWebhooks,
+    scripted: ScriptedWebhooks,
 ) -> None:
     """Concurrent deliveries of one event: one applies, the other is a duplicate."""
     inner = InMemoryStorage()
@@ -442,7 +388,7 @@ def test_two_deliveries_of_one_event_at_once_apply_it_once(
     racing = RunBeforeCommit(inner, deliver_again)
     setup = PaymentService(inner, {"credit_card": scripted})
     payment = _pay(setup, SandboxToken.TIMEOUT)
-    body = _delivery(
+    body = delivery(
         event_id="evt_twice",
         type="payment.succeeded",
         payment_id=payment.id,
@@ -461,14 +407,14 @@ def test_two_deliveries_of_one_event_at_once_apply_it_once(
 
 
 def test_reconcile_sweeps_apply_events_that_still_wait(
-    scripted: _ScriptedWebhooks, sandbox: SandboxGateway
+    scripted: ScriptedWebhooks, sandbox: SandboxGateway
 ) -> None:
     """An event whose payment appeared without teaching paykit the provider id is retried."""
     storage = InMemoryStorage()
     service = PaymentService(storage, {"credit_card": scripted})
     payment = _pay_and_lose_the_answer(service, scripted)
     [charge] = sandbox.ledger_for(payment.id)
-    body = _delivery(
+    body = delivery(
         event_id="evt_orphan",
         type="payment.succeeded",
         provider_payment_id=charge.provider_id,

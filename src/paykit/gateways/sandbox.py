@@ -24,10 +24,17 @@ that nothing was charged or refunded twice, and honours idempotency keys the way
 do: the same key returns the first answer, and the same key with other parameters is an
 error. ``latency`` (seconds) is slept on every call, for benchmarks.
 
-It also sends webhooks the way providers do: :meth:`SandboxGateway.webhook_for` builds a
-signed event about one of its payments (a ``Sandbox-Signature`` header in Stripe's
-timestamped HMAC scheme, see ``paykit.gateways._signatures``) and
-:meth:`SandboxGateway.parse_webhook` verifies and normalises it.
+It also sends webhooks the way providers do. With ``send_webhooks=True`` every state change
+it makes (a charge's outcome, capture, void, 3-D Secure, settlement, refunds, disputes) puts
+one signed event in an outbox, in order, which :meth:`SandboxGateway.take_webhooks` empties;
+an idempotent replay changes nothing and sends nothing. :meth:`SandboxGateway.webhook_for`
+builds a signed event about one of its payments on request (a ``Sandbox-Signature`` header in
+Stripe's timestamped HMAC scheme, see ``paykit.gateways._signatures``) and
+:meth:`SandboxGateway.parse_webhook` verifies and normalises both kinds.
+
+Disputes are opened and decided by the test (:meth:`SandboxGateway.open_dispute`,
+:meth:`SandboxGateway.update_dispute`), as a card network would; a lost dispute is booked in
+the ledger as a ``chargeback``.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from typing import Any, Final
 import attrs
 from pydantic import SecretStr
 
+from paykit.domain.dispute import CLOSED_DISPUTE_STATUSES, DISPUTE_TRANSITIONS, DisputeStatus
 from paykit.domain.payment import NextAction
 from paykit.errors import GatewayConfigurationError, IdempotencyConflict, WebhookSignatureError
 from paykit.gateways._signatures import TimestampedSignature, signature_header
@@ -52,6 +60,7 @@ from paykit.gateways.base import (
     NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
+    DisputeDetails,
     GatewayOutcome,
     GatewayResult,
     PaymentLookup,
@@ -114,6 +123,8 @@ class LedgerKind(StrEnum):
     CAPTURE = "capture"
     VOID = "void"
     REFUND = "refund"
+    CHARGEBACK = "chargeback"
+    """A dispute the merchant lost: the customer's bank took the disputed amount back."""
 
 
 @attrs.frozen
@@ -147,6 +158,7 @@ class _Intent:
     status: _IntentStatus
     captured: Money | None = None
     refunded: Money | None = None
+    charged_back: Money | None = None
 
 
 @attrs.define
@@ -155,6 +167,19 @@ class _SandboxRefund:
     payment_id: str
     amount: Money
     succeeded: bool
+    refund_id: str | None = None
+    """paykit's refund id (``RefundRequest.refund_id``), echoed in webhooks."""
+    decline_code: str | None = None
+
+
+@attrs.define
+class _SandboxDispute:
+    provider_id: str
+    intent: _Intent
+    amount: Money
+    reason: str
+    status: DisputeStatus
+    evidence_due_by: datetime | None
 
 
 class SandboxGateway:
@@ -166,9 +191,12 @@ class SandboxGateway:
         name: str = "sandbox",
         latency: float = 0.0,
         webhook_secret: str = "whsec_sandbox",  # noqa: S107 - a sandbox's public test secret
+        send_webhooks: bool = False,
     ) -> None:
         self._name = name
         self.latency = latency
+        self.send_webhooks = send_webhooks
+        """Whether state changes put signed events in the outbox (see :meth:`take_webhooks`)."""
         self._webhook_secret = SecretStr(webhook_secret)
         self._signature = TimestampedSignature(SIGNATURE_HEADER, [self._webhook_secret])
         self.ledger: list[LedgerEntry] = []
@@ -184,6 +212,8 @@ class SandboxGateway:
         self._refunds: dict[str, _SandboxRefund] = {}
         self._refund_by_key: dict[str, str] = {}
         self._replies: dict[str, tuple[object, GatewayResult]] = {}
+        self._disputes: dict[str, _SandboxDispute] = {}
+        self._outbox: list[tuple[dict[str, str], bytes]] = []
 
     @property
     def name(self) -> str:
@@ -191,7 +221,10 @@ class SandboxGateway:
         return self._name
 
     def __repr__(self) -> str:
-        return f"SandboxGateway(name={self._name!r}, latency={self.latency})"
+        return (
+            f"SandboxGateway(name={self._name!r}, latency={self.latency}, "
+            f"send_webhooks={self.send_webhooks})"
+        )
 
     # -- the Gateway Protocol ------------------------------------------------------------
 
@@ -250,28 +283,33 @@ class SandboxGateway:
         provider_payment_id: str,
         *,
         provider_refund_id: str | None = None,
+        provider_dispute_id: str | None = None,
         timestamp: int | None = None,
     ) -> tuple[dict[str, str], bytes]:
-        """The headers and body of a signed webhook about one of the sandbox's payments."""
+        """The headers and body of a signed webhook about one of the sandbox's payments.
+
+        It describes the payment (and the refund or dispute, if named) as it is now; it does
+        not go through the outbox.
+        """
         with self._lock:
             intent = self._intent(provider_payment_id)
-            event = {
-                "id": self._new_id("evt"),
-                "type": str(event_type),
-                "created": int(time.time()) if timestamp is None else timestamp,
-                "payment": {
-                    "id": intent.provider_id,
-                    "paykit_payment_id": intent.payment_id,
-                    "amount": str((intent.captured or intent.amount).amount),
-                    "currency": intent.amount.currency,
-                },
-            }
-            if provider_refund_id is not None:
-                refund = self._find_refund(provider_refund_id)
-                event["refund"] = {"id": refund.provider_id, "amount": str(refund.amount.amount)}
-        body = json.dumps(event).encode()
-        header = signature_header(self._webhook_secret, body, timestamp)
-        return {SIGNATURE_HEADER: header, "Content-Type": "application/json"}, body
+            refund = None if provider_refund_id is None else self._find_refund(provider_refund_id)
+            dispute = None
+            if provider_dispute_id is not None:
+                dispute = self._find_dispute(provider_dispute_id)
+            event = self._event(event_type, _payment_body(intent), refund=refund, dispute=dispute)
+        if timestamp is not None:
+            event["created"] = timestamp
+        return self._signed(event, timestamp)
+
+    def take_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
+        """Remove and return every queued webhook delivery ``(headers, body)``, oldest first.
+
+        Empty unless the sandbox was built with ``send_webhooks=True``.
+        """
+        with self._lock:
+            taken, self._outbox = self._outbox, []
+        return taken
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`)."""
@@ -281,21 +319,25 @@ class SandboxGateway:
             payment = event["payment"]
             currency = payment["currency"]
             provider_type = str(event["type"])
+            dispute = _dispute_details(event.get("dispute"), currency)
         except (ValueError, KeyError, TypeError) as error:
             msg = f"the webhook body is not a sandbox event: {error}"
             raise WebhookSignatureError(msg) from None
         known = provider_type in set(WebhookEventType)
         kind = WebhookEventType(provider_type) if known else WebhookEventType.IGNORED
         refund = event.get("refund")
+        failure = event.get("failure") or {}
         moved = refund["amount"] if refund else payment["amount"]
         outcome = _WEBHOOK_OUTCOMES.get(kind)
         result = None
         if outcome is not None:
+            declined = outcome is GatewayOutcome.DECLINED
             result = GatewayResult(
                 outcome=outcome,
                 provider_id=refund["id"] if refund else payment["id"],
                 amount=Money.of(moved, currency),
-                decline_code="webhook" if outcome is GatewayOutcome.DECLINED else None,
+                decline_code=failure.get("code", "webhook") if declined else None,
+                message=failure.get("message") if declined else None,
             )
         return WebhookEvent(
             provider=self._name,
@@ -306,7 +348,9 @@ class SandboxGateway:
             provider_payment_id=payment["id"],
             provider_refund_id=refund["id"] if refund else None,
             payment_id=payment.get("paykit_payment_id"),
+            refund_id=refund.get("paykit_refund_id") if refund else None,
             result=result,
+            dispute=dispute,
             raw=event,
         )
 
@@ -325,6 +369,103 @@ class SandboxGateway:
                 self._take_money(intent)
             else:
                 intent.status = _IntentStatus.FAILED
+                self._emit_payment(WebhookEventType.PAYMENT_FAILED, intent)
+
+    def open_dispute(
+        self,
+        provider_payment_id: str,
+        *,
+        amount: Money | None = None,
+        reason: str = "fraudulent",
+        status: DisputeStatus = DisputeStatus.NEEDS_RESPONSE,
+        evidence_due_by: datetime | None = None,
+    ) -> str:
+        """Play the customer's bank disputing a captured payment; return the dispute's id.
+
+        ``amount`` defaults to what the customer is still out of pocket (captured, less
+        refunds and earlier chargebacks); it may be up to everything captured and not charged
+        back yet (a customer may dispute money already refunded). ``status``
+        must be an open one (an inquiry, ``warning_*``, or a chargeback). Emits
+        ``dispute.created``. Raises :class:`~paykit.errors.GatewayConfigurationError` if the
+        payment was not captured, already has an open dispute, or ``amount`` does not fit.
+        """
+        with self._lock:
+            intent = self._intent(provider_payment_id)
+            captured = intent.captured
+            if captured is None or intent.status is not _IntentStatus.SUCCEEDED:
+                msg = f"sandbox intent {provider_payment_id} is {intent.status}, not captured"
+                raise GatewayConfigurationError(msg)
+            if status in CLOSED_DISPUTE_STATUSES:
+                msg = f"a dispute cannot be opened as {status}, a closed status"
+                raise GatewayConfigurationError(msg)
+            if any(
+                dispute.intent is intent and dispute.status not in CLOSED_DISPUTE_STATUSES
+                for dispute in self._disputes.values()
+            ):
+                msg = f"sandbox intent {provider_payment_id} already has an open dispute"
+                raise GatewayConfigurationError(msg)
+            zero = Money.zero(captured.currency)
+            available = captured - (intent.charged_back or zero)
+            if amount is None:
+                # What the customer is still out of pocket: captured, less refunds and
+                # earlier chargebacks.
+                refunded = intent.refunded or zero
+                disputed = available - refunded if refunded < available else zero
+            else:
+                disputed = amount
+            if disputed.currency != captured.currency or not zero < disputed <= available:
+                msg = (
+                    f"a dispute of {disputed} does not fit sandbox intent {provider_payment_id} "
+                    f"({available} captured and not charged back)"
+                )
+                raise GatewayConfigurationError(msg)
+            dispute = _SandboxDispute(
+                provider_id=self._new_id("dp"),
+                intent=intent,
+                amount=disputed,
+                reason=reason,
+                status=DisputeStatus(status),
+                evidence_due_by=evidence_due_by,
+            )
+            self._disputes[dispute.provider_id] = dispute
+            self._emit_dispute(WebhookEventType.DISPUTE_CREATED, dispute)
+            return dispute.provider_id
+
+    def update_dispute(self, dispute_id: str, status: DisputeStatus) -> None:
+        """Move a dispute to ``status``, as the card network decides it.
+
+        Emits ``dispute.closed`` when ``status`` decides the dispute (won, lost, prevented,
+        an inquiry closed), ``dispute.updated`` otherwise. Losing books a ``chargeback`` in
+        the ledger. Moves follow :data:`paykit.domain.dispute.DISPUTE_TRANSITIONS`; any other
+        raises :class:`~paykit.errors.GatewayConfigurationError` and changes nothing.
+        """
+        with self._lock:
+            dispute = self._find_dispute(dispute_id)
+            target = DisputeStatus(status)
+            allowed = DISPUTE_TRANSITIONS[dispute.status]
+            if target not in allowed:
+                moves = ", ".join(sorted(allowed)) or "nothing (it is closed)"
+                msg = (
+                    f"sandbox dispute {dispute_id} cannot move from {dispute.status} to "
+                    f"{target}; it can move to: {moves}"
+                )
+                raise GatewayConfigurationError(msg)
+            dispute.status = target
+            if target is DisputeStatus.LOST:
+                intent = dispute.intent
+                already = intent.charged_back or Money.zero(dispute.amount.currency)
+                intent.charged_back = already + dispute.amount
+                self.ledger.append(
+                    LedgerEntry(
+                        LedgerKind.CHARGEBACK,
+                        intent.payment_id,
+                        dispute.provider_id,
+                        dispute.amount,
+                    )
+                )
+            closed = target in CLOSED_DISPUTE_STATUSES
+            kind = WebhookEventType.DISPUTE_CLOSED if closed else WebhookEventType.DISPUTE_UPDATED
+            self._emit_dispute(kind, dispute)
 
     def settle(self, provider_payment_id: str) -> None:
         """Complete a ``pending`` (asynchronous) intent, as a bank would a few days later."""
@@ -342,6 +483,10 @@ class SandboxGateway:
     def refunded_total(self, payment_id: str) -> Money | None:
         """What the ledger says was refunded for ``payment_id`` (``None`` if nothing)."""
         return self._ledger_total(payment_id, {LedgerKind.REFUND})
+
+    def charged_back_total(self, payment_id: str) -> Money | None:
+        """What the ledger says lost disputes took back for ``payment_id`` (``None`` if nothing)."""
+        return self._ledger_total(payment_id, {LedgerKind.CHARGEBACK})
 
     def ledger_for(self, payment_id: str) -> list[LedgerEntry]:
         """Every ledger entry of one paykit payment, in order."""
@@ -401,11 +546,105 @@ class SandboxGateway:
             msg = f"the sandbox has no refund {provider_id!r}"
             raise GatewayConfigurationError(msg, gateway_code="resource_missing") from None
 
+    def _find_dispute(self, provider_id: str) -> _SandboxDispute:
+        try:
+            return self._disputes[provider_id]
+        except KeyError:
+            msg = f"the sandbox has no dispute {provider_id!r}"
+            raise GatewayConfigurationError(msg, gateway_code="resource_missing") from None
+
+    # -- outgoing webhooks (called with the lock held, right after the change they report) --
+
+    def _event(
+        self,
+        event_type: WebhookEventType | str,
+        payment: dict[str, Any],
+        *,
+        refund: _SandboxRefund | None = None,
+        dispute: _SandboxDispute | None = None,
+        failure: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "id": self._new_id("evt"),
+            "type": str(event_type),
+            "created": int(time.time()),
+            "payment": payment,
+        }
+        if refund is not None:
+            event["refund"] = {
+                "id": refund.provider_id,
+                "paykit_refund_id": refund.refund_id,
+                "amount": str(refund.amount.amount),
+            }
+        if dispute is not None:
+            due_by = dispute.evidence_due_by
+            event["dispute"] = {
+                "id": dispute.provider_id,
+                "status": str(dispute.status),
+                "amount": str(dispute.amount.amount),
+                "reason": dispute.reason,
+                "evidence_due_by": None if due_by is None else due_by.isoformat(),
+            }
+        if failure is not None:
+            event["failure"] = {"code": failure[0], "message": failure[1]}
+        return event
+
+    def _signed(
+        self, event: dict[str, Any], timestamp: int | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        body = json.dumps(event).encode()
+        header = signature_header(self._webhook_secret, body, timestamp)
+        return {SIGNATURE_HEADER: header, "Content-Type": "application/json"}, body
+
+    def _emit(
+        self,
+        event_type: WebhookEventType,
+        payment: dict[str, Any],
+        *,
+        refund: _SandboxRefund | None = None,
+        dispute: _SandboxDispute | None = None,
+        failure: tuple[str, str] | None = None,
+    ) -> None:
+        if not self.send_webhooks:
+            return
+        event = self._event(event_type, payment, refund=refund, dispute=dispute, failure=failure)
+        self._outbox.append(self._signed(event))
+
+    def _emit_payment(self, event_type: WebhookEventType, intent: _Intent) -> None:
+        failure = None
+        result = self._intent_result(intent)
+        if result.decline_code is not None:
+            failure = (result.decline_code, result.message or "")
+        self._emit(event_type, _payment_body(intent), failure=failure)
+
+    def _emit_refund(self, refund: _SandboxRefund, intent: _Intent) -> None:
+        if refund.succeeded:
+            self._emit(WebhookEventType.REFUND_SUCCEEDED, _payment_body(intent), refund=refund)
+        else:
+            failure = (refund.decline_code or "refund_failed", _REFUND_FAILED_MESSAGE)
+            self._emit(
+                WebhookEventType.REFUND_FAILED,
+                _payment_body(intent),
+                refund=refund,
+                failure=failure,
+            )
+
+    def _emit_dispute(self, event_type: WebhookEventType, dispute: _SandboxDispute) -> None:
+        self._emit(event_type, _payment_body(dispute.intent), dispute=dispute)
+
     def _charge(self, request: object) -> GatewayResult:
         assert isinstance(request, ChargeRequest)  # noqa: S101 - internal dispatch
         token = request.payment_method_token
         if token in _DECLINES:
             code, message = _DECLINES[token]
+            # A declined charge leaves no sandbox payment, so the event names none.
+            declined = {
+                "id": None,
+                "paykit_payment_id": request.payment_id,
+                "amount": str(request.amount.amount),
+                "currency": request.amount.currency,
+            }
+            self._emit(WebhookEventType.PAYMENT_FAILED, declined, failure=(code, message))
             return GatewayResult(
                 outcome=GatewayOutcome.DECLINED, decline_code=code, message=message
             )
@@ -421,8 +660,10 @@ class SandboxGateway:
         self._intent_by_payment[request.payment_id] = intent.provider_id
         if token == SandboxToken.THREE_D_SECURE:
             intent.status = _IntentStatus.REQUIRES_ACTION
+            self._emit_payment(WebhookEventType.PAYMENT_REQUIRES_ACTION, intent)
             return self._intent_result(intent)
         if token == SandboxToken.PENDING:
+            self._emit_payment(WebhookEventType.PAYMENT_PROCESSING, intent)
             return self._intent_result(intent)
         self._take_money(intent)
         if token == SandboxToken.TIMEOUT:
@@ -439,6 +680,12 @@ class SandboxGateway:
             intent.status = _IntentStatus.AUTHORIZED
             kind = LedgerKind.AUTHORIZATION
         self.ledger.append(LedgerEntry(kind, intent.payment_id, intent.provider_id, intent.amount))
+        event = (
+            WebhookEventType.PAYMENT_SUCCEEDED
+            if intent.capture
+            else WebhookEventType.PAYMENT_AUTHORIZED
+        )
+        self._emit_payment(event, intent)
 
     def _capture(self, request: object) -> GatewayResult:
         assert isinstance(request, CaptureRequest)  # noqa: S101 - internal dispatch
@@ -462,6 +709,7 @@ class SandboxGateway:
         self.ledger.append(
             LedgerEntry(LedgerKind.CAPTURE, intent.payment_id, intent.provider_id, request.amount)
         )
+        self._emit_payment(WebhookEventType.PAYMENT_SUCCEEDED, intent)
         return self._intent_result(intent)
 
     def _void(self, request: object) -> GatewayResult:
@@ -480,33 +728,46 @@ class SandboxGateway:
                 LedgerEntry(LedgerKind.VOID, intent.payment_id, intent.provider_id, intent.amount)
             )
         intent.status = _IntentStatus.CANCELLED
+        self._emit_payment(WebhookEventType.PAYMENT_CANCELED, intent)
         return GatewayResult(outcome=GatewayOutcome.SUCCEEDED, provider_id=intent.provider_id)
 
     def _refund(self, request: object) -> GatewayResult:
         assert isinstance(request, RefundRequest)  # noqa: S101 - internal dispatch
         intent = self._intent(request.provider_payment_id)
         captured = intent.captured
-        already = intent.refunded or Money.zero(request.amount.currency)
+        zero = Money.zero(request.amount.currency)
+        already = intent.refunded or zero
+        # Money a lost dispute took back cannot be given back a second time.
+        taken = already + (intent.charged_back or zero)
         if captured is None or intent.status is not _IntentStatus.SUCCEEDED:
             succeeded, code = False, "charge_not_captured"
-        elif request.amount + already > captured:
+        elif request.amount + taken > captured:
             succeeded, code = False, "amount_too_large"
         else:
             succeeded, code = intent.token != SandboxToken.REFUND_FAIL, "refund_failed"
-        refund = _SandboxRefund(self._new_id("re"), intent.payment_id, request.amount, succeeded)
+        refund = _SandboxRefund(
+            self._new_id("re"),
+            intent.payment_id,
+            request.amount,
+            succeeded,
+            refund_id=request.refund_id,
+            decline_code=None if succeeded else code,
+        )
         self._refunds[refund.provider_id] = refund
         self._refund_by_key[request.idempotency_key] = refund.provider_id
         if not succeeded:
+            self._emit_refund(refund, intent)
             return GatewayResult(
                 outcome=GatewayOutcome.DECLINED,
                 provider_id=refund.provider_id,
                 decline_code=code,
-                message="The refund could not be made to the customer's card.",
+                message=_REFUND_FAILED_MESSAGE,
             )
         intent.refunded = already + request.amount
         self.ledger.append(
             LedgerEntry(LedgerKind.REFUND, intent.payment_id, refund.provider_id, request.amount)
         )
+        self._emit_refund(refund, intent)
         if intent.token == SandboxToken.REFUND_TIMEOUT:
             return GatewayResult(outcome=GatewayOutcome.UNKNOWN, provider_id=refund.provider_id)
         return self._refund_result(refund)
@@ -558,7 +819,7 @@ class SandboxGateway:
             outcome=GatewayOutcome.DECLINED,
             provider_id=refund.provider_id,
             decline_code="refund_failed",
-            message="The refund could not be made to the customer's card.",
+            message=_REFUND_FAILED_MESSAGE,
         )
 
     def _ledger_total(self, payment_id: str, kinds: set[LedgerKind]) -> Money | None:
@@ -572,3 +833,35 @@ class SandboxGateway:
         for amount in amounts[1:]:
             total += amount
         return total
+
+
+_REFUND_FAILED_MESSAGE: Final = "The refund could not be made to the customer's card."
+
+
+def _payment_body(intent: _Intent) -> dict[str, Any]:
+    """How a sandbox event describes a payment: both ids, the amount moved, the currency."""
+    return {
+        "id": intent.provider_id,
+        "paykit_payment_id": intent.payment_id,
+        "amount": str((intent.captured or intent.amount).amount),
+        "currency": intent.amount.currency,
+    }
+
+
+def _dispute_details(body: object, currency: str) -> DisputeDetails | None:
+    """The ``dispute`` part of a sandbox event, normalised (``None`` when there is none)."""
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        msg = "dispute is not an object"
+        raise TypeError(msg)
+    due_by = body.get("evidence_due_by")
+    status = str(body["status"])
+    return DisputeDetails(
+        provider_dispute_id=str(body["id"]),
+        status=DisputeStatus(status),
+        amount=Money.of(body["amount"], currency),
+        reason=str(body.get("reason") or ""),
+        provider_status=status,
+        evidence_due_by=None if due_by is None else datetime.fromisoformat(due_by),
+    )

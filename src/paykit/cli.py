@@ -1,0 +1,348 @@
+"""The ``paykit`` command line: ``paykit reconcile`` runs one reconciliation sweep.
+
+The command does not configure storage or gateways itself: ``--service module:attribute``
+(or ``PAYKIT_SERVICE``) names the host application's configured :class:`PaymentService`,
+or a zero-argument callable returning one, the way ``uvicorn app:app`` names an app. The
+current directory is importable, as with uvicorn.
+
+Exit codes: 0 when the sweep ran (records still unknown are asked again by a later sweep),
+1 when asking the provider about any record raised or the sweep stopped early (a paykit
+error is one line on stderr; anything else, such as a database outage, a traceback), 2 for
+usage and configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Final, TextIO
+
+from paykit.domain.payment import PaymentStatus
+from paykit.errors import PaykitError
+from paykit.service import PaymentService, ReconcileProgress, ReconcileReport, SweepCounts
+from paykit.service._reconciliation import DEFAULT_SWEPT_STATUSES
+
+__all__ = [
+    "EXIT_ERRORS",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ConfigurationError",
+    "ProgressBar",
+    "load_service",
+    "main",
+    "parse_duration",
+    "report_json",
+    "report_table",
+]
+
+EXIT_OK: Final = 0
+"""The sweep ran; some records may still be unknown and are asked again later."""
+EXIT_ERRORS: Final = 1
+"""Asking the provider about at least one record raised, or the sweep stopped early."""
+EXIT_USAGE: Final = 2
+"""Bad options or a ``--service`` that does not lead to a ``PaymentService``."""
+
+SERVICE_ENV: Final = "PAYKIT_SERVICE"
+
+# The statuses reconcile_payment asks the provider about; sweeping any other status would
+# only count its payments as still unknown without asking anyone.
+SWEEPABLE_STATUSES: Final = (
+    PaymentStatus.PROCESSING,
+    PaymentStatus.REQUIRES_ACTION,
+    PaymentStatus.AUTHORIZED,
+)
+
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DURATION: Final = re.compile(r"(?:\d+[smhd])+")
+_PART: Final = re.compile(r"(\d+)([smhd])")
+_COLUMNS: Final = ("examined", "settled", "still unknown", "skipped", "errors")
+
+
+class ConfigurationError(Exception):
+    """``--service`` does not lead to a ``PaymentService``; the message says what to fix."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``1d`` or a sum of them (``1h30m``) as a ``timedelta``."""
+    if not _DURATION.fullmatch(text):
+        msg = f"{text!r} is not a duration; use a whole number and a unit: 90s, 15m, 2h, 1d"
+        raise ValueError(msg)
+    parts = [timedelta(**{_UNITS[unit]: int(number)}) for number, unit in _PART.findall(text)]
+    return sum(parts, timedelta())
+
+
+def _duration(*, allow_zero: bool) -> Callable[[str], timedelta]:
+    def convert(text: str) -> timedelta:
+        try:
+            value = parse_duration(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if not allow_zero and value <= timedelta(0):
+            msg = f"{text!r} must be longer than zero"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return convert
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        msg = f"{text!r} is not a whole number of at least 1"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paykit", description="paykit operations from the command line."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sweep = commands.add_parser(
+        "reconcile",
+        help="ask the providers about payments and refunds left waiting; settle what they say",
+        description=(
+            "Run one reconciliation sweep: ask each gateway about the payments and refunds "
+            "left waiting for its answer, settle what it says, and retry stored webhooks. "
+            "Exit code 0 when the sweep ran (records still unknown are asked again later), "
+            "1 when asking about any record raised or the sweep stopped early, "
+            "2 for usage or configuration errors."
+        ),
+    )
+    sweep.add_argument(
+        "--service",
+        metavar="MODULE:ATTRIBUTE",
+        help=(
+            "the application's configured PaymentService, or a zero-argument callable "
+            f"returning one, e.g. myapp.payments:service (default: ${SERVICE_ENV})"
+        ),
+    )
+    sweep.add_argument(
+        "--older-than",
+        type=_duration(allow_zero=True),
+        default=timedelta(minutes=15),
+        metavar="DURATION",
+        help="only records unchanged for at least this long: 90s, 15m, 2h, 1d (default: 15m)",
+    )
+    sweep.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=1000,
+        help="at most this many payments and this many refunds (default: 1000)",
+    )
+    sweep.add_argument(
+        "--status",
+        action="append",
+        choices=[str(status) for status in SWEEPABLE_STATUSES],
+        help="payment status to sweep; repeat for several (default: processing, requires_action)",
+    )
+    sweep.add_argument(
+        "--lease",
+        type=_duration(allow_zero=False),
+        default=timedelta(minutes=5),
+        metavar="DURATION",
+        help="how long this worker's claim on a record lasts (default: 5m)",
+    )
+    sweep.add_argument(
+        "--backoff",
+        type=_duration(allow_zero=False),
+        default=timedelta(minutes=1),
+        metavar="DURATION",
+        help="wait before asking again about a still-unknown record; doubles (default: 1m)",
+    )
+    sweep.add_argument(
+        "--max-backoff",
+        type=_duration(allow_zero=False),
+        default=timedelta(hours=6),
+        metavar="DURATION",
+        help="the longest wait between two questions about one record (default: 6h)",
+    )
+    sweep.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    sweep.add_argument(
+        "--json", action="store_true", help="print the report as one JSON object (for cron)"
+    )
+    return parser
+
+
+def load_service(spec: str) -> PaymentService:
+    """Import ``module:attribute`` and return the ``PaymentService`` it names or makes.
+
+    Raises :class:`ConfigurationError` with a one-line message saying what to fix.
+    """
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        msg = f"{spec!r} is not module:attribute, e.g. myapp.payments:service"
+        raise ConfigurationError(msg)
+    target: object = _import(module_name)
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            msg = f"module {module_name!r} has no attribute {attribute!r}"
+            raise ConfigurationError(msg) from None
+    if isinstance(target, PaymentService):
+        return target
+    if not callable(target):
+        kind = type(target).__name__
+        msg = f"{spec} is a {kind}, not a PaymentService or a zero-argument callable returning one"
+        raise ConfigurationError(msg)
+    try:
+        made = target()
+    except Exception as error:  # noqa: BLE001 - the host's factory failed; say so in one line
+        msg = f"calling {spec}() raised {type(error).__name__}: {error}"
+        raise ConfigurationError(msg) from None
+    if not isinstance(made, PaymentService):
+        msg = f"{spec}() returned a {type(made).__name__}, not a PaymentService"
+        raise ConfigurationError(msg)
+    return made
+
+
+def _import(module_name: str) -> ModuleType:
+    """Import the host's module, the current directory first on the path (like uvicorn)."""
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(f"{missing}."):
+            msg = (
+                f"no module named {missing!r}; run from the project directory "
+                "or add it to PYTHONPATH"
+            )
+        else:
+            msg = f"importing {module_name!r} failed: {error}"
+        raise ConfigurationError(msg) from None
+    except Exception as error:  # noqa: BLE001 - the host's import-time failure, in one line
+        msg = f"importing {module_name!r} raised {type(error).__name__}: {error}"
+        raise ConfigurationError(msg) from None
+
+
+class ProgressBar:
+    """``[#####.....] 12/40 payments+refunds`` on one line, redrawn in place."""
+
+    def __init__(self, stream: TextIO, width: int = 20) -> None:
+        self._stream = stream
+        self._width = width
+        self._drawn = False
+
+    def __call__(self, step: ReconcileProgress) -> None:
+        """Redraw the line for ``step`` (the ``progress`` callback of ``reconcile``)."""
+        filled = self._width * step.done // step.total if step.total else self._width
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(f"\r[{bar}] {step.done}/{step.total} payments+refunds")
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """End the bar's line, if one was drawn."""
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._drawn = False
+
+
+def _counts(counts: SweepCounts) -> dict[str, int]:
+    return {
+        "examined": counts.examined,
+        "settled": counts.settled,
+        "still_unknown": counts.still_unknown,
+        "skipped": counts.skipped,
+        "errors": counts.errors,
+    }
+
+
+def report_json(report: ReconcileReport) -> str:
+    """The report as one line of JSON with stable keys."""
+    document = {
+        "payments": _counts(report.payments),
+        "refunds": _counts(report.refunds),
+        "webhooks_applied": report.webhooks_applied,
+        "webhooks_waiting": report.webhooks_waiting,
+        "unsettled": report.unsettled,
+    }
+    return json.dumps(document, sort_keys=True)
+
+
+def report_table(report: ReconcileReport) -> str:
+    """The report as a small text table, then the webhook counts."""
+    rows: list[tuple[str, ...]] = [("", *_COLUMNS)]
+    for name, counts in (("payments", report.payments), ("refunds", report.refunds)):
+        rows.append((name, *(str(value) for value in _counts(counts).values())))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines += [
+        "",
+        f"webhooks applied:        {report.webhooks_applied}",
+        f"webhooks still waiting:  {report.webhooks_waiting}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    spec = args.service or os.environ.get(SERVICE_ENV)
+    if not spec:
+        _fail(f"--service MODULE:ATTRIBUTE is required (or set {SERVICE_ENV})")
+        return EXIT_USAGE
+    try:
+        service = load_service(spec)
+    except ConfigurationError as error:
+        _fail(f"{'--service' if args.service else SERVICE_ENV}: {error}")
+        return EXIT_USAGE
+    draw = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar(sys.stderr) if draw else None
+    statuses = tuple(dict.fromkeys(args.status)) if args.status else DEFAULT_SWEPT_STATUSES
+    try:
+        report = service.reconcile(
+            older_than=args.older_than,
+            limit=args.limit,
+            lease=args.lease,
+            backoff=args.backoff,
+            max_backoff=args.max_backoff,
+            statuses=statuses,
+            progress=bar,
+        )
+    except PaykitError as error:  # e.g. a record whose gateway is not configured any more
+        if bar is not None:
+            bar.close()
+        _fail(f"the sweep stopped early: {type(error).__name__}: {error}")
+        return EXIT_ERRORS
+    finally:
+        if bar is not None:
+            bar.close()
+    sys.stdout.write(report_json(report) + "\n" if args.json else report_table(report))
+    errors = report.payments.errors + report.refunds.errors
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _fail(message: str) -> None:
+    one_line = " ".join(part.strip() for part in message.splitlines())
+    sys.stderr.write(f"paykit: error: {one_line}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``paykit`` command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help (0) and on bad options (2)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    return _reconcile(args)  # the only command so far; argparse rejects any other

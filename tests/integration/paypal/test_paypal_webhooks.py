@@ -18,6 +18,7 @@ from _paypal_support import (
     payment_lookup,
     refund_request,
     schemas,
+    usd,
     validating,
     vault_charge,
     void_request,
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from paykit.domain.dispute import DisputeStatus
 from paykit.errors import GatewayConfigurationError, GatewayError, WebhookSignatureError
 from paykit.gateways import GatewayOutcome, WebhookEventType, WebhookGateway
 from paykit.gateways.paypal import FakePayPal, Fault, PayPalGateway, WebhookSigner
@@ -534,7 +536,7 @@ def test_events_are_normalised(
 
 
 def test_dispute_details_are_kept() -> None:
-    """A dispute event names paykit's payment, PayPal's capture, the amount and the outcome."""
+    """A dispute event names paykit's payment, the amount and the outcome; raw has the capture."""
     fake = make_fake()
     gateway = make_gateway(fake=fake)
     order_id = _order(gateway)
@@ -544,11 +546,15 @@ def test_dispute_details_are_kept() -> None:
     normalised = gateway.parse_webhook(*fake.sign_webhook(event))
 
     assert normalised.payment_id == "pay_test_1"
-    assert normalised.dispute["capture"] == fake.capture_of(order_id)["id"]
-    assert normalised.dispute["amount"] == "100.00"
-    assert normalised.dispute["currency"] == "USD"
-    assert normalised.dispute["outcome"] == "RESOLVED_SELLER_FAVOUR"
-    assert normalised.dispute["status"] == "RESOLVED"
+    assert normalised.provider_payment_id is None
+    assert normalised.dispute is not None
+    assert normalised.dispute.provider_dispute_id == dispute["dispute_id"]
+    assert normalised.dispute.status is DisputeStatus.WON
+    assert normalised.dispute.provider_status == "RESOLVED"
+    assert normalised.dispute.amount == usd("100.00")
+    assert normalised.dispute.reason == "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"
+    transaction = normalised.raw["resource"]["disputed_transactions"][0]
+    assert transaction["seller_transaction_id"] == fake.capture_of(order_id)["id"]
 
 
 def test_refund_events_name_the_refund_and_failed_refunds_fail() -> None:
@@ -569,6 +575,7 @@ def test_refund_events_name_the_refund_and_failed_refunds_fail() -> None:
     )
 
     assert good.provider_refund_id == refund.provider_id
+    assert good.refund_id == "re_test_1"  # paykit's refund id, echoed in custom_id
     assert good.result is not None
     assert str(good.result.amount) == "10.00 USD"
     assert bad.type is _E.REFUND_FAILED

@@ -49,7 +49,8 @@ def fixture(name: str, **overrides: Any) -> dict[str, Any]:
 
 def templates() -> dict[str, dict[str, Any]]:
     """The fixture shapes the fake Stripe builds its objects from."""
-    return {name: fixture(name) for name in ("payment_intent", "refund", "payment_method", "event")}
+    names = ("payment_intent", "refund", "payment_method", "dispute", "event")
+    return {name: fixture(name) for name in names}
 
 
 def make_fake() -> FakeStripe:

@@ -24,9 +24,12 @@ from _stripe_support import (
     sign,
 )
 
+from paykit.domain.dispute import DisputeStatus
 from paykit.errors import WebhookSignatureError
 from paykit.gateways import GatewayOutcome, WebhookEventType
+from paykit.gateways.base import DisputeDetails
 from paykit.gateways.stripe import StripeGateway
+from paykit.money import Money
 
 _E = WebhookEventType
 
@@ -345,7 +348,18 @@ def test_refund_events_are_normalised_by_the_refunds_status(
     assert event.provider_refund_id == "re_1Pgc72B7WZ01zgkWqPvrRrPE"
     assert event.provider_payment_id == "pi_123"
     assert event.payment_id == "pay_test_1"
+    assert event.refund_id == "ref_test_1"
     assert str(event.result.amount) == "1.00 USD"
+
+
+def test_a_refund_paykit_did_not_make_names_no_paykit_refund() -> None:
+    """A refund made in the Dashboard carries no paykit metadata: no refund id is made up."""
+    event = _parse("refund.created", fixture("refund", payment_intent="pi_123"))
+
+    assert event.type is _E.REFUND_SUCCEEDED
+    assert event.provider_refund_id == "re_1Pgc72B7WZ01zgkWqPvrRrPE"
+    assert event.refund_id is None
+    assert event.payment_id is None
 
 
 def test_charge_refunded_reports_the_total_refunded() -> None:
@@ -366,27 +380,28 @@ def test_charge_refunded_reports_the_total_refunded() -> None:
         ("charge.dispute.created", _E.DISPUTE_CREATED),
         ("charge.dispute.updated", _E.DISPUTE_UPDATED),
         ("charge.dispute.closed", _E.DISPUTE_CLOSED),
+        ("charge.dispute.funds_withdrawn", _E.DISPUTE_UPDATED),
+        ("charge.dispute.funds_reinstated", _E.DISPUTE_UPDATED),
     ],
 )
 def test_dispute_events_carry_the_dispute(stripe_type: str, expected: WebhookEventType) -> None:
-    """Dispute events carry the dispute's id, status, reason, amount and evidence deadline."""
+    """Stripe's own Dispute fixture becomes a DisputeDetails: id, status, amount, deadline."""
     dispute = fixture("dispute", payment_intent="pi_123")
 
     event = _parse(stripe_type, dispute)
 
     assert event.type is expected
     assert event.provider_payment_id == "pi_123"
-    assert event.dispute == {
-        "id": "dp_1Pgc71B7WZ01zgkWMevJiAUx",
-        "status": "warning_needs_response",
-        "reason": "general",
-        "amount": "10.00",
-        "currency": "USD",
-        "charge": "ch_1PgafuB7WZ01zgkWXYmPNZs8",
-        "payment_intent": "pi_123",
-        "evidence_due_by": "2024-08-14T23:59:59+00:00",
-        "is_charge_refundable": True,
-    }
+    assert event.payment_id is None  # a Dispute carries no paykit metadata
+    assert event.result is None
+    assert event.dispute == DisputeDetails(
+        provider_dispute_id="dp_1Pgc71B7WZ01zgkWMevJiAUx",
+        status=DisputeStatus.WARNING_NEEDS_RESPONSE,
+        amount=Money.of("10.00", "USD"),
+        reason="general",
+        provider_status="warning_needs_response",
+        evidence_due_by=datetime(2024, 8, 14, 23, 59, 59, tzinfo=UTC),
+    )
 
 
 def test_an_unknown_event_type_is_ignored_not_an_error() -> None:

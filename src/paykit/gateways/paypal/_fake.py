@@ -555,14 +555,34 @@ class FakePayPal:
                 Decimal(0),
             )
 
-    def dispute(
-        self, order_id: str, *, status: str = "OPEN", outcome: str | None = None
+    def dispute(  # noqa: PLR0913 - the facts of a dispute a test varies
+        self,
+        order_id: str,
+        *,
+        status: str = "OPEN",
+        outcome: str | None = None,
+        stage: str = "CHARGEBACK",
+        reason: str = "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+        amount: str | None = None,
+        dispute_id: str | None = None,
     ) -> dict[str, Any]:
-        """A dispute over the order's capture, shaped like PayPal's dispute resource."""
+        """A dispute over the order's capture, shaped like PayPal's dispute resource.
+
+        This is what ``CUSTOMER.DISPUTE.CREATED`` / ``UPDATED`` / ``RESOLVED`` events carry
+        (wrap it with :meth:`event`, ``resource_type="dispute"``). ``status`` and ``stage``
+        (``dispute_life_cycle_stage``) are PayPal's words; ``outcome`` is the
+        ``dispute_outcome.outcome_code`` of a ``RESOLVED`` dispute. ``amount`` defaults to the
+        whole capture. Pass the ``dispute_id`` of an earlier call to describe the same dispute
+        later in its life; a new id is made otherwise.
+        """
         with self._lock:
             capture = self.capture_of(order_id)
+            disputed = dict(capture["amount"])
+            if amount is not None:
+                disputed["value"] = amount
+            dispute_id = dispute_id or f"PP-D-{next(self._ids):05d}"
             dispute: dict[str, Any] = {
-                "dispute_id": f"PP-D-{next(self._ids):05d}",
+                "dispute_id": dispute_id,
                 "create_time": self._now(),
                 "update_time": self._now(),
                 "disputed_transactions": [
@@ -574,22 +594,27 @@ class FakePayPal:
                         "custom": capture.get("custom_id"),
                     }
                 ],
-                "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+                "reason": reason,
                 "status": status,
-                "dispute_amount": capture["amount"],
-                "dispute_life_cycle_stage": "CHARGEBACK",
-                "dispute_channel": "EXTERNAL",
-                "seller_response_due_date": self._now(days=10),
+                "dispute_amount": disputed,
+                "dispute_life_cycle_stage": stage,
+                "dispute_channel": "INTERNAL" if stage == "INQUIRY" else "EXTERNAL",
                 "links": [
                     {
-                        "href": f"{_API_HOST}/v1/customer/disputes/PP-D-1",
+                        "href": f"{_API_HOST}/v1/customer/disputes/{dispute_id}",
                         "rel": "self",
                         "method": "GET",
                     }
                 ],
             }
+            if status in ("OPEN", "WAITING_FOR_SELLER_RESPONSE"):
+                dispute["seller_response_due_date"] = self._now(days=10)
+            elif status == "WAITING_FOR_BUYER_RESPONSE":
+                dispute["buyer_response_due_date"] = self._now(days=10)
             if outcome is not None:
                 dispute["dispute_outcome"] = {"outcome_code": outcome}
+                if outcome in ("RESOLVED_BUYER_FAVOUR", "ACCEPTED", "RESOLVED_WITH_PAYOUT"):
+                    dispute["dispute_outcome"]["amount_refunded"] = dict(disputed)
             return dispute
 
     def event(

@@ -70,6 +70,7 @@ __all__ = [
     "order_request",
     "order_result",
     "paykit_payment_id",
+    "paykit_refund_id",
     "probe_request",
     "redact",
     "refund_custom_id",
@@ -96,6 +97,7 @@ _MAX_REQUEST_ID: Final = 108
 _MAX_CUSTOM_ID: Final = 127
 _VAULT_ID: Final = re.compile(r"[0-9a-zA-Z_-]{1,255}")
 _REFUND_CUSTOM_ID: Final = re.compile(r"[A-Za-z0-9_.,-]{1,127}")
+_HASHED_REFUND_ID: Final = re.compile(r"paykit-[0-9a-f]{40}")
 _EMAIL: Final = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _SECRET_KEYS: Final = frozenset({"vault_id", "access_token", "client_secret"})
 _DECLINED_MESSAGE: Final = "Your payment was declined."
@@ -277,6 +279,18 @@ def refund_custom_id(refund_id: str) -> str:
     if _REFUND_CUSTOM_ID.fullmatch(refund_id):
         return refund_id
     return "paykit-" + hashlib.sha256(refund_id.encode("utf-8")).hexdigest()[:40]
+
+
+def paykit_refund_id(custom_id: object) -> str | None:
+    """The paykit refund id a refund's ``custom_id`` holds (see :func:`refund_custom_id`).
+
+    ``None`` when there is none, or when it is the hash of a refund id PayPal could not take
+    as it was: a hash names the refund only to a lookup that knows the id already.
+    """
+    text = _text(custom_id)
+    if text is None or _HASHED_REFUND_ID.fullmatch(text):
+        return None
+    return text
 
 
 def void_patch(payment_id: str) -> list[dict[str, Any]]:

@@ -25,6 +25,38 @@ replayed or forged delivery) and a body that is not a PayPal event. Every refusa
 problem and never a signature or a secret. When PayPal cannot be asked (``"api"``, PayPal
 down) or the certificate cannot be fetched, :class:`~paykit.errors.GatewayError` with
 ``retryable=True`` is raised instead: answer 5xx and PayPal delivers the event again later.
+
+Dispute events (``CUSTOMER.DISPUTE.*``) carry a :class:`~paykit.gateways.base.DisputeDetails`.
+Its status comes from PayPal's ``status`` read at the dispute's ``dispute_life_cycle_stage``
+-- an ``INQUIRY`` is a warning, ``CHARGEBACK``, ``PRE_ARBITRATION`` and ``ARBITRATION`` are
+chargebacks -- and, once ``RESOLVED``, from ``dispute_outcome.outcome_code``:
+
+=============================================  ========================  =====================
+PayPal                                         at ``INQUIRY``            at a chargeback stage
+=============================================  ========================  =====================
+``OPEN``, ``WAITING_FOR_SELLER_RESPONSE``      ``warning_needs_response`` ``needs_response``
+``WAITING_FOR_BUYER_RESPONSE``,                ``warning_under_review``  ``under_review``
+``UNDER_REVIEW``, ``OTHER``
+``RESOLVED``: ``RESOLVED_BUYER_FAVOUR``,       ``lost``                  ``lost``
+``ACCEPTED``
+``RESOLVED``: ``RESOLVED_SELLER_FAVOUR``,      ``warning_closed``        ``won``
+``RESOLVED_WITH_PAYOUT``, ``CANCELED_BY_BUYER``,
+``DENIED``, ``NONE``
+=============================================  ========================  =====================
+
+``ACCEPTED`` is the seller accepting the claim (the buyer is refunded); ``RESOLVED_WITH_PAYOUT``
+is PayPal paying the buyer under its protection programmes, so the seller keeps the money;
+``NONE`` is a dispute closed without a decision. ``provider_status`` is PayPal's ``status``;
+the amount is ``dispute_amount``; ``evidence_due_by`` is ``seller_response_due_date``.
+``payment_id`` is paykit's payment id from the disputed transaction's ``custom`` field.
+``provider_payment_id`` stays ``None``: a dispute names the *capture*
+(``seller_transaction_id``, kept in ``raw``), never the order id paykit stores as the
+payment's provider id.
+
+A dispute event paykit cannot describe -- an unknown status or stage, a resolution without a
+known outcome, no dispute id, no readable amount -- is returned as ``ignored`` rather than
+guessed at or raised (an error would only make PayPal deliver it again, unchanged): its
+``raw`` says why under ``paykit_ignored_reason``, and a warning is logged.
 """
 
 from __future__ import annotations
@@ -33,6 +65,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import threading
 import warnings
 import zlib
@@ -49,14 +82,22 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from paykit.domain.dispute import DisputeStatus
 from paykit.errors import GatewayError, WebhookSignatureError
-from paykit.gateways.base import GatewayOutcome, GatewayResult, WebhookEvent, WebhookEventType
+from paykit.gateways.base import (
+    DisputeDetails,
+    GatewayOutcome,
+    GatewayResult,
+    WebhookEvent,
+    WebhookEventType,
+)
 from paykit.gateways.paypal._amounts import from_paypal_money
 from paykit.gateways.paypal._mapping import (
     authorization_result,
     capture_result,
     order_result,
     paykit_payment_id,
+    paykit_refund_id,
     redact,
     refund_result,
     related_order_id,
@@ -64,15 +105,19 @@ from paykit.gateways.paypal._mapping import (
 
 __all__ = [
     "AUTH_ALGO",
+    "IGNORED_REASON",
     "CertificateStore",
     "SignedHeaders",
     "allowed_cert_url",
     "default_roots",
+    "dispute_status",
     "normalise_event",
     "parse_event",
     "signed_message",
     "verify_request_body",
 ]
+
+_LOG = logging.getLogger("paykit.gateways.paypal")
 
 AUTH_ALGO: Final = "SHA256withRSA"
 DEFAULT_TOLERANCE: Final = 300
@@ -374,6 +419,29 @@ _REFUND_TYPES: Final = {
     GatewayOutcome.DECLINED: _E.REFUND_FAILED,
     GatewayOutcome.PENDING: _E.REFUND_PENDING,
 }
+IGNORED_REASON: Final = "paykit_ignored_reason"
+"""The key of ``raw`` that says why a dispute event was returned as ``ignored``."""
+
+_D = DisputeStatus
+_INQUIRY: Final = "INQUIRY"
+_CHARGEBACK_STAGES: Final = frozenset({"CHARGEBACK", "PRE_ARBITRATION", "ARBITRATION"})
+_OPEN_STATUSES: Final = {
+    # PayPal status: (at the inquiry stage, at a chargeback stage)
+    "OPEN": (_D.WARNING_NEEDS_RESPONSE, _D.NEEDS_RESPONSE),
+    "WAITING_FOR_SELLER_RESPONSE": (_D.WARNING_NEEDS_RESPONSE, _D.NEEDS_RESPONSE),
+    "WAITING_FOR_BUYER_RESPONSE": (_D.WARNING_UNDER_REVIEW, _D.UNDER_REVIEW),
+    "UNDER_REVIEW": (_D.WARNING_UNDER_REVIEW, _D.UNDER_REVIEW),
+    "OTHER": (_D.WARNING_UNDER_REVIEW, _D.UNDER_REVIEW),
+}
+_OUTCOMES: Final = {
+    "RESOLVED_BUYER_FAVOUR": (_D.LOST, _D.LOST),
+    "ACCEPTED": (_D.LOST, _D.LOST),
+    "RESOLVED_SELLER_FAVOUR": (_D.WARNING_CLOSED, _D.WON),
+    "RESOLVED_WITH_PAYOUT": (_D.WARNING_CLOSED, _D.WON),
+    "CANCELED_BY_BUYER": (_D.WARNING_CLOSED, _D.WON),
+    "DENIED": (_D.WARNING_CLOSED, _D.WON),
+    "NONE": (_D.WARNING_CLOSED, _D.WON),
+}
 
 
 def _text(value: object) -> str | None:
@@ -388,6 +456,10 @@ def _created(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def _capture_event(event_type: str, resource: Mapping[str, Any]) -> GatewayResult:
@@ -459,6 +531,7 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
         return WebhookEvent(
             type=_REFUND_TYPES.get(result.outcome, _E.REFUND_PENDING),
             provider_refund_id=_text(obj.get("id")),
+            refund_id=paykit_refund_id(obj.get("custom_id")),
             result=result,
             **common,
         )
@@ -477,33 +550,77 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
             **common,
         )
     if event_type in _DISPUTE_EVENTS:
-        dispute = _dispute(obj)
+        payment_id = paykit_payment_id(_disputed_transaction(obj).get("custom"))
+        dispute, problem = _dispute(obj)
+        if dispute is None:
+            _LOG.warning(
+                "PayPal event %s (%s) is ignored: %s", common["event_id"], event_type, problem
+            )
+            common["raw"][IGNORED_REASON] = problem
+            return WebhookEvent(type=_E.IGNORED, payment_id=payment_id, **common)
         return WebhookEvent(
             type=_DISPUTE_EVENTS[event_type],
-            payment_id=dispute["payment_id"],
+            payment_id=payment_id,
             dispute=dispute,
             **common,
         )
     return WebhookEvent(type=_E.IGNORED, **common)
 
 
-def _dispute(dispute: Mapping[str, Any]) -> dict[str, Any]:
-    """The facts of a dispute paykit records, as JSON-safe values."""
-    amount = from_paypal_money(dispute.get("dispute_amount"))
+def _disputed_transaction(dispute: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first disputed transaction (paykit makes one capture per order)."""
     transactions = dispute.get("disputed_transactions")
-    first: Mapping[str, Any] = {}
     if isinstance(transactions, list) and transactions and isinstance(transactions[0], Mapping):
-        first = transactions[0]
-    outcome = dispute.get("dispute_outcome")
-    return {
-        "id": _text(dispute.get("dispute_id")),
-        "status": _text(dispute.get("status")),
-        "reason": _text(dispute.get("reason")),
-        "stage": _text(dispute.get("dispute_life_cycle_stage")),
-        "outcome": _text(outcome.get("outcome_code")) if isinstance(outcome, Mapping) else None,
-        "amount": None if amount is None else str(amount.amount),
-        "currency": None if amount is None else amount.currency,
-        "capture": _text(first.get("seller_transaction_id")),
-        "payment_id": paykit_payment_id(first.get("custom")),
-        "seller_response_due_date": _text(dispute.get("seller_response_due_date")),
-    }
+        first: Mapping[str, Any] = transactions[0]
+        return first
+    return {}
+
+
+def dispute_status(
+    status: str | None, stage: str | None, outcome: str | None
+) -> DisputeStatus | None:
+    """The paykit status of PayPal's ``status`` at ``stage`` (and ``outcome``, once resolved).
+
+    ``None`` when the three do not say (see the module docstring for the table).
+    """
+    if stage == _INQUIRY:
+        column = 0
+    elif stage in _CHARGEBACK_STAGES:
+        column = 1
+    else:
+        return None
+    if status == "RESOLVED":
+        pair = _OUTCOMES.get(outcome or "")
+    else:
+        pair = _OPEN_STATUSES.get(status or "")
+    return None if pair is None else pair[column]
+
+
+def _dispute(dispute: Mapping[str, Any]) -> tuple[DisputeDetails | None, str]:
+    """The dispute, normalised; or ``None`` and why it cannot be described."""
+    dispute_id = _text(dispute.get("dispute_id"))
+    if dispute_id is None:
+        return None, "the dispute has no dispute_id"
+    status = _text(dispute.get("status"))
+    stage = _text(dispute.get("dispute_life_cycle_stage"))
+    outcome_object = dispute.get("dispute_outcome")
+    outcome = (
+        _text(outcome_object.get("outcome_code")) if isinstance(outcome_object, Mapping) else None
+    )
+    normalised = dispute_status(status, stage, outcome)
+    if normalised is None:
+        return None, (
+            f"dispute {dispute_id} has status {status!r} at stage {stage!r} with outcome "
+            f"{outcome!r}, which paykit cannot map"
+        )
+    amount = from_paypal_money(dispute.get("dispute_amount"))
+    if amount is None:
+        return None, f"dispute {dispute_id} has no dispute_amount paykit can read"
+    return DisputeDetails(
+        provider_dispute_id=dispute_id,
+        status=normalised,
+        amount=amount,
+        reason=_text(dispute.get("reason")) or "",
+        provider_status=status or "",
+        evidence_due_by=_utc(_created(dispute.get("seller_response_due_date"))),
+    ), ""

@@ -24,14 +24,28 @@ payment method                                 what happens
 :meth:`FakeStripe.inject` scripts transport faults and error answers for the next matching
 requests. Every request is recorded in :attr:`FakeStripe.requests`, and every movement of
 money in :attr:`FakeStripe.ledger`. Objects are built from ``templates`` (Stripe object
-shapes keyed by ``"payment_intent"``, ``"refund"``, ``"payment_method"``, ``"event"``),
-overriding only the fields the fake manages; paykit's own tests pass Stripe's published
-API fixtures, and small built-in shapes serve everyone else.
+shapes keyed by ``"payment_intent"``, ``"refund"``, ``"payment_method"``, ``"dispute"``,
+``"event"``), overriding only the fields the fake manages; paykit's own tests pass Stripe's
+published API fixtures, and small built-in shapes serve everyone else.
+
+Webhooks: :meth:`FakeStripe.event` wraps an object in a Stripe event and
+:meth:`FakeStripe.sign_webhook` signs it with an endpoint secret the way Stripe does.
+:meth:`FakeStripe.open_dispute` and :meth:`FakeStripe.update_dispute` play a customer's bank
+disputing a payment the fake holds, and return the Dispute as ``charge.dispute.*`` events
+carry it::
+
+    dispute = fake.open_dispute(payment_intent_id)                    # needs_response
+    headers, body = fake.sign_webhook(
+        fake.event("charge.dispute.created", dispute), secret="whsec_..."
+    )
+    event = gateway.parse_webhook(headers, body)                      # dispute.created
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -207,12 +221,39 @@ _DEFAULT_TEMPLATES: Final[Mapping[str, Mapping[str, Any]]] = {
         "metadata": {},
         "type": "card",
     },
+    "dispute": {
+        "object": "dispute",
+        "balance_transactions": [],
+        "evidence": {},
+        "evidence_details": {
+            "due_by": None,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "metadata": {},
+        "payment_method_details": {"card": {"brand": "visa", "network": "visa"}, "type": "card"},
+    },
     "event": {
         "object": "event",
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
     },
 }
+
+_DISPUTE_WINDOW: Final = 7 * 24 * 3600
+"""How long the fake gives for evidence (Stripe's deadlines vary by network, often 7-21 days)."""
+_DISPUTE_OPEN: Final = frozenset(
+    {
+        "warning_needs_response",
+        "warning_under_review",
+        "needs_response",
+        "under_review",
+        "appeal_needs_response",
+        "appeal_under_review",
+    }
+)
+_DISPUTE_STATUSES: Final = _DISPUTE_OPEN | {"warning_closed", "won", "lost", "prevented"}
 
 _SEARCH: Final = re.compile(r"metadata\['(?P<key>[^']+)'\]:'(?P<value>(?:[^'\\]|\\.)*)'")
 
@@ -271,6 +312,7 @@ class FakeStripe:
         self._ids = itertools.count(1)
         self._intents: dict[str, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
+        self._disputes: dict[str, dict[str, Any]] = {}
         self._attached: dict[str, str] = {}
         self._replies: dict[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], _Answer]] = {}
         self._script: list[_Scripted] = []
@@ -353,6 +395,95 @@ class FakeStripe:
                 for line in self.ledger
                 if line.kind in kinds and line.payment_intent in intents
             )
+
+    def open_dispute(
+        self,
+        payment_intent_id: str,
+        *,
+        status: str = "needs_response",
+        reason: str = "fraudulent",
+        amount: int | None = None,
+    ) -> dict[str, Any]:
+        """Play the customer's bank disputing the PaymentIntent's charge; return the Dispute.
+
+        ``status`` is where the dispute starts: ``needs_response`` for a chargeback,
+        ``warning_needs_response`` for an inquiry (an early warning). ``amount`` (Stripe
+        units) defaults to everything the PaymentIntent received. The evidence is due in
+        seven days on the fake's clock.
+        """
+        if status not in _DISPUTE_OPEN:
+            msg = f"a dispute opens in one of {sorted(_DISPUTE_OPEN)}, not {status!r}"
+            raise ValueError(msg)
+        with self._lock:
+            intent = self._intents[payment_intent_id]
+            if intent["status"] != "succeeded" or not intent["latest_charge"]:
+                msg = f"{payment_intent_id} is {intent['status']}: only a paid charge is disputed"
+                raise ValueError(msg)
+            now = int(self._clock())
+            dispute = copy.deepcopy(dict(self._templates["dispute"]))
+            details = dict(dispute.get("evidence_details") or {})
+            details["due_by"] = now + _DISPUTE_WINDOW
+            method = copy.deepcopy(dict(dispute.get("payment_method_details") or {}))
+            if isinstance(method.get("card"), Mapping):
+                method["card"] = {
+                    **method["card"],
+                    "case_type": "inquiry" if status.startswith("warning_") else "chargeback",
+                }
+            dispute.update(
+                id=self._new_id("dp"),
+                object="dispute",
+                amount=intent["amount_received"] if amount is None else amount,
+                currency=intent["currency"],
+                charge=intent["latest_charge"],
+                payment_intent=payment_intent_id,
+                created=now,
+                evidence_details=details,
+                is_charge_refundable=status.startswith("warning_"),
+                livemode=False,
+                metadata={},
+                payment_method_details=method,
+                reason=reason,
+                status=status,
+            )
+            self._disputes[dispute["id"]] = dispute
+            return copy.deepcopy(dispute)
+
+    def update_dispute(self, dispute_id: str, *, status: str) -> dict[str, Any]:
+        """Move a dispute to Stripe's ``status`` (``won``, ``lost``...); return the Dispute.
+
+        The fake checks only that ``status`` is one of Stripe's: a decided dispute stays
+        decided at Stripe, but the fake lets a test replay any sequence.
+        """
+        if status not in _DISPUTE_STATUSES:
+            msg = f"{status!r} is not one of Stripe's dispute statuses"
+            raise ValueError(msg)
+        with self._lock:
+            dispute = self._disputes[dispute_id]
+            dispute["status"] = status
+            dispute["is_charge_refundable"] = status.startswith("warning_")
+            return copy.deepcopy(dispute)
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        """A copy of a Dispute as Stripe would return it."""
+        with self._lock:
+            return copy.deepcopy(self._disputes[dispute_id])
+
+    def sign_webhook(
+        self, event: Mapping[str, Any], *, secret: str, timestamp: int | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """The headers and body Stripe would deliver for ``event`` to an endpoint with ``secret``.
+
+        ``Stripe-Signature`` is ``t=<timestamp>,v1=<HMAC-SHA256(secret, "<t>." + body)>``;
+        the timestamp is the fake's clock unless given.
+        """
+        body = json.dumps(event).encode("utf-8")
+        stamp = int(self._clock()) if timestamp is None else timestamp
+        digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+        headers = {
+            "Stripe-Signature": f"t={stamp},v1={digest.hexdigest()}",
+            "Content-Type": "application/json; charset=utf-8",
+        }
+        return headers, body
 
     def event(self, event_type: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         """A Stripe ``event`` of ``event_type`` about ``obj`` (unsigned: sign it yourself)."""

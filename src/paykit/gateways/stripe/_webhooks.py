@@ -6,11 +6,36 @@ directions, constant-time comparison). Every failure raises
 :class:`~paykit.errors.WebhookSignatureError` (answer HTTP 400) with a
 message that names the problem and never a secret or a signature. A verified event of a type
 paykit has no use for is returned as ``ignored``, never raised.
+
+Dispute events (``charge.dispute.*``) carry a :class:`~paykit.gateways.base.DisputeDetails`.
+Stripe's dispute statuses are paykit's :class:`~paykit.domain.dispute.DisputeStatus` word for
+word, plus the appeal stage, which reads as the chargeback it continues:
+
+==========================================  ================================================
+Stripe ``status``                           ``DisputeDetails.status``
+==========================================  ================================================
+``warning_needs_response``                  ``warning_needs_response``
+``warning_under_review``                    ``warning_under_review``
+``warning_closed``                          ``warning_closed``
+``needs_response``                          ``needs_response``
+``under_review``                            ``under_review``
+``appeal_needs_response``                   ``needs_response`` (``provider_status`` keeps
+                                            ``appeal_needs_response``)
+``appeal_under_review``                     ``under_review`` (likewise)
+``won`` / ``lost`` / ``prevented``          ``won`` / ``lost`` / ``prevented``
+==========================================  ================================================
+
+A dispute event paykit cannot describe -- a status not in this table, no dispute id, no
+amount or one that is not a Stripe amount -- is returned as ``ignored`` rather than guessed
+at or raised (an error would only make Stripe deliver it again, unchanged): its ``raw`` says
+why under ``paykit_ignored_reason``, and a warning is logged. The next event about the
+dispute carries its whole state again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,19 +43,34 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 
+from paykit.domain.dispute import DisputeStatus
 from paykit.errors import WebhookSignatureError
 from paykit.gateways._signatures import DEFAULT_TOLERANCE, TimestampedSignature
-from paykit.gateways.base import GatewayOutcome, GatewayResult, WebhookEvent, WebhookEventType
+from paykit.gateways.base import (
+    DisputeDetails,
+    GatewayOutcome,
+    GatewayResult,
+    WebhookEvent,
+    WebhookEventType,
+)
 from paykit.gateways.stripe._mapping import (
     PAYKIT_PAYMENT_ID,
+    PAYKIT_REFUND_ID,
     payment_intent_result,
     redact,
     refund_result,
     stripe_money,
 )
 
-__all__ = ["DEFAULT_TOLERANCE", "StripeWebhookVerifier", "normalise_event"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "DISPUTE_STATUSES",
+    "IGNORED_REASON",
+    "StripeWebhookVerifier",
+    "normalise_event",
+]
 
+_LOG = logging.getLogger("paykit.gateways.stripe")
 
 _E = WebhookEventType
 _PAYMENT_INTENT_EVENTS: Final = {
@@ -48,7 +88,20 @@ _DISPUTE_EVENTS: Final = {
     "charge.dispute.created": _E.DISPUTE_CREATED,
     "charge.dispute.updated": _E.DISPUTE_UPDATED,
     "charge.dispute.closed": _E.DISPUTE_CLOSED,
+    # Money moving because of a dispute: the dispute object they carry is its current
+    # state, as fresh as an update, so they are read as one.
+    "charge.dispute.funds_withdrawn": _E.DISPUTE_UPDATED,
+    "charge.dispute.funds_reinstated": _E.DISPUTE_UPDATED,
 }
+_D = DisputeStatus
+DISPUTE_STATUSES: Final[dict[str, DisputeStatus]] = {
+    **{status.value: status for status in DisputeStatus},
+    "appeal_needs_response": _D.NEEDS_RESPONSE,
+    "appeal_under_review": _D.UNDER_REVIEW,
+}
+"""Stripe's dispute ``status`` to paykit's (see the module docstring)."""
+IGNORED_REASON: Final = "paykit_ignored_reason"
+"""The key of ``raw`` that says why a dispute event was returned as ``ignored``."""
 _REFUND_TYPES: Final = {
     GatewayOutcome.SUCCEEDED: _E.REFUND_SUCCEEDED,
     GatewayOutcome.DECLINED: _E.REFUND_FAILED,
@@ -140,6 +193,7 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
             type=kind,
             provider_payment_id=_text(obj.get("payment_intent")),
             provider_refund_id=_text(obj.get("id")),
+            refund_id=_text(metadata.get(PAYKIT_REFUND_ID)),
             result=result,
             **common,
         )
@@ -151,10 +205,21 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
             **common,
         )
     if event_type in _DISPUTE_EVENTS and obj.get("object") == "dispute":
+        dispute, problem = _dispute(obj)
+        if dispute is None:
+            _LOG.warning(
+                "Stripe event %s (%s) is ignored: %s", common["event_id"], event_type, problem
+            )
+            common["raw"][IGNORED_REASON] = problem
+            return WebhookEvent(
+                type=_E.IGNORED,
+                provider_payment_id=_text(obj.get("payment_intent")),
+                **common,
+            )
         return WebhookEvent(
             type=_DISPUTE_EVENTS[event_type],
             provider_payment_id=_text(obj.get("payment_intent")),
-            dispute=_dispute(obj),
+            dispute=dispute,
             **common,
         )
     return WebhookEvent(
@@ -175,19 +240,25 @@ def _charge_refunded(charge: Mapping[str, Any]) -> GatewayResult:
     )
 
 
-def _dispute(dispute: Mapping[str, Any]) -> dict[str, Any]:
-    """The facts of a dispute paykit records, as JSON-safe values."""
+def _dispute(dispute: Mapping[str, Any]) -> tuple[DisputeDetails | None, str]:
+    """The dispute, normalised; or ``None`` and why it cannot be described."""
+    dispute_id = _text(dispute.get("id"))
+    if dispute_id is None:
+        return None, "the dispute has no id"
+    provider_status = _text(dispute.get("status")) or ""
+    status = DISPUTE_STATUSES.get(provider_status)
+    if status is None:
+        return None, f"dispute {dispute_id} has status {provider_status!r}, unknown to paykit"
     amount = stripe_money(dispute.get("amount"), dispute.get("currency"))
-    details = dispute.get("evidence_details") or {}
-    due_by = _created(details.get("due_by"))
-    return {
-        "id": _text(dispute.get("id")),
-        "status": _text(dispute.get("status")),
-        "reason": _text(dispute.get("reason")),
-        "amount": None if amount is None else str(amount.amount),
-        "currency": None if amount is None else amount.currency,
-        "charge": _text(dispute.get("charge")),
-        "payment_intent": _text(dispute.get("payment_intent")),
-        "evidence_due_by": None if due_by is None else due_by.isoformat(),
-        "is_charge_refundable": dispute.get("is_charge_refundable"),
-    }
+    if amount is None:
+        return None, f"dispute {dispute_id} has no amount paykit can read"
+    details = dispute.get("evidence_details")
+    due_by = _created(details.get("due_by")) if isinstance(details, Mapping) else None
+    return DisputeDetails(
+        provider_dispute_id=dispute_id,
+        status=status,
+        amount=amount,
+        reason=_text(dispute.get("reason")) or "",
+        provider_status=provider_status,
+        evidence_due_by=due_by,
+    ), ""

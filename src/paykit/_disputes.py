@@ -133,10 +133,10 @@ def _log(tx: Transaction, log_type: LogType, dispute: Dispute, message: str) -> 
         log_type,
         message,
         amount=dispute.amount,
-        new_status=str(dispute.status),
-        data={
+        data={  # the entry's own status fields are the payment's; the dispute's go here
             "dispute_id": dispute.id,
             "provider_dispute_id": dispute.provider_dispute_id,
+            "dispute_status": str(dispute.status),
             "provider_status": dispute.provider_status,
         },
     )

@@ -6,7 +6,7 @@ or replayed event can never reopen a decided dispute::
 
     warning_needs_response ──> warning_under_review ──> warning_closed
             │                        │
-            └────────────┬───────────┘
+            └────────────┬───────────┘   (or straight to won | lost)
                          v
     needs_response ──> under_review ──> won | lost
           │                               ^
@@ -57,13 +57,14 @@ CLOSED_DISPUTE_STATUSES: Final = frozenset({_D.WARNING_CLOSED, _D.WON, _D.LOST, 
 """Decided disputes: final, and the ones that publish ``dispute.closed``."""
 
 _OPEN_CHARGEBACK: Final = frozenset({_D.NEEDS_RESPONSE, _D.UNDER_REVIEW})
+_DECIDED: Final = frozenset({_D.WON, _D.LOST})
 
 DISPUTE_TRANSITIONS: Final[dict[DisputeStatus, frozenset[DisputeStatus]]] = {
     _D.WARNING_NEEDS_RESPONSE: frozenset(
-        {_D.WARNING_UNDER_REVIEW, _D.WARNING_CLOSED, _D.PREVENTED, *_OPEN_CHARGEBACK, _D.LOST}
+        {_D.WARNING_UNDER_REVIEW, _D.WARNING_CLOSED, _D.PREVENTED, *_OPEN_CHARGEBACK, *_DECIDED}
     ),
     _D.WARNING_UNDER_REVIEW: frozenset(
-        {_D.WARNING_NEEDS_RESPONSE, _D.WARNING_CLOSED, _D.PREVENTED, *_OPEN_CHARGEBACK, _D.LOST}
+        {_D.WARNING_NEEDS_RESPONSE, _D.WARNING_CLOSED, _D.PREVENTED, *_OPEN_CHARGEBACK, *_DECIDED}
     ),
     _D.NEEDS_RESPONSE: frozenset({_D.UNDER_REVIEW, _D.WON, _D.LOST, _D.PREVENTED}),
     _D.UNDER_REVIEW: frozenset({_D.NEEDS_RESPONSE, _D.WON, _D.LOST}),
@@ -72,8 +73,9 @@ DISPUTE_TRANSITIONS: Final[dict[DisputeStatus, frozenset[DisputeStatus]]] = {
     _D.LOST: frozenset(),
     _D.PREVENTED: frozenset(),
 }
-"""Every allowed dispute move. An inquiry may escalate or be lost outright (PayPal resolves
-an inquiry in the buyer's favour by refunding them); a chargeback may go back to
+"""Every allowed dispute move. An inquiry may escalate, or be decided outright: PayPal resolves
+an inquiry in the buyer's favour by refunding them, and when the escalation's event is lost
+the next one paykit sees is the decision. A chargeback may go back to
 ``needs_response`` when the network asks for more evidence; decided disputes are final."""
 
 

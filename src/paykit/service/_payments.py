@@ -48,13 +48,14 @@ from paykit.service._core import (
     require_active,
 )
 
-__all__ = ["PaymentOperations"]
+__all__ = ["RECONCILABLE_STATUSES", "PaymentOperations"]
 
 
 _P = PaymentStatus
 _O = GatewayOutcome
 
-_RECONCILABLE: Final = frozenset({_P.PROCESSING, _P.REQUIRES_ACTION, _P.AUTHORIZED})
+RECONCILABLE_STATUSES: Final = frozenset({_P.PROCESSING, _P.REQUIRES_ACTION, _P.AUTHORIZED})
+"""The payments ``reconcile_payment`` asks the provider about (any other is settled)."""
 """Payments whose truth may differ at the provider: reconciliation asks about these."""
 
 
@@ -343,7 +344,7 @@ class PaymentOperations(ServiceCore):
         any other payment is returned unchanged without calling the provider.
         """
         payment = self.get_payment(payment_id)
-        if payment.status not in _RECONCILABLE:
+        if payment.status not in RECONCILABLE_STATUSES:
             return payment
         gateway = self.gateways.by_name(payment.provider)
         lookup = PaymentLookup(

@@ -29,8 +29,8 @@ from paykit._inbox import retry_unmatched
 from paykit._transaction import Transaction
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
-from paykit.errors import PaymentProcessingError, RefundProcessingError, ValidationError
-from paykit.service._payments import PaymentOperations
+from paykit.errors import PaykitError, ValidationError
+from paykit.service._payments import RECONCILABLE_STATUSES, PaymentOperations
 from paykit.service._refunds import RefundOperations
 
 __all__ = [
@@ -58,7 +58,7 @@ class SweepOutcome(StrEnum):
     SKIPPED = "skipped"
     """Another worker holds it, or it settled since the sweep listed it."""
     ERROR = "error"
-    """Asking the provider raised; it is asked again later."""
+    """Asking the provider failed (or its gateway is not configured); asked again later."""
 
 
 @attrs.frozen(kw_only=True)
@@ -170,7 +170,7 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
             return SweepOutcome.SKIPPED
         try:
             payment = self.reconcile_payment(payment_id)
-        except PaymentProcessingError:
+        except PaykitError:  # the provider failed, or its gateway is no longer configured
             outcome = SweepOutcome.ERROR
         else:
             if payment.status not in swept:
@@ -189,7 +189,7 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
             return SweepOutcome.SKIPPED
         try:
             refund = self.reconcile_refund(refund_id)
-        except RefundProcessingError:
+        except PaykitError:
             outcome = SweepOutcome.ERROR
         else:
             if refund.status is not RefundStatus.PROCESSING:
@@ -215,10 +215,14 @@ class _Policy:
 
 def _payment_status(value: PaymentStatus | str) -> PaymentStatus:
     try:
-        return PaymentStatus(value)
+        status = PaymentStatus(value)
     except ValueError:
-        msg = f"{value!r} is not a payment status; use one of {[str(s) for s in PaymentStatus]}"
-        raise ValidationError(msg, field="statuses") from None
+        status = None
+    if status not in RECONCILABLE_STATUSES:
+        choices = ", ".join(sorted(RECONCILABLE_STATUSES))
+        msg = f"{value!r} cannot be swept; sweep payments that are {choices}"
+        raise ValidationError(msg, field="statuses")
+    return status
 
 
 def _due(

@@ -66,6 +66,11 @@ that names it. ``docs/writing-a-gateway.md`` walks through a whole adapter and i
 ``RunBeforeCommit`` wraps any storage so that a competing action runs just before the
 first commit: deterministic race tests without patching (see ``paykit.testing.races``).
 
+``FaultyGateway`` puts the sandbox behind an unreliable network -- refused connections,
+timeouts after the provider acted, 5xx, 429, dropped responses, and webhooks delivered twice,
+out of order, early or never -- chosen by a seeded ``FaultPlan`` so a failing run replays
+exactly (see ``paykit.testing.faults``).
+
 This package needs pytest installed (it is a development dependency, not a runtime one).
 ``import paykit`` never imports it, so applications do not pay for it.
 """
@@ -85,12 +90,16 @@ from paykit.testing.gateway_conformance import (  # noqa: E402
     GatewayConformance,
     GatewayHarness,
 )
+from paykit.testing.faults import FaultKind, FaultPlan, FaultyGateway  # noqa: E402
 from paykit.testing.races import RunBeforeCommit  # noqa: E402
 from paykit.testing.repository_contract import RepositoryContract  # noqa: E402
 
 __all__ = [
     "CAPABILITIES",
     "Behaviour",
+    "FaultKind",
+    "FaultPlan",
+    "FaultyGateway",
     "GatewayConformance",
     "GatewayHarness",
     "RepositoryContract",

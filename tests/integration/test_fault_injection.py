@@ -28,11 +28,10 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import Final
 
 import attrs
@@ -446,7 +445,7 @@ def _at_the_provider(call: Callable[[], str | None]) -> str | None:
 
 
 def _is_chain(
-    moves: list[tuple[str | None, str | None]],
+    moves: Sequence[tuple[str | None, str]],
     start: str,
     end: str,
     table: dict[PaymentStatus, frozenset[PaymentStatus]]
@@ -460,12 +459,8 @@ def _is_chain(
     for previous, new in moves[1:]:
         if previous != position or (previous, new) not in allowed:
             return False
-        position = str(new)
+        position = new
     return position == end
-
-
-def _memory() -> Iterator[Storage]:
-    yield InMemoryStorage()
 
 
 @pytest.mark.parametrize("seed", [SEED])
@@ -498,6 +493,3 @@ def test_a_run_replays_exactly_from_its_seed() -> None:
         summaries.append((run.plan.history, run.scenarios, statuses))
 
     assert summaries[0] == summaries[1]
-
-
-_ = Path  # keep the import for SQL runs below

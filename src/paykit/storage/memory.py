@@ -314,6 +314,8 @@ class _WebhookInbox(_Table[InboxEntry]):
         provider_refund_id: str | None = None,
         limit: int | None = None,
     ) -> Sequence[InboxEntry]:
+        if not self._unmatched and not self.added and not self.changed:
+            return []  # the common case: nothing is waiting
         ids = {
             ("payment_id", payment_id),
             ("provider_payment_id", provider_payment_id),

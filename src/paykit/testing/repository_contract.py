@@ -11,6 +11,10 @@ checks what the contract promises and what the service relies on:
 * a commit is atomic, and one that loses a race -- a changed record or a unique key taken
   twice -- raises ``ConcurrencyConflict`` and writes nothing at all;
 * listings filter and sort oldest first; the audit log is append-only and keeps its order;
+* disputes and webhook inbox entries are unique by their provider's id, and lookups by a
+  provider's id are scoped to that provider;
+* the reconciliation sweep's listings pick exactly the records that are due, least
+  recently updated first;
 * under threads, retried units of work keep the refund ceiling.
 
 Records are built by the small factories below: fixed UTC datetimes, random ``uuid`` ids,
@@ -33,10 +37,12 @@ from typing import Final
 
 import pytest
 
+from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, InvalidRefundAmountError, NotFound
 from paykit.money import Money
 from paykit.storage.base import Storage, UnitOfWork
@@ -49,7 +55,7 @@ T0: Final = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
 CUSTOMER: Final = "cus_contract"
 
-Record = PaymentMethod | Payment | Refund | TransactionLogEntry
+Record = PaymentMethod | Payment | Refund | TransactionLogEntry | Dispute | InboxEntry
 
 
 def _at(minutes: int) -> datetime:
@@ -161,6 +167,55 @@ def _entry(
     )
 
 
+def _dispute(
+    payment: Payment,
+    *,
+    provider: str = "sandbox",
+    provider_dispute_id: str | None = None,
+    created_at: datetime = T0,
+) -> Dispute:
+    """An open dispute of ``payment`` with every optional field filled in."""
+    return Dispute(
+        id=_new_id("dp"),
+        payment_id=payment.id,
+        provider=provider,
+        provider_dispute_id=provider_dispute_id or _new_id("du"),
+        amount=Money.of("25.00", payment.currency),
+        reason="fraudulent",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        provider_status="needs_response",
+        evidence_due_by=created_at + timedelta(days=7),
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+def _inbox_entry(  # noqa: PLR0913 - one keyword per fact a listing test varies
+    *,
+    provider: str = "sandbox",
+    event_id: str | None = None,
+    status: InboxStatus = InboxStatus.UNMATCHED,
+    payment_id: str | None = None,
+    provider_payment_id: str | None = None,
+    provider_refund_id: str | None = None,
+    received_at: datetime = T0,
+) -> InboxEntry:
+    """A received event naming the given ids."""
+    return InboxEntry(
+        id=_new_id("wh"),
+        provider=provider,
+        event_id=event_id or _new_id("evt"),
+        event_type="payment.completed",
+        provider_type="payment_intent.succeeded",
+        status=status,
+        payment_id=payment_id,
+        provider_payment_id=provider_payment_id,
+        provider_refund_id=provider_refund_id,
+        received_at=received_at,
+        payload={"type": "payment_intent.succeeded", "data": {"id": provider_payment_id}},
+    )
+
+
 def _stage(uow: UnitOfWork, *records: Record) -> None:
     """Stage ``records`` as new in ``uow``."""
     for record in records:
@@ -170,6 +225,10 @@ def _stage(uow: UnitOfWork, *records: Record) -> None:
             uow.payments.add(record)
         elif isinstance(record, Refund):
             uow.refunds.add(record)
+        elif isinstance(record, Dispute):
+            uow.disputes.add(record)
+        elif isinstance(record, InboxEntry):
+            uow.webhook_inbox.add(record)
         else:
             uow.transaction_log.append(record)
 
@@ -1056,6 +1115,868 @@ class RepositoryContract(abc.ABC):
 
         with storage.unit_of_work() as uow:
             assert list(uow.transaction_log.list_for_payment(payment.id)) == [committed]
+
+    # -- new fields and records: round trips -------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("currency", "amount", "chargeback"),
+        [("USD", "100.00", "30.05"), ("JPY", "10000", "1500"), ("KWD", "12.345", "1.001")],
+    )
+    def test_chargeback_and_reconcile_fields_of_a_payment_round_trip(
+        self, storage: Storage, currency: str, amount: str, chargeback: str
+    ) -> None:
+        """``chargeback_amount`` comes back exact; the sweep's bookkeeping comes back as set."""
+        payment = _payment(status=PaymentStatus.COMPLETED, amount=amount, currency=currency)
+        payment.chargeback_amount = Money.of(chargeback, currency)
+        payment.reconcile_attempts = 4
+        payment.next_reconcile_at = _at(7) + timedelta(microseconds=1)
+        _save(storage, payment)
+
+        with storage.unit_of_work() as uow:
+            got = uow.payments.get(payment.id)
+        assert got == payment
+        assert type(got.chargeback_amount.amount) is Decimal
+        assert str(got.chargeback_amount.amount) == chargeback
+        assert got.chargeback_amount.currency == currency
+        assert got.refundable_amount == payment.captured_amount - payment.chargeback_amount
+        assert got.reconcile_attempts == 4
+        assert got.next_reconcile_at == _at(7) + timedelta(microseconds=1)
+        assert got.next_reconcile_at.utcoffset() == timedelta(0)
+
+    def test_new_payment_fields_default_to_zero_and_unset(self, storage: Storage) -> None:
+        """A payment that never met a dispute or a sweep stores a zero chargeback, no schedule."""
+        payment = _payment(currency="JPY", amount="500")
+        _save(storage, payment)
+
+        with storage.unit_of_work() as uow:
+            got = uow.payments.get(payment.id)
+        assert got.chargeback_amount == Money.zero("JPY")
+        assert got.chargeback_amount.currency == "JPY"
+        assert got.reconcile_attempts == 0
+        assert got.next_reconcile_at is None
+        assert got == payment
+
+    def test_reconcile_fields_of_a_refund_round_trip(self, storage: Storage) -> None:
+        """A refund's sweep bookkeeping comes back as set, and unset when never set."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        swept = _refund(payment)
+        swept.transition_to(RefundStatus.PROCESSING, _at(1))
+        swept.reconcile_attempts = 2
+        swept.next_reconcile_at = _at(9)
+        fresh = _refund(payment)
+        _save(storage, payment, swept, fresh)
+
+        with storage.unit_of_work() as uow:
+            got = uow.refunds.get(swept.id)
+            got_fresh = uow.refunds.get(fresh.id)
+        assert got == swept
+        assert got.reconcile_attempts == 2
+        assert got.next_reconcile_at == _at(9)
+        assert got.next_reconcile_at.utcoffset() == timedelta(0)
+        assert (got_fresh.reconcile_attempts, got_fresh.next_reconcile_at) == (0, None)
+
+    @pytest.mark.parametrize(
+        ("currency", "amount"), [("USD", "9999999999.99"), ("JPY", "1"), ("KWD", "0.001")]
+    )
+    def test_dispute_round_trips(self, storage: Storage, currency: str, amount: str) -> None:
+        """A committed dispute comes back equal in every field, as a copy, amount exact."""
+        payment = _payment(status=PaymentStatus.COMPLETED, currency=currency, amount=amount)
+        dispute = Dispute(
+            id=_new_id("dp"),
+            payment_id=payment.id,
+            provider="stripe",
+            provider_dispute_id="du_round_trip",
+            amount=Money.of(amount, currency),
+            reason="product_not_received",
+            status=DisputeStatus.LOST,
+            provider_status="lost",
+            evidence_due_by=_at(60 * 24 * 7),
+            created_at=T0,
+            updated_at=_at(3),
+            closed_at=_at(3),
+        )
+        _save(storage, payment, dispute)
+
+        assert dispute.version >= 1
+        with storage.unit_of_work() as uow:
+            got = uow.disputes.get(dispute.id)
+        assert got is not dispute
+        assert got == dispute
+        assert got.version == dispute.version
+        assert type(got.amount.amount) is Decimal
+        assert str(got.amount.amount) == amount
+        assert got.amount.currency == currency
+        assert got.status is DisputeStatus.LOST
+        assert got.is_closed
+        for stamp in (got.created_at, got.updated_at, got.closed_at, got.evidence_due_by):
+            assert stamp is not None
+            assert stamp.utcoffset() == timedelta(0)
+        assert got.created_at.microsecond == 123456
+
+    def test_a_dispute_with_defaults_round_trips(self, storage: Storage) -> None:
+        """Empty reason and provider status, no deadline and not closed come back as such."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        dispute = Dispute(
+            id=_new_id("dp"),
+            payment_id=payment.id,
+            provider="paypal",
+            provider_dispute_id="PP-D-1",
+            amount=Money.of("0.01", "USD"),
+            status=DisputeStatus.WARNING_NEEDS_RESPONSE,
+            created_at=T0,
+            updated_at=T0,
+        )
+        _save(storage, payment, dispute)
+
+        with storage.unit_of_work() as uow:
+            got = uow.disputes.get(dispute.id)
+        assert got == dispute
+        assert (got.reason, got.provider_status) == ("", "")
+        assert got.evidence_due_by is None
+        assert got.closed_at is None
+
+    def test_inbox_entry_round_trips(self, storage: Storage) -> None:
+        """A committed inbox entry comes back equal, payload nested and frozen, times aware."""
+        payload = {
+            "id": "evt_1",
+            "type": "charge.refunded",
+            "data": {
+                "object": {
+                    "id": "ch_1",
+                    "amount": 1234,
+                    "ratio": 1.5,
+                    "paid": True,
+                    "failure": None,
+                    "refunds": [{"id": "re_1", "tags": ["a", "b"]}, "Zürich ✓"],
+                }
+            },
+        }
+        entry = InboxEntry(
+            id=_new_id("wh"),
+            provider="stripe",
+            event_id="evt_1",
+            event_type="refund.completed",
+            provider_type="charge.refunded",
+            status=InboxStatus.APPLIED,
+            payment_id="pay_1",
+            provider_payment_id="pi_1",
+            provider_refund_id="re_1",
+            received_at=T0,
+            applied_at=_at(1),
+            payload=payload,
+        )
+        _save(storage, entry)
+
+        assert entry.version >= 1
+        with storage.unit_of_work() as uow:
+            got = uow.webhook_inbox.find("stripe", "evt_1")
+        assert got is not None
+        assert got is not entry
+        assert got == entry
+        assert got.version == entry.version
+        assert got.status is InboxStatus.APPLIED
+        assert got.received_at.utcoffset() == timedelta(0)
+        assert got.received_at.microsecond == 123456
+        assert got.applied_at == _at(1)
+        refunds = got.payload["data"]["object"]["refunds"]
+        assert refunds[0] == {"id": "re_1", "tags": ("a", "b")}
+        assert refunds[1] == "Zürich ✓"
+        assert got.payload["data"]["object"]["amount"] == 1234
+        assert got.payload["data"]["object"]["failure"] is None
+        with pytest.raises(TypeError):
+            got.payload["data"]["forged"] = True
+
+    def test_an_inbox_entry_with_no_ids_round_trips(self, storage: Storage) -> None:
+        """An ignored event naming nothing, never applied, with an empty payload."""
+        entry = InboxEntry(
+            id=_new_id("wh"),
+            provider="paypal",
+            event_id="WH-1",
+            event_type="ignored",
+            provider_type="CUSTOMER.PROFILE.UPDATED",
+            status=InboxStatus.IGNORED,
+            received_at=T0,
+        )
+        _save(storage, entry)
+
+        with storage.unit_of_work() as uow:
+            got = uow.webhook_inbox.find("paypal", "WH-1")
+        assert got == entry
+        assert got is not None
+        assert (got.payment_id, got.provider_payment_id, got.provider_refund_id) == (None,) * 3
+        assert got.applied_at is None
+        assert dict(got.payload) == {}
+
+    # -- disputes -----------------------------------------------------------------------
+
+    def test_get_of_a_missing_dispute_raises_not_found(self, storage: Storage) -> None:
+        """``disputes.get`` of an unknown id raises ``NotFound`` naming the kind and the id."""
+        with storage.unit_of_work() as uow, pytest.raises(NotFound) as error:
+            uow.disputes.get("dp_missing")
+        assert (error.value.kind, error.value.record_id) == ("dispute", "dp_missing")
+
+    def test_a_dispute_update_commits_a_new_version(self, storage: Storage) -> None:
+        """A dispute moved and updated is stored on commit; the caller's object has the version."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        dispute = _dispute(payment)
+        _save(storage, payment, dispute)
+        first_version = dispute.version
+
+        with storage.unit_of_work() as uow:
+            loaded = uow.disputes.get(dispute.id)
+            loaded.transition_to(DisputeStatus.UNDER_REVIEW, _at(1))
+            loaded.provider_status = "under_review"
+            uow.disputes.update(loaded)
+            assert uow.disputes.get(dispute.id).status is DisputeStatus.UNDER_REVIEW
+            uow.commit()
+        assert loaded.version > first_version
+
+        with storage.unit_of_work() as uow:
+            again = uow.disputes.get(dispute.id)
+            again.transition_to(DisputeStatus.WON, _at(2))
+            uow.disputes.update(again)
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            stored = uow.disputes.get(dispute.id)
+        assert stored == again
+        assert stored.status is DisputeStatus.WON
+        assert stored.provider_status == "under_review"
+        assert stored.closed_at == _at(2)
+        assert stored.version > loaded.version
+
+    def test_a_dispute_read_is_a_copy(self, storage: Storage) -> None:
+        """Changing a dispute read with ``get`` or a listing stores nothing without ``update``."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        dispute = _dispute(payment, provider_dispute_id="du_copy")
+        _save(storage, payment, dispute)
+        with storage.unit_of_work() as uow:
+            uow.disputes.get(dispute.id).transition_to(DisputeStatus.LOST, _at(1))
+            uow.disputes.list_for_payment(payment.id)[0].reason = "leaked"
+            found = uow.disputes.find_by_provider_id("sandbox", "du_copy")
+            assert found is not None
+            found.provider_status = "leaked"
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            assert uow.disputes.get(dispute.id) == dispute
+
+    def test_find_dispute_by_provider_id(self, storage: Storage) -> None:
+        """Disputes are found by (provider, provider's id), in their unit before commit."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        sandbox = _dispute(payment, provider_dispute_id="du_shared")
+        stripe = _dispute(payment, provider="stripe", provider_dispute_id="du_shared")
+        _save(storage, payment, sandbox, stripe)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            assert uow.disputes.find_by_provider_id("sandbox", "du_shared") == sandbox
+            assert uow.disputes.find_by_provider_id("stripe", "du_shared") == stripe
+            assert uow.disputes.find_by_provider_id("paypal", "du_shared") is None
+            assert uow.disputes.find_by_provider_id("sandbox", "du_missing") is None
+
+            staged = _dispute(payment, provider_dispute_id="du_staged")
+            uow.disputes.add(staged)
+            found = uow.disputes.find_by_provider_id("sandbox", "du_staged")
+            assert found is not None
+            assert found.id == staged.id
+            assert other.disputes.find_by_provider_id("sandbox", "du_staged") is None
+            uow.rollback()
+            assert uow.disputes.find_by_provider_id("sandbox", "du_staged") is None
+
+        with storage.unit_of_work() as uow:
+            assert uow.disputes.find_by_provider_id("sandbox", "du_staged") is None
+            with pytest.raises(NotFound):
+                uow.disputes.get(staged.id)
+
+    def test_disputes_list_for_payment(self, storage: Storage) -> None:
+        """A payment's disputes only, oldest first, with the unit's staged changes."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        other = _payment(status=PaymentStatus.COMPLETED)
+        late = _dispute(payment, created_at=_at(10))
+        early = _dispute(payment, created_at=_at(1))
+        _save(storage, payment, other, late, _dispute(other), early)
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.disputes.list_for_payment(payment.id)) == [early.id, late.id]
+            assert list(uow.disputes.list_for_payment("pay_unknown")) == []
+
+            middle = _dispute(payment, created_at=_at(5))
+            uow.disputes.add(middle)
+            changed = uow.disputes.get(late.id)
+            changed.transition_to(DisputeStatus.UNDER_REVIEW, _at(11))
+            uow.disputes.update(changed)
+            listed = uow.disputes.list_for_payment(payment.id)
+            assert _ids(listed) == [early.id, middle.id, late.id]
+            assert listed[2].status is DisputeStatus.UNDER_REVIEW
+            assert len(uow.disputes.list_for_payment(other.id)) == 1
+
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.disputes.list_for_payment(payment.id)) == [early.id, late.id]
+
+    def test_a_disputes_provider_id_is_unique_per_provider(self, storage: Storage) -> None:
+        """Two units adding one provider's dispute: the second conflicts and writes nothing."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        _save(storage, payment)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            assert first.disputes.find_by_provider_id("sandbox", "du_race") is None
+            assert second.disputes.find_by_provider_id("sandbox", "du_race") is None
+            winner = _dispute(payment, provider_dispute_id="du_race")
+            loser = _dispute(payment, provider_dispute_id="du_race")
+            first.disputes.add(winner)
+            second.disputes.add(loser)
+            second.transaction_log.append(_entry(payment.id, message="dispute opened"))
+            lost_entry = _inbox_entry(event_id="evt_lost_with_the_dispute")
+            second.webhook_inbox.add(lost_entry)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            assert _ids(uow.disputes.list_for_payment(payment.id)) == [winner.id]
+            found = uow.disputes.find_by_provider_id("sandbox", "du_race")
+            assert found is not None
+            assert found.id == winner.id
+            with pytest.raises(NotFound):
+                uow.disputes.get(loser.id)
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == []
+            assert uow.webhook_inbox.find("sandbox", "evt_lost_with_the_dispute") is None
+
+        # Later, alone, or twice in one unit: still taken. Another provider may use the id.
+        with storage.unit_of_work() as uow:
+            uow.disputes.add(_dispute(payment, provider_dispute_id="du_race"))
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+        with storage.unit_of_work() as uow:
+            uow.disputes.add(_dispute(payment, provider_dispute_id="du_twice"))
+            uow.disputes.add(_dispute(payment, provider_dispute_id="du_twice"))
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+        with storage.unit_of_work() as uow:
+            uow.disputes.add(_dispute(payment, provider="stripe", provider_dispute_id="du_race"))
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            assert len(uow.disputes.list_for_payment(payment.id)) == 2
+            assert uow.disputes.find_by_provider_id("sandbox", "du_twice") is None
+
+    def test_concurrent_dispute_updates_conflict(self, storage: Storage) -> None:
+        """Two units that changed one dispute: the second commit raises and writes nothing."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        dispute = _dispute(payment)
+        _save(storage, payment, dispute)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.disputes.get(dispute.id)
+            theirs = second.disputes.get(dispute.id)
+            mine.transition_to(DisputeStatus.UNDER_REVIEW, _at(1))
+            first.disputes.update(mine)
+            theirs.transition_to(DisputeStatus.LOST, _at(2))
+            second.disputes.update(theirs)
+            lost_payment = second.payments.get(payment.id)
+            lost_payment.chargeback_amount = Money.of("25.00", "USD")
+            second.payments.update(lost_payment)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            stored = uow.disputes.get(dispute.id)
+            assert stored.status is DisputeStatus.UNDER_REVIEW
+            assert stored.version == mine.version
+            assert uow.payments.get(payment.id).chargeback_amount == Money.zero("USD")
+
+    # -- the webhook inbox --------------------------------------------------------------
+
+    def test_find_inbox_entry_by_provider_and_event_id(self, storage: Storage) -> None:
+        """Entries are found by (provider, event id); staged ones by their own unit only."""
+        sandbox = _inbox_entry(event_id="evt_shared")
+        stripe = _inbox_entry(provider="stripe", event_id="evt_shared")
+        _save(storage, sandbox, stripe)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            assert uow.webhook_inbox.find("sandbox", "evt_shared") == sandbox
+            assert uow.webhook_inbox.find("stripe", "evt_shared") == stripe
+            assert uow.webhook_inbox.find("paypal", "evt_shared") is None
+            assert uow.webhook_inbox.find("sandbox", "evt_missing") is None
+
+            staged = _inbox_entry(event_id="evt_staged")
+            uow.webhook_inbox.add(staged)
+            found = uow.webhook_inbox.find("sandbox", "evt_staged")
+            assert found is not None
+            assert found.id == staged.id
+            assert other.webhook_inbox.find("sandbox", "evt_staged") is None
+            assert _ids(other.webhook_inbox.list_unmatched()) == [sandbox.id, stripe.id]
+
+        with storage.unit_of_work() as uow:  # left without a commit: nothing was written
+            assert uow.webhook_inbox.find("sandbox", "evt_staged") is None
+
+    def test_an_inbox_update_commits_a_new_version(self, storage: Storage) -> None:
+        """An unmatched entry applied later: matched to its payment, gone from the unmatched."""
+        entry = _inbox_entry(event_id="evt_late", provider_payment_id="pi_late")
+        _save(storage, entry)
+        first_version = entry.version
+        with storage.unit_of_work() as uow:
+            loaded = uow.webhook_inbox.find("sandbox", "evt_late")
+            assert loaded is not None
+            loaded.status = InboxStatus.APPLIED
+            loaded.payment_id = "pay_late"
+            loaded.applied_at = _at(5)
+            uow.webhook_inbox.update(loaded)
+            assert list(uow.webhook_inbox.list_unmatched()) == []
+            uow.commit()
+        assert loaded.version > first_version
+
+        with storage.unit_of_work() as uow:
+            stored = uow.webhook_inbox.find("sandbox", "evt_late")
+            assert stored == loaded
+            assert stored is not None
+            assert stored.version == loaded.version
+            assert stored.applied_at == _at(5)
+            assert list(uow.webhook_inbox.list_unmatched()) == []
+            assert _ids(uow.webhook_inbox.list_for_payment("pay_late")) == [entry.id]
+
+    def test_an_event_id_is_unique_per_provider(self, storage: Storage) -> None:
+        """One provider's event twice (committed, or twice in a unit) conflicts on commit."""
+        _save(storage, _inbox_entry(event_id="evt_dup"))
+        duplicate = _inbox_entry(event_id="evt_dup", received_at=_at(1))
+        with storage.unit_of_work() as uow:
+            uow.webhook_inbox.add(duplicate)
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+        with storage.unit_of_work() as uow:
+            uow.webhook_inbox.add(_inbox_entry(event_id="evt_twice"))
+            uow.webhook_inbox.add(_inbox_entry(event_id="evt_twice"))
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
+        with storage.unit_of_work() as uow:
+            uow.webhook_inbox.add(_inbox_entry(provider="stripe", event_id="evt_dup"))
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            found = uow.webhook_inbox.find("sandbox", "evt_dup")
+            assert found is not None
+            assert found.id != duplicate.id
+            assert uow.webhook_inbox.find("sandbox", "evt_twice") is None
+            assert uow.webhook_inbox.find("stripe", "evt_dup") is not None
+            assert len(uow.webhook_inbox.list_unmatched()) == 2
+
+    def test_two_deliveries_of_one_event_racing_first_commit_wins(self, storage: Storage) -> None:
+        """Both units find nothing and add the event: the second commit conflicts, writes nothing.
+
+        On its retry, the loser finds the winner's entry: a duplicate delivery changes nothing.
+        """
+        payment = _payment(status=PaymentStatus.PROCESSING)
+        _save(storage, payment)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            assert first.webhook_inbox.find("sandbox", "evt_race") is None
+            assert second.webhook_inbox.find("sandbox", "evt_race") is None
+            winner = _inbox_entry(event_id="evt_race", payment_id=payment.id)
+            loser = _inbox_entry(event_id="evt_race", payment_id=payment.id)
+            first.webhook_inbox.add(winner)
+            second.webhook_inbox.add(loser)
+            applied = second.payments.get(payment.id)
+            applied.transition_to(PaymentStatus.FAILED, _at(1))
+            second.payments.update(applied)
+            second.transaction_log.append(_entry(payment.id, message="applied twice"))
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            found = uow.webhook_inbox.find("sandbox", "evt_race")
+            assert found is not None
+            assert found.id == winner.id
+            assert _ids(uow.webhook_inbox.list_unmatched(payment_id=payment.id)) == [winner.id]
+            assert uow.payments.get(payment.id).status is PaymentStatus.PROCESSING
+            assert list(uow.transaction_log.list_for_payment(payment.id)) == []
+
+    def test_concurrent_inbox_updates_conflict(self, storage: Storage) -> None:
+        """Two units applying one unmatched entry: the second commit raises and writes nothing."""
+        entry = _inbox_entry(event_id="evt_both")
+        _save(storage, entry)
+        with storage.unit_of_work() as first, storage.unit_of_work() as second:
+            mine = first.webhook_inbox.find("sandbox", "evt_both")
+            theirs = second.webhook_inbox.find("sandbox", "evt_both")
+            assert mine is not None
+            assert theirs is not None
+            mine.status = InboxStatus.APPLIED
+            mine.payment_id = "pay_first"
+            first.webhook_inbox.update(mine)
+            theirs.status = InboxStatus.IGNORED
+            theirs.payment_id = "pay_second"
+            second.webhook_inbox.update(theirs)
+            first.commit()
+            with pytest.raises(ConcurrencyConflict):
+                second.commit()
+
+        with storage.unit_of_work() as uow:
+            stored = uow.webhook_inbox.find("sandbox", "evt_both")
+            assert stored is not None
+            assert (stored.status, stored.payment_id) == (InboxStatus.APPLIED, "pay_first")
+            assert stored.version == mine.version
+            assert list(uow.webhook_inbox.list_for_payment("pay_second")) == []
+
+    def test_list_unmatched_filters(self, storage: Storage) -> None:
+        """Unmatched entries only; a provider narrows; an entry matches when any given id does."""
+        by_pi = _inbox_entry(provider_payment_id="pi_1", received_at=_at(1))
+        stripe_pi = _inbox_entry(provider="stripe", provider_payment_id="pi_1", received_at=_at(2))
+        by_pay = _inbox_entry(payment_id="pay_1", received_at=_at(3))
+        by_re = _inbox_entry(
+            provider_refund_id="re_1", provider_payment_id="pi_9", received_at=_at(4)
+        )
+        bare = _inbox_entry(received_at=_at(5))
+        both = _inbox_entry(payment_id="pay_1", provider_payment_id="pi_2", received_at=_at(6))
+        applied = _inbox_entry(
+            status=InboxStatus.APPLIED, payment_id="pay_1", provider_payment_id="pi_1"
+        )
+        ignored = _inbox_entry(status=InboxStatus.IGNORED, provider_refund_id="re_1")
+        # Written in another order than received, across commits.
+        _save(storage, both, applied, by_re)
+        _save(storage, bare, by_pi, ignored)
+        _save(storage, stripe_pi, by_pay)
+
+        with storage.unit_of_work() as uow:
+            inbox = uow.webhook_inbox
+            everything = [by_pi.id, stripe_pi.id, by_pay.id, by_re.id, bare.id, both.id]
+            assert _ids(inbox.list_unmatched()) == everything
+            assert _ids(inbox.list_unmatched(provider="sandbox")) == [
+                by_pi.id,
+                by_pay.id,
+                by_re.id,
+                bare.id,
+                both.id,
+            ]
+            assert _ids(inbox.list_unmatched(provider="stripe")) == [stripe_pi.id]
+            assert list(inbox.list_unmatched(provider="paypal")) == []
+            assert _ids(inbox.list_unmatched(provider_payment_id="pi_1")) == [
+                by_pi.id,
+                stripe_pi.id,
+            ]
+            assert _ids(inbox.list_unmatched(provider_payment_id="pi_2")) == [both.id]
+            assert _ids(inbox.list_unmatched(payment_id="pay_1")) == [by_pay.id, both.id]
+            assert _ids(inbox.list_unmatched(provider_refund_id="re_1")) == [by_re.id]
+            assert list(inbox.list_unmatched(provider_refund_id="re_unknown")) == []
+            assert _ids(inbox.list_unmatched(provider="stripe", provider_payment_id="pi_1")) == [
+                stripe_pi.id
+            ]
+            assert list(inbox.list_unmatched(provider="stripe", payment_id="pay_1")) == []
+            combined = inbox.list_unmatched(
+                provider="sandbox",
+                payment_id="pay_1",
+                provider_payment_id="pi_1",
+                provider_refund_id="re_1",
+            )
+            assert _ids(combined) == [by_pi.id, by_pay.id, by_re.id, both.id]
+            assert _ids(inbox.list_unmatched(payment_id="pay_1", provider_payment_id="pi_9")) == [
+                by_pay.id,
+                by_re.id,
+                both.id,
+            ]
+
+    def test_list_unmatched_limit(self, storage: Storage) -> None:
+        """``limit`` keeps the oldest entries, after the filters."""
+        entries = [
+            _inbox_entry(provider_payment_id=f"pi_{n % 2}", received_at=_at(-n)) for n in range(6)
+        ]
+        _save(storage, *entries)
+        oldest_first = [entry.id for entry in reversed(entries)]
+        with storage.unit_of_work() as uow:
+            inbox = uow.webhook_inbox
+            assert _ids(inbox.list_unmatched(limit=2)) == oldest_first[:2]
+            assert _ids(inbox.list_unmatched(limit=6)) == oldest_first
+            assert _ids(inbox.list_unmatched(limit=100)) == oldest_first
+            odd = [entries[5].id, entries[3].id]
+            assert _ids(inbox.list_unmatched(provider_payment_id="pi_1", limit=2)) == odd
+            assert _ids(inbox.list_unmatched(provider="sandbox", limit=1)) == oldest_first[:1]
+            assert list(inbox.list_unmatched(provider="stripe", limit=3)) == []
+
+    def test_list_unmatched_sees_the_units_own_writes(self, storage: Storage) -> None:
+        """Staged entries are listed in their unit, in time order; entries it applied are not."""
+        stored = [_inbox_entry(provider_payment_id="pi_x", received_at=_at(n)) for n in (1, 2, 3)]
+        _save(storage, *stored)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            inbox = uow.webhook_inbox
+            earliest = _inbox_entry(provider_payment_id="pi_x", received_at=_at(0))
+            inbox.add(earliest)
+            inbox.add(_inbox_entry(status=InboxStatus.IGNORED, provider_payment_id="pi_x"))
+            for entry in stored[:2]:  # the two oldest stored ones get applied in this unit
+                loaded = inbox.find(entry.provider, entry.event_id)
+                assert loaded is not None
+                loaded.status = InboxStatus.APPLIED
+                inbox.update(loaded)
+            late = _inbox_entry(provider_refund_id="re_x", received_at=_at(2))
+            inbox.add(late)
+
+            assert _ids(inbox.list_unmatched()) == [earliest.id, late.id, stored[2].id]
+            assert _ids(inbox.list_unmatched(limit=2)) == [earliest.id, late.id]
+            assert _ids(inbox.list_unmatched(provider_payment_id="pi_x", limit=2)) == [
+                earliest.id,
+                stored[2].id,
+            ]
+            assert _ids(inbox.list_unmatched(provider_refund_id="re_x")) == [late.id]
+            assert _ids(other.webhook_inbox.list_unmatched(limit=2)) == _ids(stored[:2])
+
+    def test_inbox_list_for_payment(self, storage: Storage) -> None:
+        """Every entry matched to a payment, whatever its status, oldest first, staged included."""
+        late = _inbox_entry(status=InboxStatus.APPLIED, payment_id="pay_a", received_at=_at(9))
+        early = _inbox_entry(status=InboxStatus.IGNORED, payment_id="pay_a", received_at=_at(1))
+        waiting = _inbox_entry(payment_id="pay_a", received_at=_at(5))
+        _save(storage, late, _inbox_entry(payment_id="pay_b"), early, waiting)
+        with storage.unit_of_work() as uow:
+            inbox = uow.webhook_inbox
+            assert _ids(inbox.list_for_payment("pay_a")) == [early.id, waiting.id, late.id]
+            assert len(inbox.list_for_payment("pay_b")) == 1
+            assert list(inbox.list_for_payment("pay_unknown")) == []
+            staged = _inbox_entry(
+                status=InboxStatus.APPLIED, payment_id="pay_a", received_at=_at(3)
+            )
+            inbox.add(staged)
+            assert _ids(inbox.list_for_payment("pay_a")) == [
+                early.id,
+                staged.id,
+                waiting.id,
+                late.id,
+            ]
+        with storage.unit_of_work() as uow:
+            assert len(uow.webhook_inbox.list_for_payment("pay_a")) == 3
+
+    # -- lookups by the provider's id ---------------------------------------------------
+
+    def test_find_payment_by_provider_id(self, storage: Storage) -> None:
+        """A payment is found by (provider, provider's id), scoped to that provider."""
+        sandbox = _payment(status=PaymentStatus.COMPLETED)
+        sandbox.provider_payment_id = "pi_shared"
+        stripe = _payment(status=PaymentStatus.COMPLETED)
+        stripe.provider = "stripe"
+        stripe.provider_payment_id = "pi_shared"
+        _save(storage, sandbox, stripe, _payment())
+        with storage.unit_of_work() as uow:
+            assert uow.payments.find_by_provider_id("sandbox", "pi_shared") == sandbox
+            assert uow.payments.find_by_provider_id("stripe", "pi_shared") == stripe
+            assert uow.payments.find_by_provider_id("paypal", "pi_shared") is None
+            assert uow.payments.find_by_provider_id("sandbox", "pi_missing") is None
+            found = uow.payments.find_by_provider_id("stripe", "pi_shared")
+            assert found is not None
+            found.description = "leaked"  # a copy: changes nothing without an update
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            assert uow.payments.find_by_provider_id("stripe", "pi_shared") == stripe
+
+    def test_find_payment_by_provider_id_sees_the_units_own_writes(self, storage: Storage) -> None:
+        """A provider id the unit added or just learned is found there, and nowhere else yet."""
+        submitted = _payment(status=PaymentStatus.PROCESSING)
+        _save(storage, submitted)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            added = _payment(status=PaymentStatus.PROCESSING)
+            added.provider_payment_id = "pi_added"
+            uow.payments.add(added)
+            learned = uow.payments.get(submitted.id)
+            learned.provider_payment_id = "pi_learned"  # the charge's answer named it
+            uow.payments.update(learned)
+
+            found_added = uow.payments.find_by_provider_id("sandbox", "pi_added")
+            found_learned = uow.payments.find_by_provider_id("sandbox", "pi_learned")
+            assert found_added is not None
+            assert found_added.id == added.id
+            assert found_learned is not None
+            assert found_learned.id == submitted.id
+            assert uow.payments.find_by_provider_id("stripe", "pi_added") is None
+            assert other.payments.find_by_provider_id("sandbox", "pi_added") is None
+            assert other.payments.find_by_provider_id("sandbox", "pi_learned") is None
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            found = uow.payments.find_by_provider_id("sandbox", "pi_learned")
+            assert found is not None
+            assert found.id == submitted.id
+            assert found.version == learned.version
+
+    def test_find_refund_by_provider_id_is_scoped_by_the_payments_provider(
+        self, storage: Storage
+    ) -> None:
+        """A refund is found by its provider's id, only under the provider of its payment."""
+        sandbox_payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment.provider = "stripe"
+        sandbox_refund = _refund(sandbox_payment)
+        sandbox_refund.provider_refund_id = "re_sandbox"
+        stripe_refund = _refund(stripe_payment)
+        stripe_refund.provider_refund_id = "re_stripe"
+        _save(storage, sandbox_payment, stripe_payment, sandbox_refund, stripe_refund)
+        with storage.unit_of_work() as uow:
+            assert uow.refunds.find_by_provider_id("sandbox", "re_sandbox") == sandbox_refund
+            assert uow.refunds.find_by_provider_id("stripe", "re_stripe") == stripe_refund
+            assert uow.refunds.find_by_provider_id("stripe", "re_sandbox") is None
+            assert uow.refunds.find_by_provider_id("sandbox", "re_stripe") is None
+            assert uow.refunds.find_by_provider_id("sandbox", "re_missing") is None
+
+    def test_find_refund_by_provider_id_sees_the_units_own_writes(self, storage: Storage) -> None:
+        """A refund whose provider id the unit added or learned is found in that unit only."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment.provider = "stripe"
+        submitted = _refund(payment)
+        _save(storage, payment, stripe_payment, submitted)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            learned = uow.refunds.get(submitted.id)
+            learned.provider_refund_id = "re_learned"
+            uow.refunds.update(learned)
+            added = _refund(stripe_payment)
+            added.provider_refund_id = "re_added"
+            uow.refunds.add(added)
+
+            found_learned = uow.refunds.find_by_provider_id("sandbox", "re_learned")
+            found_added = uow.refunds.find_by_provider_id("stripe", "re_added")
+            assert found_learned is not None
+            assert found_learned.id == submitted.id
+            assert found_added is not None
+            assert found_added.id == added.id
+            assert uow.refunds.find_by_provider_id("sandbox", "re_added") is None
+            assert uow.refunds.find_by_provider_id("stripe", "re_learned") is None
+            assert other.refunds.find_by_provider_id("sandbox", "re_learned") is None
+            assert other.refunds.find_by_provider_id("stripe", "re_added") is None
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            found = uow.refunds.find_by_provider_id("sandbox", "re_learned")
+            assert found is not None
+            assert found.id == submitted.id
+            assert uow.refunds.find_by_provider_id("stripe", "re_added") == added
+
+    # -- reconciliation sweeps ----------------------------------------------------------
+
+    def _swept_payment(
+        self,
+        status: PaymentStatus,
+        updated_at: datetime,
+        next_reconcile_at: datetime | None = None,
+    ) -> Payment:
+        """A payment last changed at ``updated_at``, created later the older it was changed."""
+        payment = _payment(status=status, created_at=T0 - (updated_at - T0))
+        payment.updated_at = updated_at
+        payment.next_reconcile_at = next_reconcile_at
+        return payment
+
+    def test_payments_due_for_reconciliation(self, storage: Storage) -> None:
+        """Given statuses, changed strictly before the cut-off, due by now; least recent first."""
+        cutoff = _at(60)
+        processing = PaymentStatus.PROCESSING
+        old = self._swept_payment(processing, _at(10))
+        oldest = self._swept_payment(processing, _at(5), next_reconcile_at=cutoff)
+        scheduled = self._swept_payment(processing, _at(20), next_reconcile_at=_at(30))
+        just_before = self._swept_payment(processing, cutoff - timedelta(microseconds=1))
+        at_cutoff = self._swept_payment(processing, cutoff)
+        backing_off = self._swept_payment(
+            processing, _at(1), next_reconcile_at=cutoff + timedelta(microseconds=1)
+        )
+        action = self._swept_payment(PaymentStatus.REQUIRES_ACTION, _at(2))
+        completed = self._swept_payment(PaymentStatus.COMPLETED, _at(0))
+        _save(storage, just_before, completed, scheduled, at_cutoff, action)
+        _save(storage, backing_off, old, oldest)
+
+        with storage.unit_of_work() as uow:
+
+            def due(
+                statuses: list[PaymentStatus], *, due_by: datetime = cutoff, limit: int = 100
+            ) -> list[str]:
+                return _ids(
+                    uow.payments.list_due_for_reconciliation(
+                        statuses, updated_before=cutoff, due_by=due_by, limit=limit
+                    )
+                )
+
+            expected = [oldest.id, old.id, scheduled.id, just_before.id]
+            assert due([processing]) == expected
+            assert due([processing, PaymentStatus.REQUIRES_ACTION]) == [action.id, *expected]
+            assert due([PaymentStatus.REQUIRES_ACTION]) == [action.id]
+            assert due([processing], limit=2) == expected[:2]
+            assert due([processing], limit=1) == expected[:1]
+            assert due([processing], due_by=_at(30)) == [old.id, scheduled.id, just_before.id]
+            assert due([processing], due_by=_at(29)) == [old.id, just_before.id]
+            assert due([PaymentStatus.AUTHORIZED]) == []
+            [first] = uow.payments.list_due_for_reconciliation(
+                [processing], updated_before=cutoff, due_by=cutoff, limit=1
+            )
+            assert first == oldest
+
+    def test_payments_due_for_reconciliation_see_the_units_own_writes(
+        self, storage: Storage
+    ) -> None:
+        """A payment the unit claimed drops out there, and a later one fills the ``limit``."""
+        cutoff = _at(60)
+        processing = PaymentStatus.PROCESSING
+        first, second, third = (self._swept_payment(processing, _at(n)) for n in (1, 2, 3))
+        _save(storage, first, second, third)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as other:
+            for payment_id in (first.id, second.id):  # claimed by this worker
+                claimed = uow.payments.get(payment_id)
+                claimed.next_reconcile_at = _at(120)
+                claimed.reconcile_attempts += 1
+                uow.payments.update(claimed)
+            staged = self._swept_payment(processing, _at(0))
+            uow.payments.add(staged)
+
+            listed = uow.payments.list_due_for_reconciliation(
+                [processing], updated_before=cutoff, due_by=cutoff, limit=2
+            )
+            assert _ids(listed) == [staged.id, third.id]
+            assert _ids(
+                other.payments.list_due_for_reconciliation(
+                    [processing], updated_before=cutoff, due_by=cutoff, limit=2
+                )
+            ) == [first.id, second.id]
+            uow.commit()
+
+        with storage.unit_of_work() as uow:
+            listed = uow.payments.list_due_for_reconciliation(
+                [processing], updated_before=cutoff, due_by=cutoff, limit=10
+            )
+            assert _ids(listed) == [staged.id, third.id]
+            claimed_later = uow.payments.list_due_for_reconciliation(
+                [processing], updated_before=cutoff, due_by=_at(120), limit=10
+            )
+            assert _ids(claimed_later) == [staged.id, first.id, second.id, third.id]
+            assert claimed_later[1].reconcile_attempts == 1
+
+    def test_refunds_due_for_reconciliation(self, storage: Storage) -> None:
+        """Processing refunds only, changed before the cut-off, due by now; least recent first."""
+        cutoff = _at(60)
+        payment = _payment(status=PaymentStatus.COMPLETED, amount="1000.00")
+
+        def refund(
+            status: RefundStatus, updated_at: datetime, next_reconcile_at: datetime | None = None
+        ) -> Refund:
+            record = _refund(payment, created_at=T0 - (updated_at - T0))
+            record.status = status
+            record.updated_at = updated_at
+            record.next_reconcile_at = next_reconcile_at
+            return record
+
+        old = refund(RefundStatus.PROCESSING, _at(10))
+        oldest = refund(RefundStatus.PROCESSING, _at(5), next_reconcile_at=cutoff)
+        scheduled = refund(RefundStatus.PROCESSING, _at(20), next_reconcile_at=_at(30))
+        at_cutoff = refund(RefundStatus.PROCESSING, cutoff)
+        backing_off = refund(RefundStatus.PROCESSING, _at(1), next_reconcile_at=_at(61))
+        others = [
+            refund(status, _at(0))
+            for status in RefundStatus
+            if status is not RefundStatus.PROCESSING
+        ]
+        _save(storage, payment, scheduled, *others, at_cutoff, old)
+        _save(storage, backing_off, oldest)
+
+        with storage.unit_of_work() as uow:
+
+            def due(*, due_by: datetime = cutoff, limit: int = 100) -> list[str]:
+                return _ids(
+                    uow.refunds.list_due_for_reconciliation(
+                        updated_before=cutoff, due_by=due_by, limit=limit
+                    )
+                )
+
+            assert due() == [oldest.id, old.id, scheduled.id]
+            assert due(limit=2) == [oldest.id, old.id]
+            assert due(due_by=_at(29)) == [old.id]
+            assert due(due_by=_at(61)) == [backing_off.id, oldest.id, old.id, scheduled.id]
+
+            claimed = uow.refunds.get(oldest.id)
+            claimed.next_reconcile_at = _at(120)
+            uow.refunds.update(claimed)
+            assert due(limit=2) == [old.id, scheduled.id]
 
     # -- threads ------------------------------------------------------------------------
 

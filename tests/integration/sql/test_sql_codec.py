@@ -31,7 +31,9 @@ from paykit import (
     TransactionLogEntry,
     from_minor_units,
 )
+from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.storage.sql import SqlStorage
 from paykit.storage.sql import _codec as codec
 from paykit.storage.sql._schema import build_tables
@@ -70,13 +72,47 @@ def _entry(payment_id: str, **changes: Any) -> TransactionLogEntry:
     return attrs.evolve(entry, **changes)
 
 
-def _save(storage: SqlStorage, *records: Payment | Refund | TransactionLogEntry) -> None:
+def _dispute(payment: Payment, **changes: Any) -> Dispute:
+    dispute = Dispute(
+        id=f"dp_{uuid.uuid4().hex}",
+        payment_id=payment.id,
+        provider="stripe",
+        provider_dispute_id=f"du_{uuid.uuid4().hex}",
+        amount=payment.amount,
+        status=DisputeStatus.NEEDS_RESPONSE,
+        created_at=T0,
+        updated_at=T0,
+    )
+    return attrs.evolve(dispute, **changes)
+
+
+def _inbox_entry(**changes: Any) -> InboxEntry:
+    entry = InboxEntry(
+        id=f"wh_{uuid.uuid4().hex}",
+        provider="stripe",
+        event_id=f"evt_{uuid.uuid4().hex}",
+        event_type="payment.completed",
+        provider_type="payment_intent.succeeded",
+        status=InboxStatus.UNMATCHED,
+        received_at=T0,
+    )
+    return attrs.evolve(entry, **changes)
+
+
+Saved = Payment | Refund | TransactionLogEntry | Dispute | InboxEntry
+
+
+def _save(storage: SqlStorage, *records: Saved) -> None:
     with storage.unit_of_work() as uow:
         for record in records:
             if isinstance(record, Payment):
                 uow.payments.add(record)
             elif isinstance(record, Refund):
                 uow.refunds.add(record)
+            elif isinstance(record, Dispute):
+                uow.disputes.add(record)
+            elif isinstance(record, InboxEntry):
+                uow.webhook_inbox.add(record)
             else:
                 uow.transaction_log.append(record)
         uow.commit()
@@ -113,6 +149,7 @@ def test_money_round_trips_exactly_at_the_maximum(sql_storage: SqlStorage, curre
         captured_amount=largest,
         refunded_amount=below,
         refund_reserved_amount=one_unit,
+        chargeback_amount=largest,
     )
     refund = Refund(
         id=f"re_{uuid.uuid4().hex}",
@@ -122,27 +159,37 @@ def test_money_round_trips_exactly_at_the_maximum(sql_storage: SqlStorage, curre
         updated_at=T0,
     )
     entry = _entry(payment.id, amount=largest)
-    _save(sql_storage, payment, refund, entry)
+    dispute = _dispute(payment, amount=largest)
+    small_dispute = _dispute(payment, amount=one_unit)
+    _save(sql_storage, payment, refund, entry, dispute, small_dispute)
 
     with sql_storage.unit_of_work() as uow:
         got = uow.payments.get(payment.id)
         got_refund = uow.refunds.get(refund.id)
         [got_entry] = uow.transaction_log.list_for_payment(payment.id)
+        got_dispute = uow.disputes.get(dispute.id)
+        got_small_dispute = uow.disputes.get(small_dispute.id)
     assert got == payment
+    assert got_dispute == dispute
     for stored, expected in (
         (got.amount, largest),
         (got.captured_amount, largest),
         (got.refunded_amount, below),
         (got.refund_reserved_amount, one_unit),
+        (got.chargeback_amount, largest),
         (got_refund.amount, largest),
         (got_entry.amount, largest),
+        (got_dispute.amount, largest),
+        (got_small_dispute.amount, one_unit),
     ):
         assert stored is not None
         assert type(stored.amount) is Decimal
         assert str(stored.amount) == str(expected.amount)
         assert stored == expected
-    kind = _stored_type(sql_storage, "payments", "amount", payment.id)
-    assert kind == ("integer" if sql_storage.engine.dialect.name == "sqlite" else "numeric")
+    exact = "integer" if sql_storage.engine.dialect.name == "sqlite" else "numeric"
+    assert _stored_type(sql_storage, "payments", "amount", payment.id) == exact
+    assert _stored_type(sql_storage, "payments", "chargeback_amount", payment.id) == exact
+    assert _stored_type(sql_storage, "disputes", "amount", dispute.id) == exact
 
 
 @pytest.fixture
@@ -254,6 +301,35 @@ def test_log_data_that_is_not_json_is_refused_by_name(sql_storage: SqlStorage) -
         assert list(uow.transaction_log.list_for_payment(payment.id)) == []
 
 
+def test_an_inbox_payload_is_plain_json_in_the_database_and_frozen_when_read(
+    sql_storage: SqlStorage,
+) -> None:
+    """A frozen payload is written as plain JSON and read back frozen and equal."""
+    payload = {"data": {"object": {"refunds": [{"id": "re_1"}, 2, None], "paid": True}}}
+    entry = _inbox_entry(payload=payload)
+    _save(sql_storage, entry)
+
+    raw = _raw(sql_storage, "webhook_inbox", "payload", entry.id)
+    assert (json.loads(raw) if isinstance(raw, str) else raw) == payload
+    with sql_storage.unit_of_work() as uow:
+        stored = uow.webhook_inbox.find(entry.provider, entry.event_id)
+    assert stored == entry
+    assert stored is not None
+    assert stored.payload["data"]["object"]["refunds"] == ({"id": "re_1"}, 2, None)
+    with pytest.raises(TypeError):
+        stored.payload["data"]["forged"] = 1
+
+
+def test_a_payload_that_is_not_json_is_refused_by_name(sql_storage: SqlStorage) -> None:
+    """A payload holding a non-JSON value fails naming the payload and the type; no row."""
+    entry = _inbox_entry(payload={"amount": Decimal("1.00")})
+    with pytest.raises(TypeError, match=r"webhook payload must be JSON-like; Decimal"):
+        _save(sql_storage, entry)
+
+    with sql_storage.unit_of_work() as uow:
+        assert uow.webhook_inbox.find(entry.provider, entry.event_id) is None
+
+
 @pytest.mark.parametrize(
     ("record_type", "encode", "table"),
     [
@@ -261,6 +337,8 @@ def test_log_data_that_is_not_json_is_refused_by_name(sql_storage: SqlStorage) -
         (Payment, lambda r: codec.payment_row(r, 1), "payments"),
         (Refund, lambda r: codec.refund_row(r, 1), "refunds"),
         (TransactionLogEntry, codec.entry_row, "transaction_log"),
+        (Dispute, lambda r: codec.dispute_row(r, 1), "disputes"),
+        (InboxEntry, lambda r: codec.inbox_entry_row(r, 1), "webhook_inbox"),
     ],
 )
 def test_every_field_of_every_record_has_a_column(
@@ -282,6 +360,8 @@ def test_every_field_of_every_record_has_a_column(
             id="re_1", payment_id="p", amount=Money.of("1", "USD"), created_at=T0, updated_at=T0
         ),
         TransactionLogEntry: _entry("p"),
+        Dispute: _dispute(_payment()),
+        InboxEntry: _inbox_entry(),
     }
     row = encode(samples[record_type])
     columns = set(getattr(build_tables(), table).c.keys())

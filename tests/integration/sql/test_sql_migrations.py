@@ -3,22 +3,44 @@
 The comparison is Alembic's own autogenerate (``compare_metadata``): tables, columns,
 types, nullability, indexes and unique constraints. A control test removes one index and
 checks the comparison notices, so "no differences" cannot pass by comparing nothing.
+
+Databases made by an older revision are upgraded with their rows in them: a 0001 database
+with payments, refunds and log entries becomes a head database whose records read back as
+before, with the new fields at their defaults; the downgrade takes it back to 0001.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
 
+import attrs
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import DropIndex
 
+from paykit import LogType, Money, Payment, PaymentStatus, Refund, RefundStatus
+from paykit import TransactionLogEntry as LogEntry
+from paykit.domain.dispute import Dispute, DisputeStatus
+from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.storage.sql import SqlStorage, current_revision, head_revision, upgrade
-from paykit.storage.sql._migrate import version_table
+from paykit.storage.sql import _codec as codec
+from paykit.storage.sql._migrate import CONNECTION_KEY, _transaction, alembic_config, version_table
+
+T0: Final = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+NEW_IN_0002: Final = {
+    "payments": {"chargeback_amount", "reconcile_attempts", "next_reconcile_at"},
+    "refunds": {"reconcile_attempts", "next_reconcile_at"},
+}
 
 
 def _differences(storage: SqlStorage) -> list[Any]:
@@ -59,6 +81,8 @@ def test_upgrading_an_empty_database_gives_exactly_the_models(
             "payments",
             "refunds",
             "transaction_log",
+            "disputes",
+            "webhook_inbox",
             "paykit_alembic_version",
         )
     }
@@ -164,3 +188,188 @@ def test_the_command_line_refuses_a_bad_command() -> None:
     )
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+# -- upgrading a database that holds data ----------------------------------------------------
+
+
+def _downgrade(storage: SqlStorage, revision: str) -> None:
+    """Run paykit's migrations down to ``revision``, in one transaction like an upgrade."""
+    config = alembic_config(schema=storage.schema, table_prefix=storage.table_prefix)
+    with _transaction(storage.engine) as connection:
+        config.attributes[CONNECTION_KEY] = connection
+        command.downgrade(config, revision)
+
+
+def _v0001_records() -> tuple[Payment, Refund, LogEntry]:
+    """A partly refunded JPY payment, its refund and a log entry, as revision 0001 knew them."""
+    payment = Payment(
+        id=f"pay_{uuid.uuid4().hex}",
+        customer_id="cus_old",
+        order_id="ord_old",
+        payment_method_id="pm_old",
+        payment_method_type=PaymentMethodType.CREDIT_CARD,
+        provider="stripe",
+        amount=Money.of("5000", "JPY"),
+        status=PaymentStatus.PARTIALLY_REFUNDED,
+        captured_amount=Money.of("5000", "JPY"),
+        refunded_amount=Money.of("1200", "JPY"),
+        refund_reserved_amount=Money.zero("JPY"),
+        provider_payment_id="pi_old",
+        metadata={"cart": {"items": [1, 2]}},
+        created_at=T0,
+        updated_at=T0,
+        completed_at=T0,
+    )
+    refund = Refund(
+        id=f"re_{uuid.uuid4().hex}",
+        payment_id=payment.id,
+        amount=Money.of("1200", "JPY"),
+        status=RefundStatus.COMPLETED,
+        provider_refund_id="re_old",
+        created_at=T0,
+        updated_at=T0,
+        completed_at=T0,
+    )
+    entry = LogEntry(
+        id=f"log_{uuid.uuid4().hex}",
+        payment_id=payment.id,
+        log_type=LogType.PAYMENT_CREATED,
+        message="created before 0002",
+        created_at=T0,
+    )
+    return payment, refund, entry
+
+
+def _insert_as_0001(storage: SqlStorage, payment: Payment, refund: Refund, entry: LogEntry) -> None:
+    """Write the records with the columns revision 0001 has, as paykit 0001 would have."""
+    tables = storage.tables
+    payment_row = codec.payment_row(payment, 1)
+    refund_row = codec.refund_row(refund, 1)
+    for row, table in ((payment_row, "payments"), (refund_row, "refunds")):
+        for column in NEW_IN_0002[table]:
+            del row[column]
+    with storage.engine.begin() as connection:
+        connection.execute(tables.payments.insert(), payment_row)
+        connection.execute(tables.refunds.insert(), refund_row)
+        connection.execute(tables.transaction_log.insert(), codec.entry_row(entry))
+
+
+def _columns(storage: SqlStorage, table: str) -> set[str]:
+    name = getattr(storage.tables, table).name
+    return {column["name"] for column in inspect(storage.engine).get_columns(name, storage.schema)}
+
+
+@pytest.mark.parametrize("table_prefix", ["", "shop_paykit_abcdefghijkl"])
+def test_upgrading_a_0001_database_keeps_its_records(
+    database: tuple[str, str | None], table_prefix: str
+) -> None:
+    """Rows written at 0001 read back equal at head: no chargeback, no sweep scheduled yet."""
+    url, schema = database
+    storage = SqlStorage(url, schema=schema, table_prefix=table_prefix)
+    storage.upgrade("0001")
+    assert storage.current_revision() == "0001"
+    assert not NEW_IN_0002["payments"] & _columns(storage, "payments")
+    payment, refund, entry = _v0001_records()
+    _insert_as_0001(storage, payment, refund, entry)
+
+    storage.upgrade()
+
+    assert storage.current_revision() == head_revision() == "0002"
+    assert _differences(storage) == []
+    with storage.unit_of_work() as uow:
+        got = uow.payments.get(payment.id)
+        got_refund = uow.refunds.get(refund.id)
+        assert list(uow.transaction_log.list_for_payment(payment.id)) == [entry]
+        assert uow.payments.find_by_provider_id("stripe", "pi_old") == got
+        assert uow.refunds.find_by_provider_id("stripe", "re_old") == got_refund
+    assert got == attrs.evolve(payment, version=1)
+    assert got.chargeback_amount == Money.zero("JPY")
+    assert str(got.chargeback_amount.amount) == "0"
+    assert (got.reconcile_attempts, got.next_reconcile_at) == (0, None)
+    assert got_refund == attrs.evolve(refund, version=1)
+    assert (got_refund.reconcile_attempts, got_refund.next_reconcile_at) == (0, None)
+
+    # The upgraded database takes the new records, and keeps the new rules.
+    dispute = Dispute(
+        id=f"dp_{uuid.uuid4().hex}",
+        payment_id=payment.id,
+        provider="stripe",
+        provider_dispute_id="du_after_upgrade",
+        amount=Money.of("3800", "JPY"),
+        status=DisputeStatus.LOST,
+        created_at=T0,
+        updated_at=T0,
+        closed_at=T0,
+    )
+    inbox_entry = InboxEntry(
+        id=f"wh_{uuid.uuid4().hex}",
+        provider="stripe",
+        event_id="evt_after_upgrade",
+        event_type="dispute.closed",
+        provider_type="charge.dispute.closed",
+        status=InboxStatus.APPLIED,
+        payment_id=payment.id,
+        received_at=T0,
+        payload={"id": "evt_after_upgrade"},
+    )
+    with storage.unit_of_work() as uow:
+        lost = uow.payments.get(payment.id)
+        lost.chargeback_amount = Money.of("3800", "JPY")
+        uow.payments.update(lost)
+        uow.disputes.add(dispute)
+        uow.webhook_inbox.add(inbox_entry)
+        uow.commit()
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id).refundable_amount == Money.zero("JPY")
+        assert list(uow.disputes.list_for_payment(payment.id)) == [dispute]
+        assert list(uow.webhook_inbox.list_for_payment(payment.id)) == [inbox_entry]
+    payments = storage.tables.payments
+    negative = (
+        payments.update().where(payments.c.id == payment.id).values(chargeback_amount=Decimal(-1))
+    )
+    with (
+        pytest.raises(IntegrityError, match="chargeback_not_negative"),
+        storage.engine.begin() as c,
+    ):
+        c.execute(negative)
+    storage.dispose()
+
+
+@pytest.mark.parametrize("table_prefix", ["", "pk_"])
+def test_downgrading_to_0001_and_upgrading_again(
+    database: tuple[str, str | None], table_prefix: str
+) -> None:
+    """The downgrade drops what 0002 added and keeps the 0001 rows; upgrading again works."""
+    url, schema = database
+    storage = SqlStorage(url, schema=schema, table_prefix=table_prefix)
+    storage.upgrade()
+    payment, refund, entry = _v0001_records()
+    with storage.unit_of_work() as uow:
+        uow.payments.add(attrs.evolve(payment, reconcile_attempts=3, next_reconcile_at=T0))
+        uow.refunds.add(refund)
+        uow.transaction_log.append(entry)
+        uow.commit()
+
+    _downgrade(storage, "0001")
+
+    assert storage.current_revision() == "0001"
+    names = set(inspect(storage.engine).get_table_names(schema=schema))
+    assert f"{table_prefix}disputes" not in names
+    assert f"{table_prefix}webhook_inbox" not in names
+    for table, added in NEW_IN_0002.items():
+        assert not added & _columns(storage, table), table
+    indexes = inspect(storage.engine).get_indexes(storage.tables.payments.name, schema=schema)
+    assert f"ix_{table_prefix}payments_reconcile" not in {index["name"] for index in indexes}
+
+    storage.upgrade()
+
+    assert storage.current_revision() == head_revision()
+    assert _differences(storage) == []
+    with storage.unit_of_work() as uow:
+        got = uow.payments.get(payment.id)
+        assert (got.reconcile_attempts, got.next_reconcile_at) == (0, None)  # dropped, reset
+        assert got == attrs.evolve(payment, version=1)
+        assert uow.refunds.get(refund.id) == attrs.evolve(refund, version=1)
+        assert list(uow.transaction_log.list_for_payment(payment.id)) == [entry]
+    storage.dispose()

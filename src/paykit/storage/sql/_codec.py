@@ -12,8 +12,9 @@
   (``2024-03-01 09:30:15.123456+00:00``), so text order is time order and the value read
   back is aware and equal to the one written. A naive datetime is refused.
 * JSON: ``JSONB`` on PostgreSQL, JSON text elsewhere, for metadata, the (secret-free) next
-  action and the audit log's data. Log data is frozen in memory (read-only mappings,
-  tuples); it is thawed to plain JSON on the way in and frozen again on the way out.
+  action, the audit log's data and the webhook inbox's payloads. Log data and payloads are
+  frozen in memory (read-only mappings, tuples); they are thawed to plain JSON on the way
+  in and frozen again on the way out.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.money import MAX_MINOR_UNITS, Money
 
 __all__ = [
@@ -39,8 +42,12 @@ __all__ = [
     "AMOUNT_SCALE",
     "Amount",
     "UtcDateTime",
+    "dispute_from_row",
+    "dispute_row",
     "entry_from_row",
     "entry_row",
+    "inbox_entry_from_row",
+    "inbox_entry_row",
     "json_document",
     "method_from_row",
     "method_row",
@@ -134,25 +141,25 @@ def json_document() -> TypeEngine[Any]:
     return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
-def thaw(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
-    """A plain-JSON copy of frozen log data: mappings become dicts, tuples lists.
+def thaw(value: Any, what: str = "audit log data") -> Any:  # noqa: ANN401 - JSON-like data
+    """A plain-JSON copy of frozen data (log data, payloads): mappings become dicts, tuples lists.
 
-    Raises ``TypeError`` for anything JSON cannot hold, naming the offending type, rather
-    than letting the driver fail later with a less helpful message.
+    Raises ``TypeError`` for anything JSON cannot hold, naming ``what`` and the offending
+    type, rather than letting the driver fail later with a less helpful message.
     """
     if isinstance(value, _JSON_SCALARS):
         return value
     if isinstance(value, Mapping):
-        return {_json_key(key): thaw(item) for key, item in value.items()}
+        return {_json_key(key, what): thaw(item, what) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [thaw(item) for item in value]
-    msg = f"audit log data must be JSON-like; {type(value).__name__} is not"
+        return [thaw(item, what) for item in value]
+    msg = f"{what} must be JSON-like; {type(value).__name__} is not"
     raise TypeError(msg)
 
 
-def _json_key(key: object) -> str:
+def _json_key(key: object, what: str) -> str:
     if not isinstance(key, str):
-        msg = f"audit log data keys must be strings, not {type(key).__name__}"
+        msg = f"{what} keys must be strings, not {type(key).__name__}"
         raise TypeError(msg)
     return key
 
@@ -243,6 +250,7 @@ def payment_row(payment: Payment, version: int) -> dict[str, Any]:
         payment.captured_amount,
         payment.refunded_amount,
         payment.refund_reserved_amount,
+        payment.chargeback_amount,
     )
     return {
         "id": payment.id,
@@ -258,6 +266,7 @@ def payment_row(payment: Payment, version: int) -> dict[str, Any]:
         "captured_amount": payment.captured_amount.amount,
         "refunded_amount": payment.refunded_amount.amount,
         "refund_reserved_amount": payment.refund_reserved_amount.amount,
+        "chargeback_amount": payment.chargeback_amount.amount,
         "provider_payment_id": payment.provider_payment_id,
         "description": payment.description,
         "metadata": payment.metadata,
@@ -270,6 +279,8 @@ def payment_row(payment: Payment, version: int) -> dict[str, Any]:
         "updated_at": payment.updated_at,
         "submitted_at": payment.submitted_at,
         "completed_at": payment.completed_at,
+        "reconcile_attempts": payment.reconcile_attempts,
+        "next_reconcile_at": payment.next_reconcile_at,
         "version": version,
     }
 
@@ -290,6 +301,7 @@ def payment_from_row(row: RowMapping) -> Payment:
         captured_amount=Money(row["captured_amount"], currency),
         refunded_amount=Money(row["refunded_amount"], currency),
         refund_reserved_amount=Money(row["refund_reserved_amount"], currency),
+        chargeback_amount=Money(row["chargeback_amount"], currency),
         provider_payment_id=row["provider_payment_id"],
         description=row["description"],
         metadata=row["metadata"],
@@ -302,6 +314,8 @@ def payment_from_row(row: RowMapping) -> Payment:
         updated_at=row["updated_at"],
         submitted_at=row["submitted_at"],
         completed_at=row["completed_at"],
+        reconcile_attempts=row["reconcile_attempts"],
+        next_reconcile_at=row["next_reconcile_at"],
         version=row["version"],
     )
 
@@ -328,6 +342,8 @@ def refund_row(refund: Refund, version: int) -> dict[str, Any]:
         "updated_at": refund.updated_at,
         "submitted_at": refund.submitted_at,
         "completed_at": refund.completed_at,
+        "reconcile_attempts": refund.reconcile_attempts,
+        "next_reconcile_at": refund.next_reconcile_at,
         "version": version,
     }
 
@@ -350,6 +366,91 @@ def refund_from_row(row: RowMapping) -> Refund:
         updated_at=row["updated_at"],
         submitted_at=row["submitted_at"],
         completed_at=row["completed_at"],
+        reconcile_attempts=row["reconcile_attempts"],
+        next_reconcile_at=row["next_reconcile_at"],
+        version=row["version"],
+    )
+
+
+# -- disputes --------------------------------------------------------------------------------
+
+
+def dispute_row(dispute: Dispute, version: int) -> dict[str, Any]:
+    """The row of ``dispute`` as it will be stored at ``version``."""
+    return {
+        "id": dispute.id,
+        "payment_id": dispute.payment_id,
+        "provider": dispute.provider,
+        "provider_dispute_id": dispute.provider_dispute_id,
+        "currency": dispute.amount.currency,
+        "amount": dispute.amount.amount,
+        "reason": dispute.reason,
+        "status": str(dispute.status),
+        "provider_status": dispute.provider_status,
+        "evidence_due_by": dispute.evidence_due_by,
+        "created_at": dispute.created_at,
+        "updated_at": dispute.updated_at,
+        "closed_at": dispute.closed_at,
+        "version": version,
+    }
+
+
+def dispute_from_row(row: RowMapping) -> Dispute:
+    """The dispute a row holds."""
+    return Dispute(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        provider=row["provider"],
+        provider_dispute_id=row["provider_dispute_id"],
+        amount=Money(row["amount"], row["currency"]),
+        reason=row["reason"],
+        status=DisputeStatus(row["status"]),
+        provider_status=row["provider_status"],
+        evidence_due_by=row["evidence_due_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        closed_at=row["closed_at"],
+        version=row["version"],
+    )
+
+
+# -- the webhook inbox -----------------------------------------------------------------------
+
+
+def inbox_entry_row(entry: InboxEntry, version: int) -> dict[str, Any]:
+    """The row of an inbox entry at ``version``; its frozen ``payload`` is thawed to JSON."""
+    return {
+        "id": entry.id,
+        "provider": entry.provider,
+        "event_id": entry.event_id,
+        "event_type": entry.event_type,
+        "provider_type": entry.provider_type,
+        "status": str(entry.status),
+        "payment_id": entry.payment_id,
+        "provider_payment_id": entry.provider_payment_id,
+        "provider_refund_id": entry.provider_refund_id,
+        "received_at": entry.received_at,
+        "applied_at": entry.applied_at,
+        "payload": thaw(entry.payload, "webhook payload"),
+        "version": version,
+    }
+
+
+def inbox_entry_from_row(row: RowMapping) -> InboxEntry:
+    """The inbox entry a row holds; ``payload`` is frozen again by the entry's converter."""
+    return InboxEntry(
+        id=row["id"],
+        provider=row["provider"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        provider_type=row["provider_type"],
+        status=InboxStatus(row["status"]),
+        payment_id=row["payment_id"],
+        provider_payment_id=row["provider_payment_id"],
+        provider_refund_id=row["provider_refund_id"],
+        received_at=row["received_at"],
+        applied_at=row["applied_at"],
+        payload=row["payload"],
         version=row["version"],
     )
 

@@ -7,8 +7,9 @@ schema of their own (``schema="payments"``, PostgreSQL). The migrations in
 
 Every table has ``seq``, an auto-incrementing surrogate primary key that records the order
 rows were inserted in, and ``id``, paykit's own id, unique. Listings are "oldest first":
-by ``created_at``, ties broken by ``seq`` -- the order the reference in-memory store gives --
-and the audit log is listed by ``seq`` alone, the order it was written.
+by ``created_at`` (the webhook inbox: ``received_at``), ties broken by ``seq`` -- the order
+the reference in-memory store gives -- and the audit log is listed by ``seq`` alone, the
+order it was written.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from sqlalchemy import (
     text,
 )
 
+from paykit.domain.webhook_inbox import InboxStatus
 from paykit.storage.sql._codec import Amount, UtcDateTime, json_document
 
 __all__ = [
     "MAX_PREFIX_LENGTH",
     "NAMING_CONVENTION",
+    "UNMATCHED",
     "Tables",
     "build_tables",
     "check_table_prefix",
@@ -58,17 +61,22 @@ ID_LENGTH: Final = 255
 MAX_PREFIX_LENGTH: Final = 24
 """Longest table prefix: every derived name then fits PostgreSQL's 63 characters."""
 
+UNMATCHED: Final = str(InboxStatus.UNMATCHED)
+"""The inbox status the partial indexes (and the queries using them) name literally."""
+
 _PREFIX: Final = re.compile(rf"[A-Za-z0-9_]{{0,{MAX_PREFIX_LENGTH}}}")
 
 
 class Tables(NamedTuple):
-    """paykit's four tables and the ``MetaData`` that holds them."""
+    """paykit's tables and the ``MetaData`` that holds them."""
 
     metadata: MetaData
     payment_methods: Table
     payments: Table
     refunds: Table
     transaction_log: Table
+    disputes: Table
+    webhook_inbox: Table
 
 
 def _seq() -> Column[int]:
@@ -89,6 +97,14 @@ def _timestamps() -> list[Column[object]]:
     return [
         Column("created_at", UtcDateTime(), nullable=False),
         Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+
+
+def _reconcile_columns() -> list[Column[object]]:
+    """A sweep's bookkeeping on payments and refunds (revision 0002, hence the default)."""
+    return [
+        Column("reconcile_attempts", Integer, nullable=False, server_default="0"),
+        Column("next_reconcile_at", UtcDateTime()),
     ]
 
 
@@ -167,6 +183,15 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         Column("captured_amount", Amount(), nullable=False),
         Column("refunded_amount", Amount(), nullable=False),
         Column("refund_reserved_amount", Amount(), nullable=False),
+        # Added by revision 0002: a server default for the rows already there, and a
+        # column-level check, which SQLite can add to (and drop with) the column.
+        Column(
+            "chargeback_amount",
+            Amount(),
+            CheckConstraint("chargeback_amount >= 0", name="chargeback_not_negative"),
+            nullable=False,
+            server_default="0",
+        ),
         Column("provider_payment_id", String(ID_LENGTH)),
         Column("description", Text, nullable=False),
         Column("metadata", json_document(), nullable=False),
@@ -178,6 +203,7 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         *_timestamps(),
         Column("submitted_at", UtcDateTime()),
         Column("completed_at", UtcDateTime()),
+        *_reconcile_columns(),
         Column("version", Integer, nullable=False),
         CheckConstraint(
             " AND ".join(f"{name} >= 0" for name in amounts), name="amounts_not_negative"
@@ -193,6 +219,8 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     _index(payments, "status", "status")
     _index(payments, "provider_id", "provider", "provider_payment_id", unique=True)
     _index(payments, "created_at", "created_at")
+    # The reconciliation sweep: one status at a time, least recently updated first.
+    _index(payments, "reconcile", "status", "updated_at")
 
     refunds = Table(
         f"{p}refunds",
@@ -218,6 +246,7 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         *_timestamps(),
         Column("submitted_at", UtcDateTime()),
         Column("completed_at", UtcDateTime()),
+        *_reconcile_columns(),
         Column("version", Integer, nullable=False),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
@@ -226,6 +255,7 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     _index(refunds, "provider_id", "provider_refund_id", "payment_id", unique=True)
     _index(refunds, "status", "status")
     _index(refunds, "created_at", "created_at")
+    _index(refunds, "reconcile", "status", "updated_at")
 
     transaction_log = Table(
         f"{p}transaction_log",
@@ -251,4 +281,64 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     _index(transaction_log, "payment", "payment_id", "seq")
     _index(transaction_log, "created_at", "created_at")
 
-    return Tables(metadata, payment_methods, payments, refunds, transaction_log)
+    disputes = Table(
+        f"{p}disputes",
+        metadata,
+        _seq(),
+        _id(),
+        Column(
+            "payment_id",
+            String(ID_LENGTH),
+            ForeignKey(payments.c.id),
+            nullable=False,
+        ),
+        Column("provider", String(64), nullable=False),
+        Column("provider_dispute_id", String(ID_LENGTH), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("provider_status", String(ID_LENGTH), nullable=False),
+        Column("evidence_due_by", UtcDateTime()),
+        *_timestamps(),
+        Column("closed_at", UtcDateTime()),
+        Column("version", Integer, nullable=False),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+    # A conflict, not an integrity error, when taken twice (two deliveries of one dispute
+    # racing): the name must not end in "_provider_id" (see _uow.is_conflict).
+    _index(disputes, "provider_dispute", "provider", "provider_dispute_id", unique=True)
+    _index(disputes, "payment", "payment_id", "created_at")
+
+    unmatched = text(f"status = '{UNMATCHED}'")
+    webhook_inbox = Table(
+        f"{p}webhook_inbox",
+        metadata,
+        _seq(),
+        _id(),
+        Column("provider", String(64), nullable=False),
+        Column("event_id", String(ID_LENGTH), nullable=False),
+        Column("event_type", String(64), nullable=False),
+        Column("provider_type", String(ID_LENGTH), nullable=False),
+        Column("status", String(32), nullable=False),
+        # No foreign key: events are outside input and may name a payment of someone else's.
+        Column("payment_id", String(ID_LENGTH)),
+        Column("provider_payment_id", String(ID_LENGTH)),
+        Column("provider_refund_id", String(ID_LENGTH)),
+        Column("received_at", UtcDateTime(), nullable=False),
+        Column("applied_at", UtcDateTime()),
+        Column("payload", json_document(), nullable=False),
+        Column("version", Integer, nullable=False),
+    )
+    _index(webhook_inbox, "event", "event_id", "provider", unique=True)
+    _index(webhook_inbox, "payment", "payment_id", "received_at")
+    # Unmatched entries only (few, unless the account also serves other applications):
+    # the oldest-first listing and the lookups when a payment or refund turns up. The
+    # queries repeat the condition literally, so that even a generic plan can use them.
+    _index(webhook_inbox, "unmatched", "received_at", where=unmatched)
+    _index(webhook_inbox, "unmatched_pay", "provider_payment_id", where=unmatched)
+    _index(webhook_inbox, "unmatched_refund", "provider_refund_id", where=unmatched)
+
+    return Tables(
+        metadata, payment_methods, payments, refunds, transaction_log, disputes, webhook_inbox
+    )

@@ -12,8 +12,9 @@ How a unit of work uses the database (the contract is in ``paykit.storage.base``
   update and delete is ``... WHERE id = :id AND version = :read_version``; a row count of
   zero means another unit of work committed a change to that record first, and the whole
   transaction is rolled back and :class:`~paykit.errors.ConcurrencyConflict` raised. A
-  unique index refusing a row (an idempotency key, a second default method, an id taken)
-  or the database breaking a deadlock raises the same error. A provider id taken twice is
+  unique index refusing a row (an idempotency key, a second default method, an id taken,
+  one provider's dispute or webhook event recorded twice) or the database breaking a
+  deadlock raises the same error. A provider id taken twice is
   an integrity error, not a race, and is raised as SQLAlchemy's ``IntegrityError``. A
   commit that is one single-row statement runs without ``BEGIN``/``COMMIT``: a statement
   is atomic on its own.
@@ -23,26 +24,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
 
-from sqlalchemy import Connection, Delete, Executable, Insert, Select, Table, Update, bindparam
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Executable,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    literal_column,
+    or_,
+)
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
-from paykit.domain.refund import Refund
+from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
 from paykit.storage._staging import StagedWrites
 from paykit.storage.sql import _codec
-from paykit.storage.sql._schema import Tables
+from paykit.storage.sql._schema import UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
 
 _CONFLICT_SQLSTATES: Final = frozenset(
     {
@@ -58,6 +73,12 @@ _PROVIDER_ID_INDEX: Final = "_provider_id"
 _PROVIDER_ID_COLUMNS: Final = (".provider_payment_id", ".provider_refund_id")
 _STAGED_LAST: Final = 2**62
 """Sort position of records added in this unit: after every stored row of equal time."""
+
+_BY_CREATED: Final[Callable[[Any], Any]] = attrgetter("created_at")
+_BY_RECEIVED: Final[Callable[[Any], Any]] = attrgetter("received_at")
+_LEAST_RECENTLY_UPDATED: Final[Callable[[Any], Any]] = attrgetter("updated_at", "created_at")
+"""The sweeps' order (then insertion order), as their query sorts."""
+_INBOX_IDS: Final = ("payment_id", "provider_payment_id", "provider_refund_id")
 
 
 def is_conflict(error: DBAPIError) -> bool:
@@ -83,14 +104,14 @@ def is_conflict(error: DBAPIError) -> bool:
 class _TableStatements:
     """The statements for one table, built once per storage and reused by every unit."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, time_column: str = "created_at") -> None:
         self.table = table
         self.get: Select[Any] = sql_select(table).where(table.c.id == bindparam("id"))
         self.insert: Insert = table.insert()
         match = (table.c.id == bindparam("match_id"), table.c.version == bindparam("match_version"))
         self.update: Update = table.update().where(*match)
         self.delete: Delete = table.delete().where(*match)
-        self.oldest_first = (table.c.created_at, table.c.seq)
+        self.oldest_first = (table.c[time_column], table.c.seq)
 
 
 class Statements:
@@ -101,7 +122,10 @@ class Statements:
         self.methods = _TableStatements(tables.payment_methods)
         self.payments = _TableStatements(tables.payments)
         self.refunds = _TableStatements(tables.refunds)
+        self.disputes = _TableStatements(tables.disputes)
+        self.inbox = _TableStatements(tables.webhook_inbox, "received_at")
         methods, payments, refunds = tables.payment_methods, tables.payments, tables.refunds
+        disputes, inbox = tables.disputes, tables.webhook_inbox
         log = tables.transaction_log
         self.methods_of_customer = (
             sql_select(methods)
@@ -127,6 +151,47 @@ class Statements:
         )
         self._payment_lists: dict[tuple[bool, bool, bool], Select[Any]] = {}
 
+        # Served by the unique (provider, provider_payment_id) index.
+        self.payment_by_provider_id = sql_select(payments).where(
+            payments.c.provider == bindparam("provider"),
+            payments.c.provider_payment_id == bindparam("provider_id"),
+        )
+        # The provider is the payment's: refunds of that provider's payments, newest first
+        # (one provider refund id on two payments would be the provider's doing).
+        self.refunds_by_provider_id = (
+            sql_select(refunds)
+            .join(payments, refunds.c.payment_id == payments.c.id)
+            .where(
+                refunds.c.provider_refund_id == bindparam("provider_id"),
+                payments.c.provider == bindparam("provider"),
+            )
+            .order_by(refunds.c.seq.desc())
+        )
+        self.payments_due = _due(
+            payments, payments.c.status.in_(bindparam("statuses", expanding=True))
+        )
+        self.refunds_due = _due(refunds, refunds.c.status == str(RefundStatus.PROCESSING))
+
+        self.dispute_by_provider_id = sql_select(disputes).where(
+            disputes.c.provider == bindparam("provider"),
+            disputes.c.provider_dispute_id == bindparam("provider_id"),
+        )
+        self.disputes_of_payment = (
+            sql_select(disputes)
+            .where(disputes.c.payment_id == bindparam("payment_id"))
+            .order_by(*self.disputes.oldest_first)
+        )
+
+        self.inbox_by_event = sql_select(inbox).where(
+            inbox.c.provider == bindparam("provider"), inbox.c.event_id == bindparam("event_id")
+        )
+        self.inbox_of_payment = (
+            sql_select(inbox)
+            .where(inbox.c.payment_id == bindparam("payment_id"))
+            .order_by(*self.inbox.oldest_first)
+        )
+        self._inbox_unmatched: dict[tuple[bool, frozenset[str], bool], Select[Any]] = {}
+
     def payment_list(self, *, customer: bool, order: bool, status: bool) -> Select[Any]:
         """The listing of payments filtered by the given columns, oldest first."""
         key = (customer, order, status)
@@ -143,6 +208,51 @@ class Statements:
             statement = statement.order_by(*self.payments.oldest_first)
             self._payment_lists[key] = statement
         return statement
+
+    def inbox_unmatched(self, *, provider: bool, ids: frozenset[str], limit: bool) -> Select[Any]:
+        """Unmatched inbox entries, of one provider and naming one of ``ids`` if given.
+
+        The status is a literal, not a parameter, so that the partial indexes on unmatched
+        entries apply to every plan: PostgreSQL's generic plan for a prepared statement
+        (psycopg prepares a query run five times) cannot use a partial index whose condition
+        it can only prove for a parameter's current value.
+        """
+        key = (provider, ids, limit)
+        statement = self._inbox_unmatched.get(key)
+        if statement is None:
+            inbox = self.tables.webhook_inbox
+            statement = sql_select(inbox).where(inbox.c.status == literal_column(f"'{UNMATCHED}'"))
+            if provider:
+                statement = statement.where(inbox.c.provider == bindparam("provider"))
+            if ids:
+                named = [inbox.c[name] == bindparam(name) for name in _INBOX_IDS if name in ids]
+                statement = statement.where(or_(*named))
+            statement = statement.order_by(*self.inbox.oldest_first)
+            if limit:
+                statement = statement.limit(bindparam("limit"))
+            self._inbox_unmatched[key] = statement
+        return statement
+
+
+def _due(table: Table, status_filter: Any) -> Select[Any]:  # noqa: ANN401 - a SQL expression
+    """Records of ``table`` a reconciliation sweep should ask about, least recently updated first.
+
+    Served by the ``(status, updated_at)`` index.
+    """
+    columns = table.c
+    return (
+        sql_select(table)
+        .where(
+            status_filter,
+            columns.updated_at < bindparam("updated_before"),
+            or_(
+                columns.next_reconcile_at.is_(None),
+                columns.next_reconcile_at <= bindparam("due_by"),
+            ),
+        )
+        .order_by(columns.updated_at, columns.created_at, columns.seq)
+        .limit(bindparam("limit"))
+    )
 
 
 class _Step:
@@ -172,12 +282,15 @@ class _Repository(StagedWrites[R]):
         statements: _TableStatements,
         decode: Callable[[RowMapping], R],
         encode: Callable[[R, int], dict[str, Any]],
+        oldest_first: Callable[[R], Any] = _BY_CREATED,
     ) -> None:
         super().__init__()
         self._uow = uow
         self._statements = statements
         self._decode = decode
         self._encode = encode
+        self._oldest_first = oldest_first
+        """What "oldest first" means for this kind of record (before insertion order)."""
         self._seq: dict[str, int] = {}
         """Insertion order of the rows this unit has read, to keep staged records in place."""
 
@@ -208,25 +321,51 @@ class _Repository(StagedWrites[R]):
             return None
         return self.staged(record_id) or self._load(rows[0])
 
-    def _select(self, rows: Sequence[RowMapping], keep: Callable[[R], bool]) -> list[R]:
-        """Rows read (already filtered and ordered) overlaid with the staged writes."""
+    def _first_stored(self, rows: Sequence[RowMapping]) -> R | None:
+        """The first row a lookup found that this unit has not changed or removed."""
+        for row in rows:
+            record_id = row["id"]
+            if record_id not in self.changed and record_id not in self.removed:
+                return self._load(row)
+        return None
+
+    def _overscan(self, limit: int) -> int:
+        """Rows to read for ``limit`` records: this unit's changes may hide some of them."""
+        return limit + len(self.changed) + len(self.removed)
+
+    def _select(
+        self,
+        rows: Sequence[RowMapping],
+        keep: Callable[[R], bool],
+        *,
+        order: Callable[[R], Any] | None = None,
+        limit: int | None = None,
+    ) -> list[R]:
+        """Rows read (already filtered and ordered) overlaid with the staged writes.
+
+        ``order`` is the rows' order before insertion order (default: oldest first). With
+        ``limit``, the rows must have been read with :meth:`_overscan`.
+        """
         if not (self.added or self.changed or self.removed):
-            return [self._load(row) for row in rows]
+            records = [self._load(row) for row in rows]
+            return records if limit is None else records[:limit]
+        key = self._oldest_first if order is None else order
         hidden = self.changed.keys() | self.removed.keys()
-        chosen: list[tuple[datetime, int, R]] = []
+        chosen: list[tuple[Any, int, R]] = []
         for row in rows:
             if row["id"] not in hidden:
                 record = self._load(row)
-                chosen.append((record.created_at, row["seq"], record))
+                chosen.append((key(record), row["seq"], record))
         for record in self.changed.values():
             if record.id not in self.removed and keep(record):
                 position = self._seq.get(record.id, _STAGED_LAST)
-                chosen.append((record.created_at, position, record))
+                chosen.append((key(record), position, record))
         for number, record in enumerate(self.added.values()):
             if keep(record):
-                chosen.append((record.created_at, _STAGED_LAST + number, record))
+                chosen.append((key(record), _STAGED_LAST + number, record))
         chosen.sort(key=lambda item: (item[0], item[1]))
-        return [record for _, _, record in chosen]
+        records = [record for _, _, record in chosen]
+        return records if limit is None else records[:limit]
 
     # -- writing the staged changes at commit ----------------------------------------------
 
@@ -313,6 +452,41 @@ class _Payments(_Repository[Payment]):
             ),
         )
 
+    def find_by_provider_id(self, provider: str, provider_payment_id: str) -> Payment | None:
+        for payment in (*self.added.values(), *self.changed.values()):
+            if payment.provider == provider and payment.provider_payment_id == provider_payment_id:
+                return payment
+        rows = self._uow.rows(
+            self._uow.statements.payment_by_provider_id,
+            {"provider": provider, "provider_id": provider_payment_id},
+        )
+        return self._first_stored(rows)
+
+    def list_due_for_reconciliation(
+        self,
+        statuses: Sequence[PaymentStatus],
+        *,
+        updated_before: datetime,
+        due_by: datetime,
+        limit: int,
+    ) -> Sequence[Payment]:
+        wanted = frozenset(statuses)
+        if not wanted or limit <= 0:
+            return []
+        params = {
+            "statuses": sorted(str(status) for status in wanted),
+            "updated_before": updated_before,
+            "due_by": due_by,
+            "limit": self._overscan(limit),
+        }
+        rows = self._uow.rows(self._uow.statements.payments_due, params)
+        return self._select(
+            rows,
+            lambda p: p.status in wanted and _is_due(p, updated_before, due_by),
+            order=_LEAST_RECENTLY_UPDATED,
+            limit=limit,
+        )
+
 
 class _Refunds(_Repository[Refund]):
     kind = "refund"
@@ -327,6 +501,122 @@ class _Refunds(_Repository[Refund]):
     def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
         rows = self._uow.rows(self._uow.statements.refunds_of_payment, {"payment_id": payment_id})
         return self._select(rows, lambda r: r.payment_id == payment_id)
+
+    def find_by_provider_id(self, provider: str, provider_refund_id: str) -> Refund | None:
+        for refund in (*self.added.values(), *self.changed.values()):
+            if refund.provider_refund_id != provider_refund_id:
+                continue
+            if self._provider_of(refund) == provider:
+                return refund
+        rows = self._uow.rows(
+            self._uow.statements.refunds_by_provider_id,
+            {"provider": provider, "provider_id": provider_refund_id},
+        )
+        return self._first_stored(rows)
+
+    def _provider_of(self, refund: Refund) -> str | None:
+        """The provider of a staged refund's payment, as this unit sees it."""
+        try:
+            return self._uow.payments.get(refund.payment_id).provider
+        except NotFound:
+            return None
+
+    def list_due_for_reconciliation(
+        self, *, updated_before: datetime, due_by: datetime, limit: int
+    ) -> Sequence[Refund]:
+        if limit <= 0:
+            return []
+        params = {
+            "updated_before": updated_before,
+            "due_by": due_by,
+            "limit": self._overscan(limit),
+        }
+        rows = self._uow.rows(self._uow.statements.refunds_due, params)
+        return self._select(
+            rows,
+            lambda r: r.status is RefundStatus.PROCESSING and _is_due(r, updated_before, due_by),
+            order=_LEAST_RECENTLY_UPDATED,
+            limit=limit,
+        )
+
+
+def _is_due(record: Payment | Refund, updated_before: datetime, due_by: datetime) -> bool:
+    """Whether a sweep should ask about ``record`` now (status apart)."""
+    due = record.next_reconcile_at
+    return record.updated_at < updated_before and (due is None or due <= due_by)
+
+
+class _Disputes(_Repository[Dispute]):
+    kind = "dispute"
+
+    def find_by_provider_id(self, provider: str, provider_dispute_id: str) -> Dispute | None:
+        for dispute in self.added.values():
+            if dispute.provider == provider and dispute.provider_dispute_id == provider_dispute_id:
+                return dispute
+        rows = self._uow.rows(
+            self._uow.statements.dispute_by_provider_id,
+            {"provider": provider, "provider_id": provider_dispute_id},
+        )
+        return self._found(rows)
+
+    def list_for_payment(self, payment_id: str) -> Sequence[Dispute]:
+        rows = self._uow.rows(self._uow.statements.disputes_of_payment, {"payment_id": payment_id})
+        return self._select(rows, lambda d: d.payment_id == payment_id)
+
+
+class _WebhookInbox(_Repository[InboxEntry]):
+    kind = "webhook inbox entry"
+
+    def find(self, provider: str, event_id: str) -> InboxEntry | None:
+        for entry in self.added.values():
+            if entry.provider == provider and entry.event_id == event_id:
+                return entry
+        rows = self._uow.rows(
+            self._uow.statements.inbox_by_event, {"provider": provider, "event_id": event_id}
+        )
+        return self._found(rows)
+
+    def list_unmatched(
+        self,
+        *,
+        provider: str | None = None,
+        payment_id: str | None = None,
+        provider_payment_id: str | None = None,
+        provider_refund_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[InboxEntry]:
+        given = {
+            "payment_id": payment_id,
+            "provider_payment_id": provider_payment_id,
+            "provider_refund_id": provider_refund_id,
+        }
+        wanted = {name: value for name, value in given.items() if value is not None}
+        if limit is not None and limit <= 0:
+            return []
+        statement = self._uow.statements.inbox_unmatched(
+            provider=provider is not None, ids=frozenset(wanted), limit=limit is not None
+        )
+        params: dict[str, Any] = dict(wanted)
+        if provider is not None:
+            params["provider"] = provider
+        if limit is not None:
+            params["limit"] = self._overscan(limit)
+
+        def keep(entry: InboxEntry) -> bool:
+            return (
+                entry.status is InboxStatus.UNMATCHED
+                and (provider is None or entry.provider == provider)
+                and (
+                    not wanted
+                    or any(getattr(entry, name) == value for name, value in wanted.items())
+                )
+            )
+
+        return self._select(self._uow.rows(statement, params), keep, limit=limit)
+
+    def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
+        rows = self._uow.rows(self._uow.statements.inbox_of_payment, {"payment_id": payment_id})
+        return self._select(rows, lambda e: e.payment_id == payment_id)
 
 
 class _TransactionLog:
@@ -369,6 +659,24 @@ class SqlUnitOfWork:
         )
         self.refunds = _Refunds(self, statements.refunds, _codec.refund_from_row, _codec.refund_row)
         self.transaction_log = _TransactionLog(self)
+        self.disputes = _Disputes(
+            self, statements.disputes, _codec.dispute_from_row, _codec.dispute_row
+        )
+        self.webhook_inbox = _WebhookInbox(
+            self,
+            statements.inbox,
+            _codec.inbox_entry_from_row,
+            _codec.inbox_entry_row,
+            _BY_RECEIVED,
+        )
+        self._repositories: tuple[_Repository[Any], ...] = (
+            self.payment_methods,
+            self.payments,
+            self.refunds,
+            self.disputes,
+            self.webhook_inbox,
+        )
+        """In foreign-key order: the order a commit writes them in."""
 
     def __enter__(self) -> Self:
         return self
@@ -393,9 +701,8 @@ class SqlUnitOfWork:
         steps: list[_Step] = []
         versions: list[tuple[Any, int]] = []
         try:
-            self.payment_methods.plan(steps, versions)
-            self.payments.plan(steps, versions)
-            self.refunds.plan(steps, versions)
+            for repository in self._repositories:
+                repository.plan(steps, versions)
             if self.transaction_log.staged:
                 rows = [_codec.entry_row(entry) for entry in self.transaction_log.staged]
                 steps.append(_Step(self.statements.log_insert, rows[0] if len(rows) == 1 else rows))
@@ -408,9 +715,8 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         """Forget everything staged and return the connection to the pool."""
-        self.payment_methods.forget()
-        self.payments.forget()
-        self.refunds.forget()
+        for repository in self._repositories:
+            repository.forget()
         self.transaction_log.staged.clear()
         connection, self._connection = self._connection, None
         if connection is not None:

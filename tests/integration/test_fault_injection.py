@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Final
 
 import attrs
@@ -58,6 +59,7 @@ from paykit import (
 )
 from paykit.errors import GatewayConfigurationError
 from paykit.gateways.sandbox import LedgerKind
+from paykit.storage.sql import SqlStorage
 from paykit.testing import FaultKind, FaultPlan, FaultyGateway
 
 _P = PaymentStatus
@@ -479,6 +481,25 @@ def test_lifecycles_under_faults_keep_every_invariant(
         print("\n" + run.summary())  # noqa: T201 - the run's report is the point
     assert all(run.plan.counts[kind] > 0 for kind in FaultKind), run.plan.summary()
     assert run.answers[str(WebhookOutcome.DUPLICATE)] > 0
+
+
+def test_lifecycles_under_faults_on_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A smaller run on SQL storage: the inbox's unique keys and the sweeps' leases in SQL."""
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'faults.db'}")
+    storage.upgrade()
+    run = FaultRun.start(storage, SEED + 2)
+
+    for number in range(LIFECYCLES // 10):
+        run.lifecycle(number)
+    run.finish()
+    run.check_everything()
+
+    with capsys.disabled():
+        print("\n" + run.summary().replace("fault injection", "fault injection (SQLite)"))  # noqa: T201
+    assert run.checks["never charged twice"] == LIFECYCLES // 10
+    storage.dispose()
 
 
 def test_a_run_replays_exactly_from_its_seed() -> None:

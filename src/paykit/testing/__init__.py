@@ -84,13 +84,13 @@ pytest.register_assert_rewrite(
 )
 
 # The imports follow the registration above on purpose.
+from paykit.testing.faults import FaultKind, FaultPlan, FaultyGateway  # noqa: E402
 from paykit.testing.gateway_conformance import (  # noqa: E402
     CAPABILITIES,
     Behaviour,
     GatewayConformance,
     GatewayHarness,
 )
-from paykit.testing.faults import FaultKind, FaultPlan, FaultyGateway  # noqa: E402
 from paykit.testing.races import RunBeforeCommit  # noqa: E402
 from paykit.testing.repository_contract import RepositoryContract  # noqa: E402
 

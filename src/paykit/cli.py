@@ -25,9 +25,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, TextIO
 
-from paykit.domain.payment import PaymentStatus
 from paykit.errors import PaykitError
-from paykit.service import PaymentService, ReconcileProgress, ReconcileReport, SweepCounts
+from paykit.service import (
+    RECONCILABLE_STATUSES,
+    PaymentService,
+    ReconcileProgress,
+    ReconcileReport,
+    SweepCounts,
+)
 from paykit.service._reconciliation import DEFAULT_SWEPT_STATUSES
 
 __all__ = [
@@ -52,13 +57,8 @@ EXIT_USAGE: Final = 2
 
 SERVICE_ENV: Final = "PAYKIT_SERVICE"
 
-# The statuses reconcile_payment asks the provider about; sweeping any other status would
-# only count its payments as still unknown without asking anyone.
-SWEEPABLE_STATUSES: Final = (
-    PaymentStatus.PROCESSING,
-    PaymentStatus.REQUIRES_ACTION,
-    PaymentStatus.AUTHORIZED,
-)
+# The statuses reconcile_payment asks the provider about; reconcile() refuses any other.
+SWEEPABLE_STATUSES: Final = tuple(sorted(RECONCILABLE_STATUSES))
 
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DURATION: Final = re.compile(r"(?:\d+[smhd])+")

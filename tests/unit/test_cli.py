@@ -24,6 +24,7 @@ import attrs
 import pytest
 
 from paykit import (
+    ConcurrencyConflict,
     InMemoryStorage,
     Payment,
     PaymentService,
@@ -318,10 +319,10 @@ def test_an_error_exits_1_and_a_later_sweep_settles_it(host: Host, capsys: Captu
     assert {host.service.get_payment(p.id).status for p in payments[:3]} == {"completed"}
 
 
-def test_a_sweep_that_stops_early_exits_1_with_one_line(
+def test_a_record_whose_gateway_is_gone_is_an_error_not_a_stop(
     host: Host, capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A record whose gateway is not configured stops ``reconcile()``; the bar is ended first."""
+    """A record whose gateway is not configured any more is counted as an error: exit 1."""
     host.pay(SandboxToken.TIMEOUT)
     host.clock.advance(timedelta(hours=1))
     rerouted = PaymentService(
@@ -329,14 +330,30 @@ def test_a_sweep_that_stops_early_exits_1_with_one_line(
     )
     monkeypatch.setattr(sys.modules[HOST], "rerouted", rerouted, raising=False)
 
-    result = run(capsys, "reconcile", f"--service={HOST}:rerouted", "--json", "--progress")
+    result = run(capsys, "reconcile", f"--service={HOST}:rerouted", "--json")
+
+    assert result.code == 1
+    assert json.loads(result.out)["payments"]["errors"] == 1
+
+
+def test_a_sweep_that_stops_early_exits_1_with_one_line(
+    host: Host, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paykit error out of ``reconcile()`` is one line on stderr; the bar is ended first."""
+    host.stuck()
+
+    def lose_every_race(**_: object) -> None:
+        raise ConcurrencyConflict("payment pay_x was changed by another unit of work; retry")
+
+    monkeypatch.setattr(host.service, "reconcile", lose_every_race)
+
+    result = run(capsys, "reconcile", f"--service={HOST}:service", "--json", "--progress")
 
     assert result.code == 1
     assert result.out == ""
     assert result.err.startswith(
-        "paykit: error: the sweep stopped early: UnsupportedPaymentMethodError: "
+        "paykit: error: the sweep stopped early: ConcurrencyConflict: payment pay_x"
     )
-    assert "'sandbox'" in result.err
     assert result.err.count("\n") == 1
 
 

@@ -15,6 +15,7 @@ The class is assembled from one part per aggregate or job, each in its own modul
 from __future__ import annotations
 
 from paykit.service._payment_methods import PaymentMethodOperations
+from paykit.service._payments import RECONCILABLE_STATUSES
 from paykit.service._reconciliation import (
     ReconcileOperations,
     ReconcileProgress,
@@ -24,6 +25,7 @@ from paykit.service._reconciliation import (
 from paykit.service._webhooks import WebhookOperations, WebhookOutcome, WebhookResult
 
 __all__ = [
+    "RECONCILABLE_STATUSES",
     "PaymentService",
     "ReconcileProgress",
     "ReconcileReport",

@@ -42,6 +42,7 @@ _LOG_TYPES: Final = {
 }
 
 
+_STILL_WAITING: Final = frozenset({_O.PENDING, _O.REQUIRES_ACTION})
 _MONEY_TAKEN: Final = frozenset({_P.COMPLETED, _P.AUTHORIZED})
 _NOTHING_TAKEN: Final = frozenset({_P.FAILED, _P.CANCELLED})
 
@@ -59,10 +60,14 @@ def result_data(result: GatewayResult) -> dict[str, Any]:
 
 
 def _unchanged_log_type(outcome: GatewayOutcome, operation: str) -> LogType:
-    """How to log an answer that moves nothing: unknown, still pending, or a reconciliation."""
+    """How to log an answer that moves nothing: unknown, still waiting, or a confirmation.
+
+    ``reconciled`` is a reconciliation's answer, or any answer that only confirms what paykit
+    already has (a second success event for a completed payment).
+    """
     if outcome is _O.UNKNOWN:
         return LogType.OUTCOME_UNKNOWN
-    if operation == "reconcile":
+    if operation == "reconcile" or outcome not in _STILL_WAITING:
         return LogType.RECONCILED
     return LogType.AWAITING_PROVIDER
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 import attrs
 
@@ -31,6 +31,7 @@ __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
 R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
+T = TypeVar("T")
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -74,6 +75,10 @@ class _Table(StagedWrites[R]):
     kind: str
     sort_key: Callable[[R], Any] = staticmethod(attrgetter("created_at"))
     """What "oldest first" means for this kind of record."""
+    taken: dict[tuple[str, str], str] | None = None
+    """The storage's unique keys of this kind of record (``None``: it has none)."""
+    taken_message = ""
+    """What a conflict on one of those keys says."""
 
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
@@ -124,6 +129,10 @@ class _Table(StagedWrites[R]):
                 msg = f"{self.kind} {record_id} was changed by another unit of work; retry"
                 raise ConcurrencyConflict(msg)
 
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        """The unique keys the staged additions take (see ``_new_keys``)."""
+        return {}
+
     def apply(self) -> None:
         """Write the staged changes. Call under the lock, after :meth:`check`."""
         for records in (self.added, self.changed):
@@ -137,24 +146,32 @@ class _Table(StagedWrites[R]):
 class _PaymentMethods(_Table[PaymentMethod]):
     kind = "payment method"
 
+    def __init__(self, storage: InMemoryStorage) -> None:
+        super().__init__(storage.methods, _clone_method, storage.lock)
+
     def list_for_customer(self, customer_id: str) -> Sequence[PaymentMethod]:
         return self.select(lambda m: m.customer_id == customer_id)
 
 
 class _Payments(_Table[Payment]):
     kind = "payment"
+    taken: dict[tuple[str, str], str]
+    taken_message = "an idempotency key in this unit of work was taken by another one; retry"
 
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.payments, _clone_payment, storage.lock)
-        self._keys = storage.payment_keys
+        self.taken = storage.payment_keys
         self._provider_ids = storage.payment_provider_ids
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((p.customer_id, p.idempotency_key), p.id) for p in self.added.values())
 
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
                 return payment
         with self.lock:  # keys are recorded just before apply(), under this lock
-            payment_id = self._keys.get((customer_id, key))
+            payment_id = self.taken.get((customer_id, key))
             return None if payment_id is None else self.get(payment_id)
 
     def list(
@@ -213,19 +230,24 @@ class _Payments(_Table[Payment]):
 
 class _Refunds(_Table[Refund]):
     kind = "refund"
+    taken: dict[tuple[str, str], str]
+    taken_message = "an idempotency key in this unit of work was taken by another one; retry"
 
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.refunds, _clone_refund, storage.lock)
-        self._keys = storage.refund_keys
+        self.taken = storage.refund_keys
         self._provider_ids = storage.refund_provider_ids
         self._payments = storage.payments
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((r.payment_id, r.idempotency_key), r.id) for r in self.added.values())
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():
             if refund.idempotency_key == key and refund.payment_id == payment_id:
                 return refund
         with self.lock:  # keys are recorded just before apply(), under this lock
-            refund_id = self._keys.get((payment_id, key))
+            refund_id = self.taken.get((payment_id, key))
             return None if refund_id is None else self.get(refund_id)
 
     def list_for_payment(self, payment_id: str) -> Sequence[Refund]:
@@ -271,17 +293,22 @@ class _Refunds(_Table[Refund]):
 
 class _Disputes(_Table[Dispute]):
     kind = "dispute"
+    taken: dict[tuple[str, str], str]
+    taken_message = "a provider's dispute id in this unit of work was taken by another one"
 
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.disputes, _clone_dispute, storage.lock)
-        self._keys = storage.dispute_keys
+        self.taken = storage.dispute_keys
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((d.provider, d.provider_dispute_id), d.id) for d in self.added.values())
 
     def find_by_provider_id(self, provider: str, provider_dispute_id: str) -> Dispute | None:
         for dispute in self.added.values():
             if dispute.provider == provider and dispute.provider_dispute_id == provider_dispute_id:
                 return dispute
         with self.lock:
-            dispute_id = self._keys.get((provider, provider_dispute_id))
+            dispute_id = self.taken.get((provider, provider_dispute_id))
             return None if dispute_id is None else self.get(dispute_id)
 
     def list_for_payment(self, payment_id: str) -> Sequence[Dispute]:
@@ -290,19 +317,24 @@ class _Disputes(_Table[Dispute]):
 
 class _WebhookInbox(_Table[InboxEntry]):
     kind = "webhook inbox entry"
+    taken: dict[tuple[str, str], str]
+    taken_message = "a provider's event id in this unit of work was taken by another one"
     sort_key = staticmethod(attrgetter("received_at"))
 
     def __init__(self, storage: InMemoryStorage) -> None:
         super().__init__(storage.inbox, _clone_inbox_entry, storage.lock)
-        self._keys = storage.inbox_keys
+        self.taken = storage.inbox_keys
         self._unmatched = storage.unmatched_inbox
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((e.provider, e.event_id), e.id) for e in self.added.values())
 
     def find(self, provider: str, event_id: str) -> InboxEntry | None:
         for entry in self.added.values():
             if entry.provider == provider and entry.event_id == event_id:
                 return entry
         with self.lock:
-            entry_id = self._keys.get((provider, event_id))
+            entry_id = self.taken.get((provider, event_id))
             return None if entry_id is None else self.get(entry_id)
 
     def list_unmatched(
@@ -369,8 +401,8 @@ _clone_inbox_entry = _make_cloner(InboxEntry)
 
 
 class _TransactionLog:
-    def __init__(self, stored: dict[str, list[TransactionLogEntry]]) -> None:
-        self._stored = stored
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self._stored = storage.log
         self.staged: list[TransactionLogEntry] = []
 
     def append(self, entry: TransactionLogEntry) -> None:
@@ -396,24 +428,56 @@ def _new_keys(
     return keys
 
 
+class _Repository(Generic[T]):
+    """A repository of :class:`InMemoryUnitOfWork`, built on first use.
+
+    Most units of work touch two of the six repositories, so building all six up front
+    (each with its staging dicts) was a tenth of a lifecycle's cost. After the first
+    access the repository sits in the instance ``__dict__``, which wins over this non-data
+    descriptor: later reads are plain attribute reads.
+    """
+
+    def __init__(self, build: Callable[[InMemoryStorage], T]) -> None:
+        self._build = build
+        self._name = ""
+
+    def __set_name__(self, owner: type[InMemoryUnitOfWork], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type[InMemoryUnitOfWork]) -> Self: ...
+
+    @overload
+    def __get__(self, uow: InMemoryUnitOfWork, owner: type[InMemoryUnitOfWork]) -> T: ...
+
+    def __get__(self, uow: InMemoryUnitOfWork | None, owner: type[InMemoryUnitOfWork]) -> Self | T:
+        if uow is None:
+            return self
+        repository = self._build(uow._storage)  # noqa: SLF001 - the unit of work's own storage
+        uow.__dict__[self._name] = repository
+        if isinstance(repository, _Table):
+            uow._open.append(repository)  # noqa: SLF001 - the tables commit() must look at
+        return repository
+
+
 class InMemoryUnitOfWork:
-    """A unit of work over :class:`InMemoryStorage` (see ``paykit.storage.base``)."""
+    """A unit of work over :class:`InMemoryStorage` (see ``paykit.storage.base``).
+
+    Repositories are built on first use (see :class:`_Repository`); only those are checked,
+    written and cleared.
+    """
+
+    payment_methods = _Repository(_PaymentMethods)
+    payments = _Repository(_Payments)
+    refunds = _Repository(_Refunds)
+    transaction_log = _Repository(_TransactionLog)
+    disputes = _Repository(_Disputes)
+    webhook_inbox = _Repository(_WebhookInbox)
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self._storage = storage
-        self.payment_methods = _PaymentMethods(storage.methods, _clone_method, storage.lock)
-        self.payments = _Payments(storage)
-        self.refunds = _Refunds(storage)
-        self.transaction_log = _TransactionLog(storage.log)
-        self.disputes = _Disputes(storage)
-        self.webhook_inbox = _WebhookInbox(storage)
-        self._tables: tuple[_Table[Any], ...] = (
-            self.payment_methods,
-            self.payments,
-            self.refunds,
-            self.disputes,
-            self.webhook_inbox,
-        )
+        self._open: list[_Table[Any]] = []
+        """The tables built so far, in the order they were first used."""
 
     def __enter__(self) -> Self:
         return self
@@ -426,10 +490,15 @@ class InMemoryUnitOfWork:
     ) -> None:
         self.rollback()
 
+    def _log_staged(self) -> list[TransactionLogEntry]:
+        log = self.__dict__.get("transaction_log")
+        return [] if log is None else log.staged
+
     def commit(self) -> None:
         """Check versions and unique keys, then write everything staged (see the contract)."""
         storage = self._storage
-        staged = [table for table in self._tables if table.added or table.changed or table.removed]
+        staged = [table for table in self._open if table.added or table.changed or table.removed]
+        entries = self._log_staged()
         with storage.lock:
             try:
                 for table in staged:
@@ -440,65 +509,48 @@ class InMemoryUnitOfWork:
                 raise
             for table in staged:
                 table.apply()
-            for entry in self.transaction_log.staged:
-                storage.log.setdefault(entry.payment_id, []).append(entry)
+            log = storage.log
+            for entry in entries:
+                written = log.get(entry.payment_id)
+                if written is None:
+                    log[entry.payment_id] = [entry]
+                else:
+                    written.append(entry)
             storage.commits += 1
         self.rollback()  # everything is written: forget the staging area
 
     def rollback(self) -> None:
         """Forget everything staged."""
-        for table in self._tables:
+        for table in self._open:
             table.clear()
-        self.transaction_log.staged.clear()
+        entries = self._log_staged()
+        if entries:
+            entries.clear()
 
     def _check_unique_keys(self) -> None:
         """Idempotency keys and default methods are unique, as SQL unique indexes make them."""
-        storage = self._storage
-        methods = self.payment_methods
-        if not (
-            self.payments.added
-            or self.refunds.added
-            or methods.added
-            or methods.changed
-            or self.disputes.added
-            or self.webhook_inbox.added
-        ):
-            return  # nothing that a unique key covers was written
-        payment_keys = _new_keys(
-            ((p.customer_id, p.idempotency_key), p.id) for p in self.payments.added.values()
-        )
-        refund_keys = _new_keys(
-            ((r.payment_id, r.idempotency_key), r.id) for r in self.refunds.added.values()
-        )
-        if payment_keys.keys() & storage.payment_keys or refund_keys.keys() & storage.refund_keys:
-            msg = "an idempotency key in this unit of work was taken by another one; retry"
-            raise ConcurrencyConflict(msg)
-        dispute_keys = _new_keys(
-            ((d.provider, d.provider_dispute_id), d.id) for d in self.disputes.added.values()
-        )
-        inbox_keys = _new_keys(
-            ((e.provider, e.event_id), e.id) for e in self.webhook_inbox.added.values()
-        )
-        if dispute_keys.keys() & storage.dispute_keys or inbox_keys.keys() & storage.inbox_keys:
-            msg = "a provider's dispute or event id in this unit of work was taken by another one"
-            raise ConcurrencyConflict(msg)
-        self._check_single_default()
+        taking: list[tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]] = []
+        for table in self._open:
+            if table.added and table.taken is not None:
+                keys = table.unique_keys()
+                if keys.keys() & table.taken:
+                    raise ConcurrencyConflict(table.taken_message)
+                taking.append((table.taken, keys))
+        methods = self.__dict__.get("payment_methods")
+        if methods is not None and (methods.added or methods.changed):
+            _check_single_default(methods)
         # Taken now: apply() follows under the same lock.
-        storage.payment_keys.update(payment_keys)
-        storage.refund_keys.update(refund_keys)
-        storage.dispute_keys.update(dispute_keys)
-        storage.inbox_keys.update(inbox_keys)
+        for taken, keys in taking:
+            taken.update(keys)
 
-    def _check_single_default(self) -> None:
-        methods = self.payment_methods
-        staged = (*methods.added.values(), *methods.changed.values())
-        for customer_id in {m.customer_id for m in staged if m.is_default}:
-            defaults = [
-                m for m in methods.current() if m.customer_id == customer_id and m.is_default
-            ]
-            if len(defaults) > 1:
-                msg = f"customer {customer_id!r} would have more than one default payment method"
-                raise ConcurrencyConflict(msg)
+
+def _check_single_default(methods: _PaymentMethods) -> None:
+    staged = (*methods.added.values(), *methods.changed.values())
+    for customer_id in {m.customer_id for m in staged if m.is_default}:
+        defaults = [m for m in methods.current() if m.customer_id == customer_id and m.is_default]
+        if len(defaults) > 1:
+            msg = f"customer {customer_id!r} would have more than one default payment method"
+            raise ConcurrencyConflict(msg)
 
 
 class InMemoryStorage:

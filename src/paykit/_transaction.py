@@ -16,7 +16,7 @@ from paykit.domain.dispute import Dispute
 from paykit.domain.events import Event, EventType
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
-from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.domain.transaction_log import NO_DATA, LogType, TransactionLogEntry
 from paykit.errors import ConcurrencyConflict
 from paykit.event_bus import EventBus
 from paykit.money import Money
@@ -69,20 +69,19 @@ class Transaction:
         data: dict[str, Any] | None = None,
     ) -> None:
         """Append an audit entry."""
-        self.uow.transaction_log.append(
-            TransactionLogEntry(
-                id=self.new_id("log"),
-                payment_id=payment_id,
-                log_type=log_type,
-                message=message,
-                created_at=self.now,
-                refund_id=refund_id,
-                amount=amount,
-                previous_status=previous_status,
-                new_status=new_status,
-                data=data or {},
-            )
+        entry = TransactionLogEntry(
+            id=self.new_id("log"),
+            payment_id=payment_id,
+            log_type=log_type,
+            message=message,
+            created_at=self.now,
+            refund_id=refund_id,
+            amount=amount,
+            previous_status=previous_status,
+            new_status=new_status,
+            data=data or NO_DATA,
         )
+        self.uow.transaction_log.append(entry)
 
     def emit(
         self,

@@ -12,7 +12,7 @@ import attrs
 
 from paykit.money import Money
 
-__all__ = ["LogType", "TransactionLogEntry", "freeze"]
+__all__ = ["NO_DATA", "LogType", "TransactionLogEntry", "freeze"]
 
 
 class LogType(StrEnum):
@@ -49,17 +49,19 @@ class LogType(StrEnum):
     DISPUTE_CLOSED = "dispute_closed"
 
 
-_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+NO_DATA: Final[Mapping[str, Any]] = MappingProxyType({})
+"""The data of an entry that has none: one shared, read-only empty mapping."""
 _SCALARS: Final = frozenset({str, int, bool, float, type(None)})
 
 
 def freeze(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
     """A read-only deep copy of JSON-like data: mappings become read-only, lists tuples."""
-    if type(value) in _SCALARS:
-        return value  # the common case, without the slower abstract-class checks below
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _SCALARS or value is NO_DATA:
+        return value  # the common cases, without the slower abstract-class checks below
+    if kind is dict or isinstance(value, Mapping):
         if not value:
-            return _EMPTY
+            return NO_DATA
         return MappingProxyType({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
@@ -86,4 +88,4 @@ class TransactionLogEntry:
     amount: Money | None = None
     previous_status: str | None = None
     new_status: str | None = None
-    data: Mapping[str, Any] = attrs.field(default=_EMPTY, converter=freeze)
+    data: Mapping[str, Any] = attrs.field(default=NO_DATA, converter=freeze)

@@ -90,7 +90,7 @@ class _Table(StagedWrites[R]):
 
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or a copy of the stored one."""
-        staged = self.staged(record_id)
+        staged = self.added.get(record_id) or self.changed.get(record_id)
         if staged is not None:
             return staged
         record = self.stored.get(record_id)
@@ -119,15 +119,17 @@ class _Table(StagedWrites[R]):
 
     def check(self) -> None:
         """Raise ``ConcurrencyConflict`` if a staged write lost a race. Call under the lock."""
+        stored = self.stored
         for record_id in self.added:
-            if record_id in self.stored:
+            if record_id in stored:
                 msg = f"a {self.kind} with id {record_id!r} already exists"
                 raise ConcurrencyConflict(msg)
-        for record_id, record in (*self.changed.items(), *self.removed.items()):
-            stored = self.stored.get(record_id)
-            if stored is None or stored.version != record.version:
-                msg = f"{self.kind} {record_id} was changed by another unit of work; retry"
-                raise ConcurrencyConflict(msg)
+        for writes in (self.changed, self.removed):
+            for record_id, record in writes.items():
+                current = stored.get(record_id)
+                if current is None or current.version != record.version:
+                    msg = f"{self.kind} {record_id} was changed by another unit of work; retry"
+                    raise ConcurrencyConflict(msg)
 
     def unique_keys(self) -> dict[tuple[str, str], str]:
         """The unique keys the staged additions take (see ``_new_keys``)."""
@@ -135,12 +137,13 @@ class _Table(StagedWrites[R]):
 
     def apply(self) -> None:
         """Write the staged changes. Call under the lock, after :meth:`check`."""
+        stored, clone = self.stored, self.clone
         for records in (self.added, self.changed):
             for record in records.values():
                 record.version += 1
-                self.stored[record.id] = self.clone(record)
+                stored[record.id] = clone(record)
         for record_id in self.removed:
-            del self.stored[record_id]
+            del stored[record_id]
 
 
 class _PaymentMethods(_Table[PaymentMethod]):

@@ -509,8 +509,10 @@ class SandboxGateway:
         perform: Callable[[object], GatewayResult],
     ) -> GatewayResult:
         """Answer a repeated key with the first answer, as providers do."""
-        self._call(operation)
-        with self._lock:
+        if self.latency:
+            time.sleep(self.latency)
+        with self._lock:  # one acquisition: record the call and answer it
+            self.calls.append(operation)
             if key in self._replies:
                 first_request, first_result = self._replies[key]
                 if first_request != request:
@@ -611,6 +613,8 @@ class SandboxGateway:
         self._outbox.append(self._signed(event))
 
     def _emit_payment(self, event_type: WebhookEventType, intent: _Intent) -> None:
+        if not self.send_webhooks:
+            return  # build no event body that nobody will receive
         failure = None
         result = self._intent_result(intent)
         if result.decline_code is not None:
@@ -618,6 +622,8 @@ class SandboxGateway:
         self._emit(event_type, _payment_body(intent), failure=failure)
 
     def _emit_refund(self, refund: _SandboxRefund, intent: _Intent) -> None:
+        if not self.send_webhooks:
+            return
         if refund.succeeded:
             self._emit(WebhookEventType.REFUND_SUCCEEDED, _payment_body(intent), refund=refund)
         else:
@@ -630,6 +636,8 @@ class SandboxGateway:
             )
 
     def _emit_dispute(self, event_type: WebhookEventType, dispute: _SandboxDispute) -> None:
+        if not self.send_webhooks:
+            return
         self._emit(event_type, _payment_body(dispute.intent), dispute=dispute)
 
     def _charge(self, request: object) -> GatewayResult:

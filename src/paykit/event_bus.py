@@ -47,6 +47,8 @@ class EventBus:
         The copy means a subscriber that changes the payment it receives changes neither the
         object the service returned to its caller nor anything stored.
         """
+        if not self._handlers:
+            return  # nobody subscribed: the common case in tests, scripts and benchmarks
         handlers = (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ()))
         if not handlers:
             return

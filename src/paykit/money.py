@@ -158,39 +158,55 @@ class Money:
         """Return whether the amount is zero."""
         return not self.amount
 
-    def _same_currency(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise CurrencyMismatchError(
-                f"cannot combine {self.currency} with {other.currency}", field="currency"
-            )
+    def _mismatch(self, other: Money) -> CurrencyMismatchError:
+        return CurrencyMismatchError(
+            f"cannot combine {self.currency} with {other.currency}", field="currency"
+        )
+
+    # Arithmetic and comparison run several times per refund, so each checks the currency
+    # inline and builds its result without re-validating it (see ``_trusted``).
 
     def __add__(self, other: Money) -> Money:
-        self._same_currency(other)
+        currency = self.currency
+        if other.currency != currency:
+            raise self._mismatch(other)
         total = self.amount + other.amount
-        if total.scaleb(ISO_4217_MINOR_UNITS[self.currency]) > MAX_MINOR_UNITS:
-            return Money(total, self.currency)  # raises, naming the maximum
-        return _trusted(total, self.currency)
+        if total > _MAX_AMOUNTS[currency]:
+            return Money(total, currency)  # raises, naming the maximum
+        money = _new(Money)
+        _set(money, "amount", total)
+        _set(money, "currency", currency)
+        return money
 
     def __sub__(self, other: Money) -> Money:
-        self._same_currency(other)
+        currency = self.currency
+        if other.currency != currency:
+            raise self._mismatch(other)
         if other.amount > self.amount:
             raise InvalidAmountError(f"{self} minus {other} would be negative", field="amount")
-        return _trusted(self.amount - other.amount, self.currency)
+        money = _new(Money)
+        _set(money, "amount", self.amount - other.amount)
+        _set(money, "currency", currency)
+        return money
 
     def __lt__(self, other: Money) -> bool:
-        self._same_currency(other)
+        if other.currency != self.currency:
+            raise self._mismatch(other)
         return self.amount < other.amount
 
     def __le__(self, other: Money) -> bool:
-        self._same_currency(other)
+        if other.currency != self.currency:
+            raise self._mismatch(other)
         return self.amount <= other.amount
 
     def __gt__(self, other: Money) -> bool:
-        self._same_currency(other)
+        if other.currency != self.currency:
+            raise self._mismatch(other)
         return self.amount > other.amount
 
     def __ge__(self, other: Money) -> bool:
-        self._same_currency(other)
+        if other.currency != self.currency:
+            raise self._mismatch(other)
         return self.amount >= other.amount
 
     def __str__(self) -> str:
@@ -202,6 +218,18 @@ class Money:
 
 _ZEROS: dict[str, Money] = {}
 
+_MAX_AMOUNTS: Final = {
+    code: Decimal(MAX_MINOR_UNITS).scaleb(-exponent)
+    for code, exponent in ISO_4217_MINOR_UNITS.items()
+}
+"""The largest amount of each currency: ``MAX_MINOR_UNITS`` at the currency's exponent.
+
+A sum of two valid amounts has at most 13 digits, so comparing it with this is exactly
+the ``total.scaleb(exponent) > MAX_MINOR_UNITS`` of the full check."""
+
+_new = object.__new__
+_set = object.__setattr__
+
 
 def _trusted(amount: Decimal, currency: str) -> Money:
     """Build ``Money`` from a result already known to be valid, skipping the checks.
@@ -209,9 +237,9 @@ def _trusted(amount: Decimal, currency: str) -> Money:
     Only for sums and differences of two valid amounts of one currency: their places and
     sign are already right. Money arithmetic is on the hot path of every refund.
     """
-    money = object.__new__(Money)
-    object.__setattr__(money, "amount", amount)
-    object.__setattr__(money, "currency", currency)
+    money = _new(Money)
+    _set(money, "amount", amount)
+    _set(money, "currency", currency)
     return money
 
 

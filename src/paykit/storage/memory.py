@@ -31,7 +31,6 @@ __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
 R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
-T = TypeVar("T")
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -431,16 +430,19 @@ def _new_keys(
     return keys
 
 
-class _Repository(Generic[T]):
-    """A repository of :class:`InMemoryUnitOfWork`, built on first use.
+TableT = TypeVar("TableT", bound="_Table[Any]")
 
-    Most units of work touch two of the six repositories, so building all six up front
-    (each with its staging dicts) was a tenth of a lifecycle's cost. After the first
-    access the repository sits in the instance ``__dict__``, which wins over this non-data
-    descriptor: later reads are plain attribute reads.
+
+class _Repository(Generic[TableT]):
+    """A table of :class:`InMemoryUnitOfWork`, built on first use.
+
+    Most units of work touch two of the five tables, so building all five up front (each
+    with its staging dicts) was a tenth of a lifecycle's cost. After the first access the
+    table sits in the instance ``__dict__``, which wins over this non-data descriptor:
+    later reads are plain attribute reads.
     """
 
-    def __init__(self, build: Callable[[InMemoryStorage], T]) -> None:
+    def __init__(self, build: Callable[[InMemoryStorage], TableT]) -> None:
         self._build = build
         self._name = ""
 
@@ -451,34 +453,36 @@ class _Repository(Generic[T]):
     def __get__(self, uow: None, owner: type[InMemoryUnitOfWork]) -> Self: ...
 
     @overload
-    def __get__(self, uow: InMemoryUnitOfWork, owner: type[InMemoryUnitOfWork]) -> T: ...
+    def __get__(self, uow: InMemoryUnitOfWork, owner: type[InMemoryUnitOfWork]) -> TableT: ...
 
-    def __get__(self, uow: InMemoryUnitOfWork | None, owner: type[InMemoryUnitOfWork]) -> Self | T:
+    def __get__(
+        self, uow: InMemoryUnitOfWork | None, owner: type[InMemoryUnitOfWork]
+    ) -> Self | TableT:
         if uow is None:
             return self
-        repository = self._build(uow._storage)  # noqa: SLF001 - the unit of work's own storage
-        uow.__dict__[self._name] = repository
-        if isinstance(repository, _Table):
-            uow._open.append(repository)  # noqa: SLF001 - the tables commit() must look at
-        return repository
+        table = self._build(uow._storage)  # noqa: SLF001 - the unit of work's own storage
+        uow.__dict__[self._name] = table
+        uow._open.append(table)  # noqa: SLF001 - the tables commit() must look at
+        return table
 
 
 class InMemoryUnitOfWork:
     """A unit of work over :class:`InMemoryStorage` (see ``paykit.storage.base``).
 
-    Repositories are built on first use (see :class:`_Repository`); only those are checked,
-    written and cleared.
+    Tables are built on first use (see :class:`_Repository`); only those are checked,
+    written and cleared. The audit log, which nearly every unit of work writes, is built
+    with the unit.
     """
 
     payment_methods = _Repository(_PaymentMethods)
     payments = _Repository(_Payments)
     refunds = _Repository(_Refunds)
-    transaction_log = _Repository(_TransactionLog)
     disputes = _Repository(_Disputes)
     webhook_inbox = _Repository(_WebhookInbox)
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self._storage = storage
+        self.transaction_log = _TransactionLog(storage)
         self._open: list[_Table[Any]] = []
         """The tables built so far, in the order they were first used."""
 
@@ -493,15 +497,11 @@ class InMemoryUnitOfWork:
     ) -> None:
         self.rollback()
 
-    def _log_staged(self) -> list[TransactionLogEntry]:
-        log = self.__dict__.get("transaction_log")
-        return [] if log is None else log.staged
-
     def commit(self) -> None:
         """Check versions and unique keys, then write everything staged (see the contract)."""
         storage = self._storage
         staged = [table for table in self._open if table.added or table.changed or table.removed]
-        entries = self._log_staged()
+        entries = self.transaction_log.staged
         with storage.lock:
             try:
                 for table in staged:
@@ -520,13 +520,17 @@ class InMemoryUnitOfWork:
                 else:
                     written.append(entry)
             storage.commits += 1
-        self.rollback()  # everything is written: forget the staging area
+        # Everything is written: forget the staging area (only these tables hold any).
+        for table in staged:
+            table.clear()
+        entries.clear()
 
     def rollback(self) -> None:
         """Forget everything staged."""
         for table in self._open:
-            table.clear()
-        entries = self._log_staged()
+            if table.added or table.changed or table.removed:
+                table.clear()
+        entries = self.transaction_log.staged
         if entries:
             entries.clear()
 

@@ -56,8 +56,9 @@ def _make_cloner(cls: type[R]) -> Callable[[R], R]:
     """
     names = [field.name for field in attrs.fields(cls)]
     lines = [f"    clone.{name} = record.{name}" for name in names if name != "metadata"]
-    if "metadata" in names:
-        lines.append("    clone.metadata = copy_metadata(record.metadata)")
+    if "metadata" in names:  # most records have none: skip the call for an empty dict
+        lines.append("    metadata = record.metadata")
+        lines.append("    clone.metadata = copy_metadata(metadata) if metadata else {}")
     source = "\n".join(["def clone(record):", "    clone = new(cls)", *lines, "    return clone"])
     namespace: dict[str, object] = {
         "new": object.__new__,
@@ -82,7 +83,11 @@ class _Table(StagedWrites[R]):
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
     ) -> None:
-        super().__init__()
+        # StagedWrites' three dicts, set here rather than through super().__init__(): units
+        # of work build two or three tables per operation.
+        self.added: dict[str, R] = {}
+        self.changed: dict[str, R] = {}
+        self.removed: dict[str, R] = {}
         self.stored = stored
         self.lock = lock
         self.clone = clone

@@ -511,7 +511,7 @@ class InMemoryUnitOfWork:
             try:
                 for table in staged:
                     table.check()
-                self._check_unique_keys()
+                self._check_unique_keys(staged)
             except ConcurrencyConflict:
                 self.rollback()
                 raise
@@ -539,10 +539,10 @@ class InMemoryUnitOfWork:
         if entries:
             entries.clear()
 
-    def _check_unique_keys(self) -> None:
+    def _check_unique_keys(self, staged: list[_Table[Any]]) -> None:
         """Idempotency keys and default methods are unique, as SQL unique indexes make them."""
         taking: list[tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]] = []
-        for table in self._open:
+        for table in staged:
             if table.added and table.taken is not None:
                 keys = table.unique_keys()
                 if keys.keys() & table.taken:

@@ -146,6 +146,16 @@ class _IntentStatus(StrEnum):
     FAILED = "failed"
 
 
+_INTENT_OUTCOMES: Final = {
+    _IntentStatus.PENDING: GatewayOutcome.PENDING,
+    _IntentStatus.AUTHORIZED: GatewayOutcome.AUTHORIZED,
+    _IntentStatus.SUCCEEDED: GatewayOutcome.SUCCEEDED,
+    _IntentStatus.CANCELLED: GatewayOutcome.DECLINED,
+    _IntentStatus.FAILED: GatewayOutcome.DECLINED,
+}
+"""What a provider says about an intent in each status (3-D Secure is answered apart)."""
+
+
 @attrs.define
 class _Intent:
     """The sandbox's own record of a payment."""
@@ -211,7 +221,10 @@ class SandboxGateway:
         self._intent_by_payment: dict[str, str] = {}
         self._refunds: dict[str, _SandboxRefund] = {}
         self._refund_by_key: dict[str, str] = {}
-        self._replies: dict[str, tuple[object, GatewayResult]] = {}
+        # The first request and answer per idempotency key, in two dicts rather than one of
+        # pairs: a pair per call is one more object for the garbage collector to walk.
+        self._first_requests: dict[str, object] = {}
+        self._replies: dict[str, GatewayResult] = {}
         self._disputes: dict[str, _SandboxDispute] = {}
         self._outbox: list[tuple[dict[str, str], bytes]] = []
 
@@ -513,14 +526,15 @@ class SandboxGateway:
             time.sleep(self.latency)
         with self._lock:  # one acquisition: record the call and answer it
             self.calls.append(operation)
-            if key in self._replies:
-                first_request, first_result = self._replies[key]
-                if first_request != request:
+            first = self._replies.get(key)
+            if first is not None:
+                if self._first_requests[key] != request:
                     msg = f"idempotency key {key!r} was used with different parameters"
                     raise IdempotencyConflict(msg)
-                return self._replay(first_result)
+                return self._replay(first)
             result = perform(request)
-            self._replies[key] = (request, result)
+            self._first_requests[key] = request
+            self._replies[key] = result
             return result
 
     def _replay(self, first: GatewayResult) -> GatewayResult:
@@ -792,13 +806,7 @@ class SandboxGateway:
                     client_secret=SecretStr(f"{intent.provider_id}_secret_sandbox"),
                 ),
             )
-        outcome = {
-            _IntentStatus.PENDING: GatewayOutcome.PENDING,
-            _IntentStatus.AUTHORIZED: GatewayOutcome.AUTHORIZED,
-            _IntentStatus.SUCCEEDED: GatewayOutcome.SUCCEEDED,
-            _IntentStatus.CANCELLED: GatewayOutcome.DECLINED,
-            _IntentStatus.FAILED: GatewayOutcome.DECLINED,
-        }[status]
+        outcome = _INTENT_OUTCOMES[status]
         if status is _IntentStatus.FAILED:
             return GatewayResult(
                 outcome=outcome,

@@ -184,8 +184,11 @@ class Money:
             raise self._mismatch(other)
         if other.amount > self.amount:
             raise InvalidAmountError(f"{self} minus {other} would be negative", field="amount")
+        difference = self.amount - other.amount
+        if not difference:  # a released or settled reservation: share the one zero
+            return Money.zero(currency)
         money = _new(Money)
-        _set(money, "amount", self.amount - other.amount)
+        _set(money, "amount", difference)
         _set(money, "currency", currency)
         return money
 

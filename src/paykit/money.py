@@ -40,6 +40,7 @@ MAX_MINOR_UNITS: Final = 999_999_999_999
 AmountLike = Decimal | int | str
 """What callers may pass as an amount; everything else (float above all) is refused."""
 
+_AMOUNT_TYPES: Final = (Decimal, int, str)  # a tuple: ``Decimal | int | str`` is built per use
 _PLAIN_DECIMAL: Final = re.compile(r"[0-9]+(\.[0-9]+)?")  # ASCII only: "١٢" is not an amount
 _QUANTUM: Final = {places: Decimal(1).scaleb(-places) for places in range(5)}
 
@@ -58,7 +59,7 @@ def currency_exponent(currency: str, *, field: str = "currency") -> int:
 
 def _parse_amount(value: object, field: str) -> Decimal:
     """Turn an accepted amount input into a finite, non-negative ``Decimal``."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+    if isinstance(value, bool) or not isinstance(value, _AMOUNT_TYPES):
         kind = type(value).__name__
         hint = " (floats cannot represent money exactly)" if isinstance(value, float) else ""
         raise InvalidAmountError(

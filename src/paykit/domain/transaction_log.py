@@ -62,7 +62,9 @@ def freeze(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
     if kind is dict or isinstance(value, Mapping):
         if not value:
             return NO_DATA
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return MappingProxyType(
+            {key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()}
+        )
     if isinstance(value, (list, tuple)):  # a tuple: ``list | tuple`` is built per call
         return tuple(freeze(item) for item in value)
     return value

@@ -555,6 +555,8 @@ class InMemoryUnitOfWork:
         for table in staged:
             if table.added and table.taken is not None:
                 keys = table.unique_keys()
+                if not keys:
+                    continue  # nothing added carries a key (no idempotency key given)
                 if keys.keys() & table.taken:
                     raise ConcurrencyConflict(table.taken_message)
                 taking.append((table.taken, keys))

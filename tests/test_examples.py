@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXAMPLES = sorted(
+    path
+    for path in (Path(__file__).parent.parent / "examples").glob("*.py")
+    if not path.name.startswith("_")  # shared helpers of several examples, not scripts
+)
 
 
 def test_there_are_examples() -> None:

@@ -24,7 +24,7 @@ from paykit._transaction import Transaction
 from paykit.domain.dispute import DisputeStatus
 from paykit.domain.payment import NextAction, Payment
 from paykit.domain.refund import Refund
-from paykit.domain.transaction_log import LogType
+from paykit.domain.transaction_log import LogType, thaw
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import NotFound
 from paykit.gateways.base import (
@@ -294,7 +294,7 @@ def event_from_payload(payload: Mapping[str, Any]) -> WebhookEvent:
         refund_id=payload.get("refund_id"),
         result=None if result is None else _result_from(result),
         dispute=None if dispute is None else _dispute_from(dispute),
-        raw=_thaw(payload.get("raw") or {}),
+        raw=thaw(payload.get("raw") or {}, "webhook payload"),
     )
 
 
@@ -374,12 +374,3 @@ def _dispute_from(value: Mapping[str, Any]) -> DisputeDetails:
         provider_status=value.get("provider_status") or "",
         evidence_due_by=_parse_when(value.get("evidence_due_by")),
     )
-
-
-def _thaw(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
-    """A plain, mutable copy of frozen JSON-like data (``WebhookEvent.raw`` is a dict)."""
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_thaw(item) for item in value]
-    return value

@@ -70,6 +70,32 @@ def freeze(value: Any) -> Any:  # noqa: ANN401 - JSON-like data of any shape
     return value
 
 
+def thaw(value: Any, what: str = "audit log data") -> Any:  # noqa: ANN401 - JSON-like data
+    """The inverse of :func:`freeze`: a plain-JSON copy (dicts and lists) of frozen data.
+
+    Raises ``TypeError`` for anything JSON cannot hold, naming ``what`` and the offending
+    type, so a value that could not be stored is refused with a helpful message.
+    """
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        return {_json_key(key, what): thaw(item, what) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item, what) for item in value]
+    msg = f"{what} must be JSON-like; {type(value).__name__} is not"
+    raise TypeError(msg)
+
+
+_JSON_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def _json_key(key: object, what: str) -> str:
+    if not isinstance(key, str):
+        msg = f"{what} keys must be strings, not {type(key).__name__}"
+        raise TypeError(msg)
+    return key
+
+
 @attrs.frozen(kw_only=True)
 class TransactionLogEntry:
     """One audit record. Entries are never changed or removed once written.

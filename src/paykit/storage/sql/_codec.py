@@ -33,7 +33,7 @@ from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
-from paykit.domain.transaction_log import LogType, TransactionLogEntry
+from paykit.domain.transaction_log import LogType, TransactionLogEntry, thaw
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.money import MAX_MINOR_UNITS, Money
 
@@ -55,7 +55,6 @@ __all__ = [
     "payment_row",
     "refund_from_row",
     "refund_row",
-    "thaw",
 ]
 
 AMOUNT_SCALE: Final = 4
@@ -63,8 +62,6 @@ AMOUNT_SCALE: Final = 4
 
 AMOUNT_PRECISION: Final = len(str(MAX_MINOR_UNITS)) + AMOUNT_SCALE
 """Total digits stored: twelve for the largest amount at exponent 0, plus the scale."""
-
-_JSON_SCALARS: Final = (str, int, float, bool, type(None))
 
 
 class Amount(TypeDecorator[Decimal]):
@@ -139,29 +136,6 @@ class UtcDateTime(TypeDecorator[datetime]):
 def json_document() -> TypeEngine[Any]:
     """A JSON column: ``JSONB`` on PostgreSQL, JSON text elsewhere; ``None`` is SQL ``NULL``."""
     return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-
-def thaw(value: Any, what: str = "audit log data") -> Any:  # noqa: ANN401 - JSON-like data
-    """A plain-JSON copy of frozen data (log data, payloads): mappings become dicts, tuples lists.
-
-    Raises ``TypeError`` for anything JSON cannot hold, naming ``what`` and the offending
-    type, rather than letting the driver fail later with a less helpful message.
-    """
-    if isinstance(value, _JSON_SCALARS):
-        return value
-    if isinstance(value, Mapping):
-        return {_json_key(key, what): thaw(item, what) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(item, what) for item in value]
-    msg = f"{what} must be JSON-like; {type(value).__name__} is not"
-    raise TypeError(msg)
-
-
-def _json_key(key: object, what: str) -> str:
-    if not isinstance(key, str):
-        msg = f"{what} keys must be strings, not {type(key).__name__}"
-        raise TypeError(msg)
-    return key
 
 
 def _currency_of(*amounts: Money) -> str:

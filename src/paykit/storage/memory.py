@@ -277,12 +277,16 @@ class _Refunds(_Table[Refund]):
                 for refund in (*self.added.values(), *self.changed.values())
                 if refund.provider_refund_id == provider_refund_id
             ]
-            refund_id = self._provider_ids.get(provider_refund_id)
-            if not candidates and refund_id is not None and refund_id not in self.removed:
-                candidates.append(self.get(refund_id))
+            for refund_id in self._provider_ids.get(provider_refund_id, ()):
+                if refund_id not in self.changed and refund_id not in self.removed:
+                    candidates.append(self.get(refund_id))
             for refund in candidates:
                 payment = self._payments.get(refund.payment_id)
-                if payment is not None and payment.provider == provider:
+                if (
+                    payment is not None
+                    and payment.provider == provider
+                    and refund.provider_refund_id == provider_refund_id  # not a stale index
+                ):
                     return refund
         return None
 
@@ -305,7 +309,9 @@ class _Refunds(_Table[Refund]):
         _Table.apply(self)
         for refund in (*self.added.values(), *self.changed.values()):
             if refund.provider_refund_id is not None:
-                self._provider_ids[refund.provider_refund_id] = refund.id
+                # A set per provider id: providers name refunds independently, so one id
+                # may belong to refunds of two providers; the lookup checks the provider.
+                self._provider_ids.setdefault(refund.provider_refund_id, set()).add(refund.id)
 
 
 class _Disputes(_Table[Dispute]):
@@ -600,8 +606,8 @@ class InMemoryStorage:
         """Ids of unmatched inbox entries, oldest first (an ordered set)."""
         self.payment_provider_ids: dict[tuple[str, str], str] = {}
         """(provider, provider payment id) -> payment id."""
-        self.refund_provider_ids: dict[str, str] = {}
-        """Provider refund id -> refund id."""
+        self.refund_provider_ids: dict[str, set[str]] = {}
+        """Provider refund id -> ids of the refunds carrying it (under any provider)."""
         self.commits = 0
         """How many units of work have committed (handy in tests and benchmarks)."""
 

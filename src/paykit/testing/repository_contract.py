@@ -1804,6 +1804,21 @@ class RepositoryContract(abc.ABC):
             assert uow.refunds.find_by_provider_id("sandbox", "re_stripe") is None
             assert uow.refunds.find_by_provider_id("sandbox", "re_missing") is None
 
+    def test_two_providers_may_use_the_same_refund_id(self, storage: Storage) -> None:
+        """Providers name refunds independently: one id under two providers finds each."""
+        sandbox_payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment = _payment(status=PaymentStatus.COMPLETED)
+        stripe_payment.provider = "stripe"
+        sandbox_refund = _refund(sandbox_payment)
+        sandbox_refund.provider_refund_id = "re_shared"
+        stripe_refund = _refund(stripe_payment)
+        stripe_refund.provider_refund_id = "re_shared"
+        _save(storage, sandbox_payment, stripe_payment, sandbox_refund, stripe_refund)
+        with storage.unit_of_work() as uow:
+            assert uow.refunds.find_by_provider_id("sandbox", "re_shared") == sandbox_refund
+            assert uow.refunds.find_by_provider_id("stripe", "re_shared") == stripe_refund
+            assert uow.refunds.find_by_provider_id("paypal", "re_shared") is None
+
     def test_find_refund_by_provider_id_sees_the_units_own_writes(self, storage: Storage) -> None:
         """A refund whose provider id the unit added or learned is found in that unit only."""
         payment = _payment(status=PaymentStatus.COMPLETED)

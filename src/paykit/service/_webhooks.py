@@ -115,8 +115,8 @@ class WebhookOperations(ServiceCore):
                 status_code=400, body=f"rejected: {error}", outcome=WebhookOutcome.REJECTED
             )
         except GatewayError as error:  # e.g. PayPal's certificate could not be fetched
-            _log.warning("could not verify a %s webhook: %s", provider, error)
-            return _unavailable(f"could not verify the event: {error}")
+            _log.warning("could not verify or read a %s webhook: %s", provider, error)
+            return _unavailable(f"could not verify or read the event: {error}")
         try:
             event = self._complete(gateway, event)
             receipt = self._transact(partial(receive, event=event))

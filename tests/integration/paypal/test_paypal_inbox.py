@@ -339,3 +339,70 @@ def test_a_late_denial_after_completion_is_logged_and_ignored(shop: Shop) -> Non
     [entry] = shop.service.list_webhook_events(payment.id)
     assert (entry.provider_type, entry.status) == ("PAYMENT.CAPTURE.DENIED", InboxStatus.APPLIED)
     assert not [e for e in shop.events if e.type is EventType.PAYMENT_FAILED]
+
+
+# -- reversals: PayPal takes money back on its own account ----------------------------------------
+
+
+def test_a_reversal_is_matched_through_its_capture_and_flagged_for_review(shop: Shop) -> None:
+    """PAYMENT.CAPTURE.REVERSED names only a refund; the capture it links to names the payment."""
+    payment, order_id = _paid(shop)
+    shop.service.process_refund(shop.service.create_refund(payment.id, "50.00").id)
+    reversal = shop.fake.reverse(order_id, "40.00")
+    assert "custom_id" not in reversal  # nothing of paykit's: only the capture leads back
+
+    result = shop.deliver("PAYMENT.CAPTURE.REVERSED", reversal, resource_type="refund")
+
+    # 90.00 refunded in all against the 50.00 paykit knows of, although the reversal alone
+    # (40.00) is less: the total is what gives it away.
+    assert result.outcome is WebhookOutcome.APPLIED
+    [entry] = [
+        e
+        for e in shop.service.list_webhook_events(payment.id)
+        if e.provider_type == "PAYMENT.CAPTURE.REVERSED"
+    ]
+    assert entry.status is InboxStatus.APPLIED
+    assert shop.log_types(payment.id)[-2:] == [LogType.WEBHOOK_RECEIVED, LogType.NEEDS_REVIEW]
+    [flag] = [e for e in shop.events if e.type is EventType.PAYMENT_NEEDS_REVIEW]
+    assert flag.detail is not None
+    assert "90.00" in flag.detail
+    assert "50.00" in flag.detail
+    after = shop.service.get_payment(payment.id)
+    assert after.refunded_amount == Money.of("50.00", "USD")  # nothing invented
+    assert shop.fake.refunded(order_id) == Decimal("90.00")
+
+
+def test_a_reversal_whose_capture_lookup_is_lost_is_answered_503_and_not_stored(
+    shop: Shop,
+) -> None:
+    """A lost capture lookup leaves nothing stored and asks PayPal to deliver again."""
+    payment, order_id = _paid(shop)
+    reversal = shop.fake.reverse(order_id)
+    headers, body = shop.signed("PAYMENT.CAPTURE.REVERSED", reversal, resource_type="refund")
+    shop.fake.inject(Fault.error(503), method="GET", path="/v2/payments/captures/")
+
+    refused = shop.service.handle_webhook("paypal", headers, body)
+
+    assert (refused.status_code, refused.outcome) == (503, WebhookOutcome.UNAVAILABLE)
+    assert shop.service.list_unmatched_webhook_events() == []
+    assert [e.provider_type for e in shop.service.list_webhook_events(payment.id)] == []
+
+    again = shop.service.handle_webhook("paypal", headers, body)  # PayPal's next delivery
+
+    assert again.outcome is WebhookOutcome.APPLIED
+    assert LogType.NEEDS_REVIEW in shop.log_types(payment.id)
+
+
+def test_a_reversal_of_a_capture_paypal_does_not_know_is_kept_unmatched(shop: Shop) -> None:
+    """A reversal whose capture PayPal cannot find is stored unmatched, not refused."""
+    _payment, order_id = _paid(shop)
+    reversal = shop.fake.reverse(order_id)
+    for link in reversal["links"]:
+        if link["rel"] == "up":
+            link["href"] = link["href"].rsplit("/", 1)[0] + "/0UNKNOWN00000000X"
+
+    result = shop.deliver("PAYMENT.CAPTURE.REVERSED", reversal, resource_type="refund")
+
+    assert result.outcome is WebhookOutcome.UNMATCHED
+    [entry] = shop.service.list_unmatched_webhook_events()
+    assert entry.provider_type == "PAYMENT.CAPTURE.REVERSED"

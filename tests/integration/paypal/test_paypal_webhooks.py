@@ -472,6 +472,8 @@ def _resource(kind: str, fake: FakePayPal, gateway: PayPalGateway) -> tuple[dict
         refund = gateway.refund(refund_request(order_id, "30.00"))
         assert refund.provider_id
         return fake.refund(refund.provider_id), "payments_payment_v2.json:refund"
+    if kind == "reversal":
+        return fake.reverse(_order(gateway), "25.00"), "payments_payment_v2.json:refund"
     if kind == "approved-order":
         order = gateway.charge(charge_request(payment_id="pay_checkout"))
         assert order.provider_id
@@ -493,7 +495,7 @@ def _resource(kind: str, fake: FakePayPal, gateway: PayPalGateway) -> tuple[dict
         ("PAYMENT.CAPTURE.DENIED", "capture", _E.PAYMENT_FAILED, _O.DECLINED),
         ("PAYMENT.CAPTURE.DECLINED", "capture", _E.PAYMENT_FAILED, _O.SUCCEEDED),
         ("PAYMENT.CAPTURE.REFUNDED", "refund", _E.REFUND_SUCCEEDED, _O.SUCCEEDED),
-        ("PAYMENT.CAPTURE.REVERSED", "refund", _E.PAYMENT_REFUNDED, _O.SUCCEEDED),
+        ("PAYMENT.CAPTURE.REVERSED", "reversal", _E.PAYMENT_REFUNDED, _O.SUCCEEDED),
         ("CHECKOUT.ORDER.APPROVED", "approved-order", _E.PAYMENT_PROCESSING, _O.PENDING),
         ("PAYMENT.AUTHORIZATION.CREATED", "authorization", _E.PAYMENT_AUTHORIZED, _O.AUTHORIZED),
         ("PAYMENT.AUTHORIZATION.VOIDED", "voided-authorization", _E.PAYMENT_CANCELED, _O.DECLINED),
@@ -515,7 +517,8 @@ def test_events_are_normalised(
     resource, schema = _resource(kind, fake, gateway)
     spec, name = schema.split(":")
     check(schemas().component(spec, name), resource, f"the {kind} resource")
-    event = fake.event(event_type, resource, resource_type=kind.rsplit("-", maxsplit=1)[-1])
+    resource_type = "refund" if kind == "reversal" else kind.rsplit("-", maxsplit=1)[-1]
+    event = fake.event(event_type, resource, resource_type=resource_type)
     check(schemas().component("notifications_webhooks_v1.json", "event"), event, "the event")
 
     normalised = gateway.parse_webhook(*fake.sign_webhook(event))
@@ -533,6 +536,28 @@ def test_events_are_normalised(
     if expected is not _E.IGNORED and "dispute" not in kind and kind != "refund":
         assert normalised.provider_payment_id
         assert normalised.payment_id in {"pay_test_1", "pay_checkout"}
+
+
+@pytest.mark.parametrize("breakdown", [True, False])
+def test_a_reversal_reports_the_captures_refunds_in_all(breakdown: bool) -> None:
+    """``payment.refunded`` carries the total refunded; the reversal alone when PayPal omits it."""
+    fake = make_fake()
+    gateway = make_gateway(fake=fake)
+    order_id = _order(gateway)
+    gateway.refund(refund_request(order_id, "30.00"))
+    reversal = fake.reverse(order_id, "25.00")
+    if not breakdown:
+        del reversal["seller_payable_breakdown"]
+    event = fake.event("PAYMENT.CAPTURE.REVERSED", reversal, resource_type="refund")
+
+    normalised = gateway.parse_webhook(*fake.sign_webhook(event))
+
+    assert normalised.result is not None
+    assert normalised.result.amount == usd("55.00" if breakdown else "25.00")
+    assert normalised.result.provider_id == order_id
+    assert (normalised.provider_payment_id, normalised.payment_id) == (order_id, "pay_test_1")
+    assert normalised.provider_refund_id == reversal["id"]
+    assert normalised.refund_id is None
 
 
 def test_dispute_details_are_kept() -> None:

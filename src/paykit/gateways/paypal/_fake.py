@@ -536,6 +536,26 @@ class FakePayPal:
         with self._lock:
             return copy.deepcopy(self._refund_obj(refund_id))
 
+    def reverse(self, order_id: str, amount: str | None = None) -> dict[str, Any]:
+        """PayPal takes back the order's capture (all, or ``amount``) on its own account.
+
+        A reversal is a refund paykit did not ask for, so it carries none of paykit's ids;
+        PayPal announces it with ``PAYMENT.CAPTURE.REVERSED`` about this refund-shaped
+        resource, whose ``up`` link names the capture. It is booked like a refund.
+        """
+        with self._lock:
+            capture_id = self._payments(order_id)["captures"][0]["id"]
+            body: dict[str, Any] = {"note_to_payer": "Payment reversed"}
+            if amount is not None:
+                currency = self._unit(order_id)["amount"]["currency_code"]
+                body["amount"] = {"currency_code": currency, "value": amount}
+            request = RecordedRequest("POST", "", "", body, {}, b"")
+            answer = self._refund_capture(request, capture_id)
+            if answer.status != 201:  # noqa: PLR2004 - PayPal's "created"
+                msg = f"the capture of {order_id} cannot be reversed: {answer.body}"
+                raise ValueError(msg)
+            return self._refund_obj(self._payments(order_id)["refunds"][-1]["id"])
+
     def charged(self, order_id: str) -> Decimal:
         """Everything charged or captured for the order."""
         return self._total(order_id, {"charge", "capture"})
@@ -1322,6 +1342,9 @@ class FakePayPal:
         self._refunded_capture[refund_id] = capture_id
         if not fails:
             self._book("refund", refund_id, order_id, amount)
+            refund["seller_payable_breakdown"] = _payable_breakdown(
+                amount, done + Decimal(amount["value"])
+            )
             left = remaining - Decimal(amount["value"])
             capture["status"] = "REFUNDED" if left == 0 else "PARTIALLY_REFUNDED"
             capture["update_time"] = now
@@ -1432,6 +1455,15 @@ def _payer_details(email: str) -> dict[str, Any]:
         "account_status": "VERIFIED",
         "name": {"given_name": "Pat", "surname": "Payer"},
         "address": {"country_code": "US"},
+    }
+
+
+def _payable_breakdown(amount: Mapping[str, str], refunded: Decimal) -> dict[str, Any]:
+    """A refund's ``seller_payable_breakdown``: its gross and the capture's refunds so far."""
+    currency = amount["currency_code"]
+    return {
+        "gross_amount": dict(amount),
+        "total_refunded_amount": {"currency_code": currency, "value": _plain(refunded, currency)},
     }
 
 

@@ -102,10 +102,12 @@ from paykit.gateways.paypal._mapping import (
     refund_result,
     related_order_id,
 )
+from paykit.money import Money
 
 __all__ = [
     "AUTH_ALGO",
     "IGNORED_REASON",
+    "REVERSED",
     "CertificateStore",
     "SignedHeaders",
     "allowed_cert_url",
@@ -113,8 +115,10 @@ __all__ = [
     "dispute_status",
     "normalise_event",
     "parse_event",
+    "reversed_capture_id",
     "signed_message",
     "verify_request_body",
+    "with_reversed_capture",
 ]
 
 _LOG = logging.getLogger("paykit.gateways.paypal")
@@ -399,6 +403,7 @@ def certificate_unavailable(detail: str) -> GatewayError:
 # -- normalising ---------------------------------------------------------------------------------
 
 _E = WebhookEventType
+REVERSED: Final = "PAYMENT.CAPTURE.REVERSED"
 _CAPTURE_EVENTS: Final = {
     "PAYMENT.CAPTURE.COMPLETED": _E.PAYMENT_SUCCEEDED,
     "PAYMENT.CAPTURE.PENDING": _E.PAYMENT_PROCESSING,
@@ -535,16 +540,17 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
             result=result,
             **common,
         )
-    if event_type == "PAYMENT.CAPTURE.REVERSED":
+    if event_type == REVERSED:
+        # The resource is the refund PayPal made, not the capture: its ``custom_id`` is not
+        # paykit's payment id, and it names no order. The gateway looks the capture up.
         return WebhookEvent(
             type=_E.PAYMENT_REFUNDED,
             provider_payment_id=related_order_id(obj),
             provider_refund_id=_text(obj.get("id")),
-            payment_id=paykit_payment_id(obj.get("custom_id")),
             result=GatewayResult(
                 outcome=GatewayOutcome.SUCCEEDED,
                 provider_id=related_order_id(obj),
-                amount=from_paypal_money(obj.get("amount")),
+                amount=_refunded_in_all(obj),
                 raw=redact(obj),
             ),
             **common,
@@ -565,6 +571,43 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
             **common,
         )
     return WebhookEvent(type=_E.IGNORED, **common)
+
+
+def _refunded_in_all(refund: Mapping[str, Any]) -> Money | None:
+    """Everything refunded from the capture so far, reversal included.
+
+    ``payment.refunded`` reports a total, which paykit compares with the refunds it knows
+    of. PayPal gives it as ``seller_payable_breakdown.total_refunded_amount``; without it
+    the reversal's own amount is the best lower bound.
+    """
+    breakdown = refund.get("seller_payable_breakdown")
+    total = breakdown.get("total_refunded_amount") if isinstance(breakdown, Mapping) else None
+    return from_paypal_money(total) or from_paypal_money(refund.get("amount"))
+
+
+def reversed_capture_id(event: WebhookEvent) -> str | None:
+    """The capture a ``PAYMENT.CAPTURE.REVERSED`` event's refund resource links ``up`` to."""
+    resource = event.raw.get("resource")
+    links = resource.get("links") if isinstance(resource, Mapping) else None
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, Mapping) and link.get("rel") == "up":
+            href = _text(link.get("href")) or ""
+            prefix, _, capture_id = href.rpartition("/")
+            if prefix.endswith("/v2/payments/captures") and capture_id:
+                return capture_id
+    return None
+
+
+def with_reversed_capture(event: WebhookEvent, capture: Mapping[str, Any]) -> WebhookEvent:
+    """``event`` naming the order and paykit payment of the reversed ``capture``."""
+    return attrs.evolve(
+        event,
+        provider_payment_id=related_order_id(capture),
+        payment_id=paykit_payment_id(capture.get("custom_id")),
+        result=attrs.evolve(event.result, provider_id=related_order_id(capture))
+        if event.result is not None
+        else None,
+    )
 
 
 def _disputed_transaction(dispute: Mapping[str, Any]) -> Mapping[str, Any]:

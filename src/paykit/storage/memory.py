@@ -277,9 +277,11 @@ class _Refunds(_Table[Refund]):
                 for refund in (*self.added.values(), *self.changed.values())
                 if refund.provider_refund_id == provider_refund_id
             ]
-            for refund_id in self._provider_ids.get(provider_refund_id, ()):
-                if refund_id not in self.changed and refund_id not in self.removed:
-                    candidates.append(self.get(refund_id))
+            candidates.extend(
+                self.get(refund_id)
+                for refund_id in self._provider_ids.get(provider_refund_id, ())
+                if refund_id not in self.changed and refund_id not in self.removed
+            )
             for refund in candidates:
                 payment = self._payments.get(refund.payment_id)
                 if (

@@ -455,7 +455,9 @@ def _order(gateway: PayPalGateway, *, capture: bool = True) -> str:
     return _paid(gateway, capture=capture)
 
 
-def _resource(kind: str, fake: FakePayPal, gateway: PayPalGateway) -> tuple[dict[str, Any], str]:
+def _resource(  # noqa: PLR0911 - one return per kind of resource
+    kind: str, fake: FakePayPal, gateway: PayPalGateway
+) -> tuple[dict[str, Any], str]:
     """A resource of ``kind`` from the fake's state, and the schema that describes it."""
     if kind == "capture":
         return fake.capture_of(_order(gateway)), "payments_payment_v2.json:capture-2"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from paykit._disputes import apply_dispute
 from paykit._settlement import apply_payment_result, apply_refund_result, result_data
@@ -38,6 +38,7 @@ from paykit.money import Money
 
 __all__ = [
     "Receipt",
+    "RetryCounts",
     "apply_waiting_events",
     "event_from_payload",
     "event_to_payload",
@@ -127,21 +128,38 @@ def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name
     return applied
 
 
-def retry_unmatched(tx: Transaction, *, limit: int) -> tuple[int, int]:
-    """Try the oldest ``limit`` unmatched events again; return (applied, still waiting).
+class RetryCounts(NamedTuple):
+    """What one retry of the unmatched events did."""
+
+    applied: int
+    expired: int
+    waiting: int
+    """Still unmatched afterwards (this unit's own updates included)."""
+
+
+def retry_unmatched(tx: Transaction, *, limit: int, expire_before: datetime | None) -> RetryCounts:
+    """Try the oldest ``limit`` unmatched events again; give up on the old ones still unmatched.
 
     For events whose payment appeared without a charge answer teaching paykit the
-    provider's id (a payment created by reconciliation, a host that imported records).
+    provider's id (a payment created by reconciliation, a host that imported records). An
+    event received before ``expire_before`` that still matches nothing is marked
+    ``expired``: without that, events that can never match (refunds made in the provider's
+    dashboard) would fill the oldest ``limit`` for good and newer ones would never be retried.
     """
     inbox = tx.uow.webhook_inbox
-    applied = 0
+    applied = expired = 0
     for entry in inbox.list_unmatched(limit=limit):
         payment = _apply(tx, event_from_payload(entry.payload))
         if payment is not None:
             _mark_applied(tx, entry, payment)
-            inbox.update(entry)
             applied += 1
-    return applied, len(inbox.list_unmatched())  # this unit's own updates included
+        elif expire_before is not None and entry.received_at < expire_before:
+            entry.status = InboxStatus.EXPIRED
+            expired += 1
+        else:
+            continue
+        inbox.update(entry)
+    return RetryCounts(applied, expired, len(inbox.list_unmatched()))
 
 
 def _mark_applied(tx: Transaction, entry: InboxEntry, payment: Payment) -> None:

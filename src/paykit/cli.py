@@ -33,7 +33,7 @@ from paykit.service import (
     ReconcileReport,
     SweepCounts,
 )
-from paykit.service._reconciliation import DEFAULT_SWEPT_STATUSES
+from paykit.service._reconciliation import DEFAULT_GIVE_UP_AFTER, DEFAULT_SWEPT_STATUSES
 
 __all__ = [
     "EXIT_ERRORS",
@@ -91,6 +91,10 @@ def _duration(*, allow_zero: bool) -> Callable[[str], timedelta]:
         return value
 
     return convert
+
+
+def _give_up_after(text: str) -> timedelta | None:
+    return None if text == "never" else _duration(allow_zero=False)(text)
 
 
 def _positive_int(text: str) -> int:
@@ -163,6 +167,16 @@ def _parser() -> argparse.ArgumentParser:
         default=timedelta(hours=6),
         metavar="DURATION",
         help="the longest wait between two questions about one record (default: 6h)",
+    )
+    sweep.add_argument(
+        "--give-up-after",
+        type=_give_up_after,
+        default=DEFAULT_GIVE_UP_AFTER,
+        metavar="DURATION",
+        help=(
+            "mark stored webhooks unmatched for longer than this 'expired' and stop retrying "
+            "them, or 'never' (default: 7d)"
+        ),
     )
     sweep.add_argument(
         "--progress",
@@ -272,6 +286,7 @@ def report_json(report: ReconcileReport) -> str:
         "refunds": _counts(report.refunds),
         "webhooks_applied": report.webhooks_applied,
         "webhooks_waiting": report.webhooks_waiting,
+        "webhooks_expired": report.webhooks_expired,
         "unsettled": report.unsettled,
     }
     return json.dumps(document, sort_keys=True)
@@ -294,6 +309,7 @@ def report_table(report: ReconcileReport) -> str:
         "",
         f"webhooks applied:        {report.webhooks_applied}",
         f"webhooks still waiting:  {report.webhooks_waiting}",
+        f"webhooks given up on:    {report.webhooks_expired}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -318,6 +334,7 @@ def _reconcile(args: argparse.Namespace) -> int:
             lease=args.lease,
             backoff=args.backoff,
             max_backoff=args.max_backoff,
+            give_up_after=args.give_up_after,
             statuses=statuses,
             progress=bar,
         )

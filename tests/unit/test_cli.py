@@ -195,6 +195,7 @@ def test_the_table_counts_what_the_sweep_did(host: Host, capsys: Capture) -> Non
         "\n"
         "webhooks applied:        0\n"
         "webhooks still waiting:  0\n"
+        "webhooks given up on:    0\n"
     )
     statuses = [host.service.get_payment(p.id).status for p in payments]
     assert statuses == ["completed"] * 3 + ["requires_action"]
@@ -213,6 +214,7 @@ def test_json_has_stable_keys_and_the_report_values(host: Host, capsys: Capture)
         "refunds": {"examined": 1, "settled": 1, "still_unknown": 0, "skipped": 0, "errors": 0},
         "webhooks_applied": 0,
         "webhooks_waiting": 0,
+        "webhooks_expired": 0,
         "unsettled": 1,
     }
 
@@ -238,7 +240,16 @@ def test_webhooks_still_waiting_are_reported(host: Host, capsys: Capture) -> Non
 
     assert result.code == 0
     assert json.loads(result.out)["webhooks_waiting"] == 1
-    assert sweep(capsys).out.endswith("webhooks applied:        0\nwebhooks still waiting:  1\n")
+    assert sweep(capsys).out.endswith(
+        "webhooks applied:        0\nwebhooks still waiting:  1\nwebhooks given up on:    0\n"
+    )
+
+    host.clock.advance(timedelta(days=2))
+    assert (
+        json.loads(sweep(capsys, "--json", "--give-up-after", "never").out)["webhooks_waiting"] == 1
+    )
+    given_up = json.loads(sweep(capsys, "--json", "--give-up-after", "1d").out)
+    assert (given_up["webhooks_waiting"], given_up["webhooks_expired"]) == (0, 1)
 
 
 def test_each_column_shows_its_own_number() -> None:
@@ -248,6 +259,7 @@ def test_each_column_shows_its_own_number() -> None:
         refunds=SweepCounts(examined=6, settled=7, still_unknown=8, skipped=9, errors=1234),
         webhooks_applied=12,
         webhooks_waiting=13,
+        webhooks_expired=14,
     )
 
     assert report_table(report) == (
@@ -257,6 +269,7 @@ def test_each_column_shows_its_own_number() -> None:
         "\n"
         "webhooks applied:        12\n"
         "webhooks still waiting:  13\n"
+        "webhooks given up on:    14\n"
     )
     document = json.loads(report_json(report))
     assert document["payments"] == {
@@ -267,7 +280,11 @@ def test_each_column_shows_its_own_number() -> None:
         "errors": 5,
     }
     assert document["refunds"]["errors"] == 1234
-    assert (document["webhooks_applied"], document["webhooks_waiting"]) == (12, 13)
+    assert (
+        document["webhooks_applied"],
+        document["webhooks_waiting"],
+        document["webhooks_expired"],
+    ) == (12, 13, 14)
     assert document["unsettled"] == 3 + 5 + 8 + 1234
 
 
@@ -649,6 +666,8 @@ def test_no_service_at_all_exits_2(capsys: Capture) -> None:
         ("--backoff", "soon"),
         ("--max-backoff", "0h"),
         ("--max-backoff", "6 h"),
+        ("--give-up-after", "0d"),
+        ("--give-up-after", "forever"),
     ],
 )
 def test_a_bad_option_names_itself_and_exits_2(

@@ -21,6 +21,7 @@ from paykit import (
     RefundStatus,
     SandboxGateway,
     SandboxToken,
+    ValidationError,
     WebhookOutcome,
 )
 from paykit.gateways.base import (
@@ -433,3 +434,106 @@ def test_reconcile_sweeps_apply_events_that_still_wait(
     assert report.payments.examined == 0
     assert service.get_payment_status(payment.id) is _P.COMPLETED
     assert service.list_unmatched_webhook_events() == []
+
+
+def _orphan(event_id: str, provider_payment_id: str = "pi_never_seen") -> bytes:
+    """A delivery about a payment this service will never know (made in a dashboard)."""
+    return delivery(
+        event_id=event_id,
+        type="payment.succeeded",
+        provider_payment_id=provider_payment_id,
+        result={"outcome": "succeeded"},
+    )
+
+
+def test_old_unmatched_events_are_given_up_on_so_newer_ones_get_their_turn(
+    scripted: ScriptedWebhooks, sandbox: SandboxGateway
+) -> None:
+    """Events that never match would hold the sweep's oldest ``limit`` for good; they expire."""
+    now = [datetime(2024, 1, 1, 12, tzinfo=UTC)]
+    storage = InMemoryStorage()
+    service = PaymentService(storage, {"credit_card": scripted}, clock=lambda: now[0])
+    for number in range(3):
+        assert service.handle_webhook("sandbox", {}, _orphan(f"evt_old_{number}")).outcome == (
+            WebhookOutcome.UNMATCHED
+        )
+    now[0] += timedelta(days=5)
+    payment = _pay_and_lose_the_answer(service, scripted)
+    [charge] = sandbox.ledger_for(payment.id)
+    body = _orphan("evt_late", charge.provider_id)
+    assert service.handle_webhook("sandbox", {}, body).outcome is WebhookOutcome.UNMATCHED
+    with storage.unit_of_work() as uow:  # the host records the provider's id by hand
+        record = uow.payments.get(payment.id)
+        record.provider_payment_id = charge.provider_id
+        uow.payments.update(record)
+        uow.commit()
+
+    def sweep(give_up_after: timedelta | None) -> tuple[int, int, int]:
+        report = service.reconcile(
+            older_than=timedelta(days=30), limit=2, give_up_after=give_up_after
+        )
+        return report.webhooks_applied, report.webhooks_expired, report.webhooks_waiting
+
+    # Never giving up: the three orphans fill the limit on every sweep; the late event waits.
+    assert sweep(None) == (0, 0, 4)
+    assert sweep(None) == (0, 0, 4)
+    assert sweep(timedelta(days=6)) == (0, 0, 4)  # the orphans are only five days old
+    now[0] += timedelta(days=2)
+    assert sweep(timedelta(days=6)) == (0, 2, 2)  # two orphans expire, one is still in line
+    assert sweep(timedelta(days=6)) == (1, 1, 0)  # the late event matches; the last orphan goes
+
+    assert service.get_payment_status(payment.id) is _P.COMPLETED
+    assert service.list_unmatched_webhook_events() == []
+    with storage.unit_of_work() as uow:
+        statuses = {
+            entry.event_id: entry.status
+            for entry in (
+                uow.webhook_inbox.find("sandbox", event_id)
+                for event_id in ("evt_old_0", "evt_old_1", "evt_old_2", "evt_late")
+            )
+            if entry is not None
+        }
+    assert statuses == {
+        "evt_old_0": InboxStatus.EXPIRED,
+        "evt_old_1": InboxStatus.EXPIRED,
+        "evt_old_2": InboxStatus.EXPIRED,
+        "evt_late": InboxStatus.APPLIED,
+    }
+    # A redelivery of an expired event changes nothing: it was received once.
+    assert service.handle_webhook("sandbox", {}, _orphan("evt_old_0")).outcome is (
+        WebhookOutcome.DUPLICATE
+    )
+
+
+def test_an_old_event_that_matches_now_is_applied_not_expired(
+    scripted: ScriptedWebhooks, sandbox: SandboxGateway
+) -> None:
+    """The sweep tries an event once more before giving up on it."""
+    now = [datetime(2024, 1, 1, 12, tzinfo=UTC)]
+    storage = InMemoryStorage()
+    service = PaymentService(storage, {"credit_card": scripted}, clock=lambda: now[0])
+    payment = _pay_and_lose_the_answer(service, scripted)
+    [charge] = sandbox.ledger_for(payment.id)
+    service.handle_webhook("sandbox", {}, _orphan("evt_1", charge.provider_id))
+    with storage.unit_of_work() as uow:
+        record = uow.payments.get(payment.id)
+        record.provider_payment_id = charge.provider_id
+        uow.payments.update(record)
+        uow.commit()
+    now[0] += timedelta(days=30)
+
+    report = service.reconcile(older_than=timedelta(days=60), give_up_after=timedelta(days=1))
+
+    assert (report.webhooks_applied, report.webhooks_expired) == (1, 0)
+    assert service.get_payment_status(payment.id) is _P.COMPLETED
+
+
+@pytest.mark.parametrize("give_up_after", [timedelta(0), timedelta(seconds=-1)])
+def test_give_up_after_must_be_positive(
+    scripted_service: PaymentService, give_up_after: timedelta
+) -> None:
+    """Zero or negative would expire every event at once: refused, naming the field."""
+    with pytest.raises(ValidationError) as raised:
+        scripted_service.reconcile(give_up_after=give_up_after)
+
+    assert raised.value.field == "give_up_after"

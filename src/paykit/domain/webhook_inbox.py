@@ -3,7 +3,9 @@
 An entry is written in the same unit of work that applies the event, keyed by
 ``(provider, event_id)`` -- unique in storage -- so a duplicate delivery finds the entry and
 changes nothing. An event for a payment paykit does not know yet (the webhook overtook the
-API response) is kept as ``unmatched`` and applied when the payment turns up.
+API response) is kept as ``unmatched`` and applied when the payment turns up; one that stays
+unmatched for long (a refund made in the provider's dashboard) is given up on as ``expired``,
+so that sweeps, which retry the oldest unmatched events, keep reaching the newer ones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class InboxStatus(StrEnum):
     """About a payment or refund paykit does not know (yet); applied when it appears."""
     IGNORED = "ignored"
     """A verified event of a kind paykit has no use for."""
+    EXPIRED = "expired"
+    """Unmatched for longer than a sweep's ``give_up_after``: kept, no longer retried."""
 
 
 @attrs.define(kw_only=True)

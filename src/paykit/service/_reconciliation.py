@@ -16,6 +16,7 @@ exponential backoff, so a provider that cannot answer is not asked on every swee
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from paykit.service._payments import RECONCILABLE_STATUSES, PaymentOperations
 from paykit.service._refunds import RefundOperations
 
 __all__ = [
+    "DEFAULT_GIVE_UP_AFTER",
     "DEFAULT_SWEPT_STATUSES",
     "ReconcileOperations",
     "ReconcileProgress",
@@ -46,6 +48,12 @@ _P = PaymentStatus
 
 DEFAULT_SWEPT_STATUSES: Final = (_P.PROCESSING, _P.REQUIRES_ACTION)
 """Payments a sweep asks about unless told otherwise: outcome unknown, or a lost webhook."""
+
+DEFAULT_GIVE_UP_AFTER: Final = timedelta(days=7)
+"""How long an unmatched webhook event is retried: longer than Stripe and PayPal go on
+redelivering (about three days), so an event whose payment is merely late still matches."""
+
+_log = logging.getLogger("paykit.reconcile")
 
 
 class SweepOutcome(StrEnum):
@@ -94,6 +102,8 @@ class ReconcileReport:
     """Stored events that found their payment or refund during this sweep."""
     webhooks_waiting: int
     """Stored events still waiting for a payment or refund paykit does not know."""
+    webhooks_expired: int = 0
+    """Stored events given up on during this sweep (unmatched for over ``give_up_after``)."""
 
     @property
     def unsettled(self) -> int:
@@ -116,6 +126,7 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
         lease: timedelta = timedelta(minutes=5),
         backoff: timedelta = timedelta(minutes=1),
         max_backoff: timedelta = timedelta(hours=6),
+        give_up_after: timedelta | None = DEFAULT_GIVE_UP_AFTER,
         progress: ProgressCallback | None = None,
     ) -> ReconcileReport:
         """Ask the providers about payments and refunds left waiting; settle what they say.
@@ -125,12 +136,18 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
         refunds per sweep. ``statuses``: which payments to sweep (``processing`` and
         ``requires_action`` by default). ``lease``: how long a worker's claim on a record
         lasts. ``backoff`` doubles after each still-unknown answer, up to ``max_backoff``.
-        ``progress`` is called after each record. Safe to run from several workers at once.
+        Then the oldest ``limit`` unmatched webhook events are tried again; those received
+        more than ``give_up_after`` ago that still match nothing are marked ``expired``
+        (``None``: never give up). ``progress`` is called after each record. Safe to run
+        from several workers at once.
         """
         swept = tuple(_payment_status(status) for status in statuses)
         if older_than < timedelta(0) or limit < 1:
             msg = "older_than must not be negative and limit must be at least 1"
             raise ValidationError(msg, field="older_than" if limit >= 1 else "limit")
+        if give_up_after is not None and give_up_after <= timedelta(0):
+            msg = "give_up_after must be positive (or None to retry unmatched events forever)"
+            raise ValidationError(msg, field="give_up_after")
         now = self._clock()
         cutoff = now - older_than
         payments, refunds = self._read(
@@ -152,12 +169,20 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
                         done=done, total=total, kind=kind, record_id=record_id, outcome=outcome
                     )
                 )
-        applied, waiting = self._transact(partial(retry_unmatched, limit=limit))
+        expire_before = None if give_up_after is None else now - give_up_after
+        retried = self._transact(partial(retry_unmatched, limit=limit, expire_before=expire_before))
+        if retried.expired:
+            _log.warning(
+                "gave up on %d webhook event(s) unmatched for over %s (inbox status 'expired')",
+                retried.expired,
+                give_up_after,
+            )
         return ReconcileReport(
             payments=_counts(tallies["payment"]),
             refunds=_counts(tallies["refund"]),
-            webhooks_applied=applied,
-            webhooks_waiting=waiting,
+            webhooks_applied=retried.applied,
+            webhooks_waiting=retried.waiting,
+            webhooks_expired=retried.expired,
         )
 
     def _sweep_payment(

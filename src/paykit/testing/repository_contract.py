@@ -1684,6 +1684,29 @@ class RepositoryContract(abc.ABC):
             assert _ids(inbox.list_unmatched(provider="sandbox", limit=1)) == oldest_first[:1]
             assert list(inbox.list_unmatched(provider="stripe", limit=3)) == []
 
+    def test_an_expired_entry_is_kept_but_no_longer_listed_as_unmatched(
+        self, storage: Storage
+    ) -> None:
+        """Giving up on an entry takes it out of every unmatched listing; it stays findable."""
+        given_up, waiting = (
+            _inbox_entry(provider_payment_id="pi_x", received_at=_at(n)) for n in (1, 2)
+        )
+        _save(storage, given_up, waiting)
+        with storage.unit_of_work() as uow:
+            loaded = uow.webhook_inbox.find(given_up.provider, given_up.event_id)
+            assert loaded is not None
+            loaded.status = InboxStatus.EXPIRED
+            uow.webhook_inbox.update(loaded)
+            assert _ids(uow.webhook_inbox.list_unmatched()) == [waiting.id]
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            inbox = uow.webhook_inbox
+            assert _ids(inbox.list_unmatched()) == [waiting.id]
+            assert _ids(inbox.list_unmatched(provider_payment_id="pi_x")) == [waiting.id]
+            found = inbox.find(given_up.provider, given_up.event_id)
+            assert found is not None
+            assert found.status is InboxStatus.EXPIRED
+
     def test_list_unmatched_sees_the_units_own_writes(self, storage: Storage) -> None:
         """Staged entries are listed in their unit, in time order; entries it applied are not."""
         stored = [_inbox_entry(provider_payment_id="pi_x", received_at=_at(n)) for n in (1, 2, 3)]

@@ -304,8 +304,8 @@ def test_a_dispute_paykit_cannot_describe_is_ignored_and_says_why(
     assert why in caplog.text
 
 
-def test_a_dispute_over_a_payment_paykit_did_not_make_names_no_payment() -> None:
-    """No ``custom`` on the disputed transaction: the dispute is described, no payment named."""
+def test_a_dispute_without_custom_names_the_payment_through_its_capture() -> None:
+    """No ``custom`` on the disputed transaction: the capture it names is read instead."""
     fake, gateway, order_id = _setup()
     dispute = fake.dispute(order_id)
     del dispute["disputed_transactions"][0]["custom"]
@@ -313,7 +313,35 @@ def test_a_dispute_over_a_payment_paykit_did_not_make_names_no_payment() -> None
     event = _deliver(fake, gateway, "CUSTOMER.DISPUTE.CREATED", dispute)
 
     assert event.type is _E.DISPUTE_CREATED
-    assert event.payment_id is None
+    assert (event.provider_payment_id, event.payment_id) == (order_id, "pay_test_1")
+    assert event.dispute is not None
+    capture_id = dispute["disputed_transactions"][0]["seller_transaction_id"]
+    assert fake.requests[-1].path == f"/v2/payments/captures/{capture_id}"
+
+
+def test_a_dispute_with_custom_reads_nothing_more() -> None:
+    """``custom`` names paykit's payment: no lookup."""
+    fake, gateway, order_id = _setup()
+    dispute = fake.dispute(order_id)
+    before = len(fake.requests)
+
+    event = _deliver(fake, gateway, "CUSTOMER.DISPUTE.CREATED", dispute)
+
+    assert event.payment_id == "pay_test_1"
+    assert not [r for r in fake.requests[before:] if "/v2/payments/" in r.path]
+
+
+def test_a_dispute_over_a_capture_paypal_does_not_know_names_no_payment() -> None:
+    """Neither ``custom`` nor a capture PayPal knows: the dispute is described, no payment named."""
+    fake, gateway, order_id = _setup()
+    dispute = fake.dispute(order_id)
+    del dispute["disputed_transactions"][0]["custom"]
+    dispute["disputed_transactions"][0]["seller_transaction_id"] = "0UNKNOWN00000000X"
+
+    event = _deliver(fake, gateway, "CUSTOMER.DISPUTE.CREATED", dispute)
+
+    assert event.type is _E.DISPUTE_CREATED
+    assert (event.provider_payment_id, event.payment_id) == (None, None)
     assert event.dispute is not None
 
 

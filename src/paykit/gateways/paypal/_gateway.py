@@ -87,18 +87,17 @@ from paykit.gateways.paypal._mapping import (
 )
 from paykit.gateways.paypal._webhooks import (
     DEFAULT_TOLERANCE,
-    REVERSED,
     CertificateStore,
     SignedHeaders,
+    capture_to_look_up,
     certificate_unavailable,
     normalise_event,
     parse_event,
-    reversed_capture_id,
     signed_message,
     verification_request_id,
     verify_request_body,
     verify_signature,
-    with_reversed_capture,
+    with_capture,
 )
 
 __all__ = ["PayPalGateway"]
@@ -552,28 +551,28 @@ class PayPalGateway:
         else:
             yield from self._verify_with_paypal(signed, webhook_id, body)
         normalised = normalise_event(event, provider=self._name)
-        if normalised.provider_type == REVERSED and normalised.provider_payment_id is None:
-            normalised = yield from self._name_reversed_capture(normalised)
-        return normalised
-
-    def _name_reversed_capture(self, event: WebhookEvent) -> Flow[WebhookEvent]:
-        """A reversal names only its capture: read the order and payment off the capture.
-
-        Without them the event could never be matched to a payment. A capture PayPal does
-        not know leaves the event as it is (stored unmatched); a lost lookup is retryable,
-        so the host answers 5xx and PayPal delivers the event again.
-        """
-        capture_id = reversed_capture_id(event)
+        capture_id = capture_to_look_up(normalised)
         if capture_id is None:
-            return event
+            return normalised
+        return (yield from self._name_payment_of_capture(normalised, capture_id))
+
+    def _name_payment_of_capture(self, event: WebhookEvent, capture_id: str) -> Flow[WebhookEvent]:
+        """Read the order and paykit payment off the capture an event names instead.
+
+        Without them the event could never be matched to a payment (a reversal, a dispute
+        without ``custom``). A capture PayPal does not know leaves the event as it is (stored
+        unmatched); a lost lookup is retryable, so the host answers 5xx and PayPal delivers
+        the event again.
+        """
         call = Call("GET", f"/v2/payments/captures/{_segment(capture_id)}", "webhook lookup")
         answer = yield from self._core.exchange(call)
         if answer.ok:
-            return with_reversed_capture(event, answer.json)
+            return with_capture(event, answer.json)
         if answer.status is None or answer.status >= 500 or answer.status == 429:  # noqa: PLR2004
             msg = (
-                f"PayPal did not answer the lookup of reversed capture {capture_id} "
-                f"({answer.failure or answer.status}); answer 5xx so PayPal delivers it again"
+                f"PayPal did not answer the lookup of capture {capture_id} for event "
+                f"{event.event_id} ({answer.failure or answer.status}); answer 5xx so PayPal "
+                "delivers it again"
             )
             raise GatewayError(msg, gateway_code="capture_lookup_failed", retryable=True)
         if answer.status in (401, 403):

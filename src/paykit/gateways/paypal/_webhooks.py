@@ -111,14 +111,14 @@ __all__ = [
     "CertificateStore",
     "SignedHeaders",
     "allowed_cert_url",
+    "capture_to_look_up",
     "default_roots",
     "dispute_status",
     "normalise_event",
     "parse_event",
-    "reversed_capture_id",
     "signed_message",
     "verify_request_body",
-    "with_reversed_capture",
+    "with_capture",
 ]
 
 _LOG = logging.getLogger("paykit.gateways.paypal")
@@ -585,28 +585,37 @@ def _refunded_in_all(refund: Mapping[str, Any]) -> Money | None:
     return from_paypal_money(total) or from_paypal_money(refund.get("amount"))
 
 
-def reversed_capture_id(event: WebhookEvent) -> str | None:
-    """The capture a ``PAYMENT.CAPTURE.REVERSED`` event's refund resource links ``up`` to."""
+def capture_to_look_up(event: WebhookEvent) -> str | None:
+    """The capture to read when ``event`` names no order and no paykit payment, if any.
+
+    A reversal's resource is the refund PayPal made: its ``up`` link names the capture. A
+    dispute names paykit's payment through the transaction's ``custom``, which PayPal may
+    leave out; its ``seller_transaction_id`` is the capture.
+    """
+    if event.provider_payment_id is not None:
+        return None
     resource = event.raw.get("resource")
-    links = resource.get("links") if isinstance(resource, Mapping) else None
-    for link in links if isinstance(links, list) else ():
-        if isinstance(link, Mapping) and link.get("rel") == "up":
-            href = _text(link.get("href")) or ""
-            prefix, _, capture_id = href.rpartition("/")
-            if prefix.endswith("/v2/payments/captures") and capture_id:
-                return capture_id
+    obj: Mapping[str, Any] = resource if isinstance(resource, Mapping) else {}
+    if event.provider_type == REVERSED:
+        links = obj.get("links")
+        for link in links if isinstance(links, list) else ():
+            if isinstance(link, Mapping) and link.get("rel") == "up":
+                prefix, _, capture_id = (_text(link.get("href")) or "").rpartition("/")
+                if prefix.endswith("/v2/payments/captures") and capture_id:
+                    return capture_id
+    elif event.dispute is not None and event.payment_id is None:
+        return _text(_disputed_transaction(obj).get("seller_transaction_id"))
     return None
 
 
-def with_reversed_capture(event: WebhookEvent, capture: Mapping[str, Any]) -> WebhookEvent:
-    """``event`` naming the order and paykit payment of the reversed ``capture``."""
+def with_capture(event: WebhookEvent, capture: Mapping[str, Any]) -> WebhookEvent:
+    """``event`` naming the order and the paykit payment of ``capture``."""
+    order_id = related_order_id(capture)
     return attrs.evolve(
         event,
-        provider_payment_id=related_order_id(capture),
-        payment_id=paykit_payment_id(capture.get("custom_id")),
-        result=attrs.evolve(event.result, provider_id=related_order_id(capture))
-        if event.result is not None
-        else None,
+        provider_payment_id=order_id,
+        payment_id=event.payment_id or paykit_payment_id(capture.get("custom_id")),
+        result=None if event.result is None else attrs.evolve(event.result, provider_id=order_id),
     )
 
 

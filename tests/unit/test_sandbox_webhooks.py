@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -142,6 +143,22 @@ def test_take_webhooks_pops_everything(sandbox: SandboxGateway) -> None:
     charge(sandbox, "pay_2")
     assert len(sandbox.take_webhooks()) == 2
     assert sandbox.take_webhooks() == []
+
+
+def test_a_delivery_is_signed_when_taken_so_a_held_one_still_verifies(
+    sandbox: SandboxGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event queued ten minutes ago verifies: the sandbox signs each delivery as it goes."""
+    queued_at = time.time() - 600  # twice the signature's tolerance
+    with monkeypatch.context() as past:
+        past.setattr(time, "time", lambda: queued_at)
+        charge(sandbox, "pay_1")
+
+    [(headers, body)] = sandbox.take_webhooks()
+
+    stamp = int(headers["Sandbox-Signature"].split(",")[0].removeprefix("t="))
+    assert stamp >= int(queued_at) + 600
+    assert sandbox.parse_webhook(headers, body).type is _E.PAYMENT_SUCCEEDED
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,8 @@ error. ``latency`` (seconds) is slept on every call, for benchmarks.
 
 It also sends webhooks the way providers do. With ``send_webhooks=True`` every state change
 it makes (a charge's outcome, capture, void, 3-D Secure, settlement, refunds, disputes) puts
-one signed event in an outbox, in order, which :meth:`SandboxGateway.take_webhooks` empties;
+one event in an outbox, in order, which :meth:`SandboxGateway.take_webhooks` empties,
+signing each delivery as it hands it over;
 an idempotent replay changes nothing and sends nothing. :meth:`SandboxGateway.webhook_for`
 builds a signed event about one of its payments on request (a ``Sandbox-Signature`` header in
 Stripe's timestamped HMAC scheme, see ``paykit.gateways._signatures``) and
@@ -226,7 +227,8 @@ class SandboxGateway:
         self._first_requests: dict[str, object] = {}
         self._replies: dict[str, GatewayResult] = {}
         self._disputes: dict[str, _SandboxDispute] = {}
-        self._outbox: list[tuple[dict[str, str], bytes]] = []
+        self._outbox: list[bytes] = []
+        """Event bodies waiting for :meth:`take_webhooks`, unsigned: signed when taken."""
 
     @property
     def name(self) -> str:
@@ -318,11 +320,12 @@ class SandboxGateway:
     def take_webhooks(self) -> list[tuple[dict[str, str], bytes]]:
         """Remove and return every queued webhook delivery ``(headers, body)``, oldest first.
 
-        Empty unless the sandbox was built with ``send_webhooks=True``.
+        Empty unless the sandbox was built with ``send_webhooks=True``. Each is signed now,
+        as a provider signs each delivery attempt, so events held for a while still verify.
         """
         with self._lock:
             taken, self._outbox = self._outbox, []
-        return taken
+        return [self._signed_body(body) for body in taken]
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`)."""
@@ -608,7 +611,11 @@ class SandboxGateway:
     def _signed(
         self, event: dict[str, Any], timestamp: int | None = None
     ) -> tuple[dict[str, str], bytes]:
-        body = json.dumps(event).encode()
+        return self._signed_body(json.dumps(event).encode(), timestamp)
+
+    def _signed_body(
+        self, body: bytes, timestamp: int | None = None
+    ) -> tuple[dict[str, str], bytes]:
         header = signature_header(self._webhook_secret, body, timestamp)
         return {SIGNATURE_HEADER: header, "Content-Type": "application/json"}, body
 
@@ -624,7 +631,7 @@ class SandboxGateway:
         if not self.send_webhooks:
             return
         event = self._event(event_type, payment, refund=refund, dispute=dispute, failure=failure)
-        self._outbox.append(self._signed(event))
+        self._outbox.append(json.dumps(event).encode())  # as it is now, whatever comes later
 
     def _emit_payment(self, event_type: WebhookEventType, intent: _Intent) -> None:
         if not self.send_webhooks:

@@ -228,6 +228,38 @@ def test_a_lost_dispute_is_recorded_and_taken_out_of_the_refundable_balance(shop
     with pytest.raises(InvalidRefundAmountError):
         shop.service.create_refund(payment.id, "40.01")
     assert shop.service.create_refund(payment.id, "40.00").amount == Money.of("40.00", "USD")
+    assert shop.fake.charged_back_units(payment.id) == 6000
+
+
+def test_stripe_refuses_to_refund_a_charged_back_payment_and_the_refund_fails_cleanly(
+    shop: Shop,
+) -> None:
+    """While a chargeback is open Stripe refuses refunds (charge_disputed); nothing is lost."""
+    payment, intent_id = _paid(shop)
+    shop.deliver("charge.dispute.created", shop.fake.open_dispute(intent_id))
+
+    refund = shop.service.process_refund(shop.service.create_refund(payment.id, "30.00").id)
+
+    assert refund.status is RefundStatus.FAILED
+    assert refund.failure_code == "charge_disputed"
+    assert refund.failure_message == "The payment is disputed, so it cannot be refunded."
+    after = shop.service.get_payment(payment.id)
+    assert after.refunded_amount.is_zero()
+    assert after.refundable_amount == Money.of("100.00", "USD")  # the reservation is released
+    assert shop.fake.refunded_units(payment.id) == 0
+
+
+def test_an_inquiry_still_allows_a_refund(shop: Shop) -> None:
+    """An early warning (inquiry) leaves the charge refundable at Stripe, as refunding ends it."""
+    payment, intent_id = _paid(shop)
+    shop.deliver(
+        "charge.dispute.created", shop.fake.open_dispute(intent_id, status="warning_needs_response")
+    )
+
+    refund = shop.service.process_refund(shop.service.create_refund(payment.id, "30.00").id)
+
+    assert refund.status is RefundStatus.COMPLETED
+    assert shop.fake.refunded_units(payment.id) == 3000
 
 
 def test_a_won_dispute_books_nothing(shop: Shop) -> None:

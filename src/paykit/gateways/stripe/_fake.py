@@ -162,7 +162,8 @@ class LedgerLine:
     """One movement of money the fake made (amounts in Stripe's integer units)."""
 
     kind: str
-    """``charge``, ``authorization``, ``capture``, ``void`` or ``refund``."""
+    """``charge``, ``authorization``, ``capture``, ``void``, ``refund`` or ``chargeback`` (a
+    lost dispute; ``object_id`` is the Dispute's)."""
     object_id: str
     payment_intent: str
     amount: int
@@ -383,6 +384,10 @@ class FakeStripe:
         """Everything refunded for paykit's ``payment_id``, in Stripe units."""
         return self._total(payment_id, {"refund"})
 
+    def charged_back_units(self, payment_id: str) -> int:
+        """Everything lost disputes took back for paykit's ``payment_id``, in Stripe units."""
+        return self._total(payment_id, {"chargeback"})
+
     def _total(self, payment_id: str, kinds: set[str]) -> int:
         with self._lock:
             intents = {
@@ -452,13 +457,19 @@ class FakeStripe:
         """Move a dispute to Stripe's ``status`` (``won``, ``lost``...); return the Dispute.
 
         The fake checks only that ``status`` is one of Stripe's: a decided dispute stays
-        decided at Stripe, but the fake lets a test replay any sequence.
+        decided at Stripe, but the fake lets a test replay any sequence. Losing books a
+        ``chargeback`` in the ledger (once). While a chargeback is open or lost
+        (``is_charge_refundable`` false), a refund of the charge is refused with
+        ``charge_disputed``, as Stripe refuses it.
         """
         if status not in _DISPUTE_STATUSES:
             msg = f"{status!r} is not one of Stripe's dispute statuses"
             raise ValueError(msg)
         with self._lock:
             dispute = self._disputes[dispute_id]
+            if status == "lost" and dispute["status"] != "lost":
+                intent = self._intents[dispute["payment_intent"]]
+                self._book("chargeback", dispute_id, intent, dispute["amount"])
             dispute["status"] = status
             dispute["is_charge_refundable"] = status.startswith("warning_")
             return copy.deepcopy(dispute)
@@ -831,6 +842,16 @@ class FakeStripe:
             return _missing("payment_intent", intent_id)
         if intent["status"] != "succeeded":
             return _unexpected_state(intent, "refunded", "succeeded")
+        if any(
+            d["payment_intent"] == intent_id and not d["is_charge_refundable"]
+            for d in self._disputes.values()
+        ):  # a chargeback: the bank took the money back, so there is nothing to refund
+            return _error(
+                400,
+                "invalid_request_error",
+                f"Charge {intent['latest_charge']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
         remaining = intent["amount_received"] - self._refunded(intent_id)
         if remaining <= 0:
             return _error(

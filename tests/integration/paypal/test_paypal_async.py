@@ -118,3 +118,20 @@ def test_async_webhooks() -> None:
     assert by_api.type is offline.type is WebhookEventType.PAYMENT_SUCCEEDED
     with pytest.raises(WebhookSignatureError):
         _run(fake, lambda gateway: gateway.parse_webhook_async(headers, body[:-2] + b" }"))
+
+
+def test_async_webhooks_look_up_a_reversed_capture() -> None:
+    """A reversal names its order and payment through the capture lookup, asynchronously too."""
+    fake = make_fake()
+    order_id = make_gateway(fake=fake).charge(vault_charge()).provider_id
+    assert order_id
+    reversal = fake.reverse(order_id, "10.00")
+    headers, body = fake.sign_webhook(
+        fake.event("PAYMENT.CAPTURE.REVERSED", reversal, resource_type="refund")
+    )
+
+    event = _run(fake, lambda gateway: gateway.parse_webhook_async(headers, body))
+
+    assert event.type is WebhookEventType.PAYMENT_REFUNDED
+    assert event.provider_payment_id == order_id
+    assert event.payment_id is not None

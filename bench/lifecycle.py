@@ -7,13 +7,15 @@ isolation and no gateway: the least any implementation could do. Run::
 
     python bench/lifecycle.py [--lifecycles N] [--repeat R]
 
-It prints lifecycles/s, microseconds per service operation, and paykit's time as a multiple
-of the floor. Figures are the best of R runs, to keep noise from other processes out.
+It prints lifecycles/s, microseconds per service operation, paykit's time as a multiple of
+the floor, and how much of paykit's time the garbage collector took. Figures are the best of
+R runs, to keep noise from other processes out.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -103,13 +105,39 @@ def floor_lifecycles(count: int) -> None:
                 entry(payment_id, "status_changed", "completed", "partially_refunded")
 
 
-def best_time(run: Callable[[int], None], count: int, repeat: int) -> float:
-    """The fastest of ``repeat`` timed runs of ``run(count)``, in seconds."""
+class CollectorClock:
+    """Seconds the cyclic garbage collector runs, read from ``gc.callbacks``.
+
+    The in-memory store keeps every record alive, so each full collection walks a heap that
+    grows with the run: the share depends on ``--lifecycles``, and it is worth knowing how
+    much of a figure is the collector's rather than paykit's own code.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        """Called by the collector at the ``start`` and ``stop`` of each collection."""
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+def best_time(run: Callable[[int], None], count: int, repeat: int) -> tuple[float, float]:
+    """The fastest of ``repeat`` timed runs of ``run(count)`` and its collector time, in s."""
     timings = []
     for _ in range(repeat):
+        collector = CollectorClock()
+        gc.callbacks.append(collector)
         start = time.perf_counter()
-        run(count)
-        timings.append(time.perf_counter() - start)
+        try:
+            run(count)
+        finally:
+            elapsed = time.perf_counter() - start
+            gc.callbacks.remove(collector)
+        timings.append((elapsed, collector.seconds))
     return min(timings)
 
 
@@ -123,8 +151,8 @@ def main() -> None:
 
     paykit_lifecycles(200)  # warm up imports and caches
     floor_lifecycles(200)
-    paykit_s = best_time(paykit_lifecycles, count, repeat)
-    floor_s = best_time(floor_lifecycles, count, repeat)
+    paykit_s, paykit_gc_s = best_time(paykit_lifecycles, count, repeat)
+    floor_s, _floor_gc_s = best_time(floor_lifecycles, count, repeat)
 
     print(f"lifecycles per run: {count}, best of {repeat} runs")
     print(
@@ -133,6 +161,7 @@ def main() -> None:
     )
     print(f"floor  (plain dicts, same changes):     {count / floor_s:>10,.0f} lifecycles/s")
     print(f"paykit / floor time ratio:              {paykit_s / floor_s:>10.2f}x")
+    print(f"garbage collection, share of paykit's:  {paykit_gc_s / paykit_s:>10.0%}")
 
 
 if __name__ == "__main__":

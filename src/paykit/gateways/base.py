@@ -140,6 +140,9 @@ class PaymentLookup:
     provider_payment_id: str | None
     idempotency_key: str
     amount: Money
+    submitted_at: datetime | None = None
+    """When paykit last sent the charge. An adapter whose lookups trail writes (Stripe's
+    search) uses it to tell "not there yet" from "never received"."""
 
 
 @attrs.frozen(kw_only=True)

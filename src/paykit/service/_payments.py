@@ -352,6 +352,7 @@ class PaymentOperations(ServiceCore):
             provider_payment_id=payment.provider_payment_id,
             idempotency_key=f"paykit:{payment.id}:charge",
             amount=payment.amount,
+            submitted_at=payment.submitted_at,
         )
         result = self._call_gateway(
             lambda: gateway.retrieve_payment(lookup), payment.id, "retrieve"

@@ -183,6 +183,7 @@ class WebhookOperations(ServiceCore):
             provider_payment_id=payment.provider_payment_id or event.provider_payment_id,
             idempotency_key=f"paykit:{payment.id}:charge",
             amount=payment.amount,
+            submitted_at=payment.submitted_at,
         )
         return call_provider(partial(gateway.retrieve_payment, lookup))
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+import attrs
 import httpx
 import pytest
 import stripe
 from _stripe_support import (
     API_KEY,
+    NOW,
     answering,
     capture_request,
     charge_request,
@@ -30,7 +33,13 @@ from _stripe_support import (
 from pydantic import SecretStr
 
 from paykit import ValidationError
-from paykit.gateways import Gateway, GatewayOutcome, PaymentMethodGateway, WebhookGateway
+from paykit.gateways import (
+    NOT_FOUND,
+    Gateway,
+    GatewayOutcome,
+    PaymentMethodGateway,
+    WebhookGateway,
+)
 from paykit.gateways.stripe import FakeToken, StripeGateway
 
 _O = GatewayOutcome
@@ -253,6 +262,41 @@ def test_nothing_found_by_search_is_unknown_not_declined() -> None:
     assert truth.outcome is _O.UNKNOWN
     assert truth.provider_id is None
     assert "ask again later" in (truth.message or "")
+
+
+@pytest.mark.parametrize(
+    ("sent_ago", "trusted_after", "outcome"),
+    [
+        (timedelta(minutes=5), timedelta(hours=2), _O.UNKNOWN),
+        (timedelta(hours=1, minutes=59), timedelta(hours=2), _O.UNKNOWN),
+        (timedelta(hours=2), timedelta(hours=2), _O.DECLINED),
+        (timedelta(days=3), timedelta(hours=2), _O.DECLINED),
+        (timedelta(minutes=20), timedelta(minutes=15), _O.DECLINED),
+    ],
+)
+def test_nothing_found_long_after_the_charge_was_sent_is_not_found(
+    sent_ago: timedelta, trusted_after: timedelta, outcome: GatewayOutcome
+) -> None:
+    """Once the index has had time to catch up, nothing found means never received."""
+    gateway = make_gateway(make_fake().transport, search_trusted_after=trusted_after)
+    lookup = attrs.evolve(
+        payment_lookup(None, payment_id="pay_never_sent"),
+        submitted_at=datetime.fromtimestamp(NOW, UTC) - sent_ago,
+    )
+
+    truth = gateway.retrieve_payment(lookup)
+
+    assert truth.outcome is outcome
+    assert truth.decline_code == (NOT_FOUND if outcome is _O.DECLINED else None)
+    assert truth.raw["matches"] == 0
+
+
+def test_search_trusted_after_must_be_positive() -> None:
+    """Zero would call every charge whose answer was lost "never received" at once."""
+    with pytest.raises(ValidationError) as raised:
+        make_gateway(make_fake().transport, search_trusted_after=timedelta(0))
+
+    assert raised.value.field == "search_trusted_after"
 
 
 def test_search_wait_asks_again_until_the_index_catches_up() -> None:

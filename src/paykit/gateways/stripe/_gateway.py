@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, Self, TypeVar
 
 import anyio
@@ -92,7 +93,11 @@ class StripeGateway:
     ``search_wait`` is how many seconds :meth:`retrieve_payment` keeps asking Stripe's search
     (which trails writes, usually by under a minute) when a payment without a provider id is
     not found yet (asking at least five times, at most every two seconds); the default, 0,
-    asks once and reports ``unknown``.
+    asks once and reports ``unknown``. ``search_trusted_after`` is how long after paykit sent
+    a charge a search that finds nothing is believed: Stripe never received the charge, and
+    the lookup answers ``declined`` / ``not_found`` (the payment fails) instead of
+    ``unknown``. Stripe documents search trailing writes by up to an hour during outages;
+    the default, two hours, leaves a margin.
     """
 
     def __init__(  # noqa: PLR0913 - every option is an independent, documented seam
@@ -114,6 +119,7 @@ class StripeGateway:
         webhook_tolerance: int = DEFAULT_TOLERANCE,
         clock: Callable[[], float] = time.time,
         search_wait: float = 0.0,
+        search_trusted_after: timedelta = timedelta(hours=2),
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         plain = key.get_secret_value()
@@ -126,6 +132,9 @@ class StripeGateway:
         if max_network_retries < 0:
             msg = "must be 0 or more"
             raise ValidationError(msg, field="max_network_retries")
+        if search_trusted_after <= timedelta(0):
+            msg = "must be longer than zero (Stripe's search trails every write)"
+            raise ValidationError(msg, field="search_trusted_after")
         self._api_key = key
         self._name = name
         self._mode = "live" if "_live_" in plain else "test"
@@ -133,6 +142,8 @@ class StripeGateway:
         self._customer_for = stripe_customer_for or _no_customer
         self._search_wait = search_wait
         self._search_interval = min(_SEARCH_INTERVAL, search_wait / 5)
+        self._search_trusted_after = search_trusted_after
+        self._clock = clock
         self._http = HttpxStripeClient(
             transport=transport,
             async_transport=async_transport,
@@ -413,9 +424,18 @@ class StripeGateway:
             operation="retrieve",
             send=lambda: intents.search({"query": query, "limit": 10}),
             send_async=lambda: intents.search_async({"query": query, "limit": 10}),
-            finish=lambda found: pick_payment_intent(found, payment_id),
+            finish=lambda found: pick_payment_intent(
+                found, payment_id, index_caught_up=self._index_caught_up(lookup.submitted_at)
+            ),
             on_error=self._result_for("retrieve"),
         )
+
+    def _index_caught_up(self, submitted_at: datetime | None) -> bool:
+        """Whether Stripe's search index shows by now a charge paykit sent at ``submitted_at``."""
+        if submitted_at is None:  # an older caller: never conclude "never received"
+            return False
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return now - submitted_at >= self._search_trusted_after
 
     def _retrieve_refund(self, lookup: RefundLookup) -> _Call[GatewayResult]:
         refunds = self._client.v1.refunds

@@ -34,6 +34,7 @@ from paykit.domain.payment import NextAction
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import ValidationError
 from paykit.gateways.base import (
+    NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
     GatewayOutcome,
@@ -282,12 +283,17 @@ _PROGRESS: Final = {
 }
 
 
-def pick_payment_intent(search: Mapping[str, Any], payment_id: str) -> GatewayResult:
+def pick_payment_intent(
+    search: Mapping[str, Any], payment_id: str, *, index_caught_up: bool = False
+) -> GatewayResult:
     """The result for paykit's payment among search results (the furthest along wins).
 
     Nothing found is ``unknown``, not ``declined``: Stripe's search index trails writes
-    (usually by under a minute), so a charge that went through a moment ago may not be
-    found yet. Asking again later is safe; calling it failed could lose a real payment.
+    (usually by under a minute, up to an hour during outages), so a charge that went through
+    a moment ago may not be found yet. Asking again later is safe; calling it failed could
+    lose a real payment. Once ``index_caught_up`` -- the charge was sent longer ago than the
+    index can trail -- nothing found means Stripe never received it: ``declined`` with
+    ``not_found``.
     """
     intents = [
         intent
@@ -295,13 +301,24 @@ def pick_payment_intent(search: Mapping[str, Any], payment_id: str) -> GatewayRe
         if (intent.get("metadata") or {}).get(PAYKIT_PAYMENT_ID) == payment_id
     ]
     if not intents:
+        raw = {"query": search_query(payment_id), "matches": 0}
+        if index_caught_up:
+            return GatewayResult(
+                outcome=GatewayOutcome.DECLINED,
+                decline_code=NOT_FOUND,
+                message=(
+                    f"No Stripe PaymentIntent carries {PAYKIT_PAYMENT_ID}={payment_id}, long "
+                    "after the charge was sent: Stripe never received it."
+                ),
+                raw=raw,
+            )
         return GatewayResult(
             outcome=GatewayOutcome.UNKNOWN,
             message=(
                 f"No Stripe PaymentIntent carries {PAYKIT_PAYMENT_ID}={payment_id} yet; "
                 "Stripe's search index can trail new payments, so ask again later."
             ),
-            raw={"query": search_query(payment_id), "matches": 0},
+            raw=raw,
         )
     best = max(intents, key=lambda intent: _PROGRESS.get(str(intent.get("status")), 0))
     return payment_intent_result(best, operation="retrieve", include_secret=False)
@@ -318,7 +335,7 @@ def pick_refund(refunds: Mapping[str, Any], refund_id: str) -> GatewayResult:
             return refund_result(refund)
     return GatewayResult(
         outcome=GatewayOutcome.DECLINED,
-        decline_code="not_found",
+        decline_code=NOT_FOUND,
         message="The refund was never received by Stripe.",
     )
 

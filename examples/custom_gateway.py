@@ -21,7 +21,8 @@ Acme Pay's API (imaginary): ``POST /v1/charges``, ``POST /v1/charges/{id}/captur
 ``POST /v1/charges/{id}/cancel``, ``POST /v1/refunds``, ``GET /v1/charges/{id}``,
 ``GET /v1/charges?reference=...``, ``GET /v1/refunds/{id}``, ``GET /v1/refunds?reference=...``.
 Amounts are integers in minor units, except that Acme counts ISK in hundredths. Every POST
-needs an ``Idempotency-Key``; a declined card is ``402``; webhooks carry ``Acme-Timestamp`` and
+needs an ``Idempotency-Key``; a declined card is ``402`` (``authentication_required`` for an
+off-session charge of a card that wants 3-D Secure); webhooks carry ``Acme-Timestamp`` and
 ``Acme-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``.
 """
 
@@ -178,6 +179,7 @@ class AcmeGateway:
             "description": request.description,
             "return_url": request.return_url,
             "metadata": request.metadata,
+            "off_session": request.off_session,  # the customer is away: Acme must not ask them
         }
         answer = self._send("POST", "/v1/charges", body=body, key=request.idempotency_key)
         return answer if isinstance(answer, GatewayResult) else self._charge_result(answer)
@@ -571,6 +573,12 @@ class AcmeServer:
             message = "The card was declined."
             charge.update(status="failed", failure_code="card_declined", failure_message=message)
             return 402, _error_body("card_declined", message, charge=charge["id"])
+        if data["source"] == AcmeTestToken.THREE_D_SECURE and data.get("off_session"):
+            message = "The card needs the customer to authenticate."
+            charge.update(
+                status="failed", failure_code="authentication_required", failure_message=message
+            )
+            return 402, _error_body("authentication_required", message, charge=charge["id"])
         if data["source"] == AcmeTestToken.THREE_D_SECURE:
             charge["status"] = "action_required"
             charge["action"] = {

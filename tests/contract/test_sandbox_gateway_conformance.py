@@ -34,7 +34,7 @@ class SandboxHarness(GatewayHarness):
     """Drives a fresh :class:`SandboxGateway` through its test tokens and signed webhooks."""
 
     supports = frozenset(
-        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks", "off_session"}
     )
 
     def __init__(self, currency: str = "USD", sandbox: SandboxGateway | None = None) -> None:

@@ -182,7 +182,7 @@ class _FaultlessHarness(GatewayHarness):
     """A faultless FaultyGateway, for the conformance suite."""
 
     supports = frozenset(
-        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks", "off_session"}
     )
 
     def __init__(self) -> None:

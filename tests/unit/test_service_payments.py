@@ -206,6 +206,42 @@ def test_three_d_secure_hands_the_secret_to_the_caller_only(
     assert sandbox.ledger_for(payment.id) == []
 
 
+def test_off_session_a_card_that_needs_authentication_fails_instead_of_waiting(
+    service: PaymentService, sandbox: SandboxGateway, make_card: MakeCard
+) -> None:
+    """Nobody is there to pass 3-D Secure: ``authentication_required``, nothing charged."""
+    card = make_card(token=SandboxToken.THREE_D_SECURE)
+    payment = _create(service, card)
+
+    result = service.process_payment(payment.id, off_session=True)
+
+    assert result.status is _P.FAILED
+    assert result.failure_code == "authentication_required"
+    assert result.next_action is None
+    assert sandbox.ledger_for(payment.id) == []
+    [submitted] = [
+        entry
+        for entry in service.get_transaction_log(payment.id)
+        if entry.log_type is LogType.PAYMENT_PROCESSING
+    ]
+    assert submitted.message.endswith("(attempt 1, customer not present)")
+    # The customer comes back: a new payment on-session gets the challenge as usual.
+    again = service.process_payment(_create(service, card, order_id="ord_2").id)
+    assert again.status is _P.REQUIRES_ACTION
+
+
+def test_off_session_a_card_that_needs_nothing_is_charged(
+    service: PaymentService, sandbox: SandboxGateway, make_card: MakeCard
+) -> None:
+    """A renewal on a card that asks for nothing goes through like any charge."""
+    payment = _create(service, make_card(token=SandboxToken.SUCCESS))
+
+    result = service.process_payment(payment.id, off_session=True)
+
+    assert result.status is _P.COMPLETED
+    assert _kinds(sandbox, payment.id) == [LedgerKind.CHARGE]
+
+
 def test_three_d_secure_completed_then_reconciled(
     service: PaymentService, sandbox: SandboxGateway, make_card: MakeCard
 ) -> None:

@@ -1,6 +1,7 @@
 """Gateway adapters: the Protocol, the sandbox, and the routing between them."""
 
 from paykit.gateways.base import (
+    AUTHENTICATION_REQUIRED,
     EXPIRED,
     NOT_FOUND,
     CaptureRequest,
@@ -23,6 +24,7 @@ from paykit.gateways.registry import GatewayRegistry
 from paykit.gateways.sandbox import LedgerEntry, LedgerKind, SandboxGateway, SandboxToken
 
 __all__ = [
+    "AUTHENTICATION_REQUIRED",
     "EXPIRED",
     "NOT_FOUND",
     "CaptureRequest",

@@ -32,6 +32,7 @@ from paykit.domain.payment_method import PaymentMethodType
 from paykit.money import Money
 
 __all__ = [
+    "AUTHENTICATION_REQUIRED",
     "EXPIRED",
     "NOT_FOUND",
     "CaptureRequest",
@@ -60,6 +61,11 @@ provider has no such payment or refund. The service believes it -- and fails the
 only once the request has had time to arrive (``PaymentService(in_flight_grace=...)``): a
 lookup racing the request it looks for finds nothing too.
 """
+
+
+AUTHENTICATION_REQUIRED: Final = "authentication_required"
+"""``decline_code`` of an off-session charge (:attr:`ChargeRequest.off_session`) that the
+customer's bank wants them to authenticate: bring the customer back and charge on-session."""
 
 
 EXPIRED: Final = "expired"
@@ -95,6 +101,10 @@ class ChargeRequest:
     description: str = ""
     return_url: str | None = None
     metadata: dict[str, str] = attrs.field(factory=dict)
+    off_session: bool = False
+    """The customer is not there to act (a renewal, a delayed charge). The provider must not
+    wait for them: a charge the bank wants authenticated is ``declined`` with
+    :data:`AUTHENTICATION_REQUIRED`, never ``requires_action``."""
 
 
 @attrs.frozen(kw_only=True)

@@ -9,7 +9,9 @@ token                      what happens
 ``tok_decline``            declined, ``generic_decline``
 ``tok_insufficient_funds`` declined, ``insufficient_funds``
 ``tok_threeds``            ``requires_action`` (3-D Secure); :meth:`SandboxGateway.complete_action`
-                           plays the customer finishing (or failing) the challenge
+                           plays the customer finishing (or failing) the challenge.
+                           Off-session (no customer to ask): declined,
+                           ``authentication_required``
 ``tok_timeout``            the charge happens here but the answer is lost: ``unknown``;
                            ``retrieve_payment`` then tells the truth (succeeded)
 ``tok_processing_error``   declined, ``processing_error``
@@ -58,6 +60,7 @@ from paykit.domain.payment import NextAction
 from paykit.errors import GatewayConfigurationError, IdempotencyConflict, WebhookSignatureError
 from paykit.gateways._signatures import TimestampedSignature, signature_header
 from paykit.gateways.base import (
+    AUTHENTICATION_REQUIRED,
     NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
@@ -114,6 +117,10 @@ _DECLINES: Final = {
         "An error occurred while processing your card. Try again in a little bit.",
     ),
 }
+_OFF_SESSION_DECLINE: Final = (
+    AUTHENTICATION_REQUIRED,
+    "Your card needs you to confirm this payment; please pay again while you are here.",
+)
 
 
 class LedgerKind(StrEnum):
@@ -664,8 +671,8 @@ class SandboxGateway:
     def _charge(self, request: object) -> GatewayResult:
         assert isinstance(request, ChargeRequest)  # noqa: S101 - internal dispatch
         token = request.payment_method_token
-        if token in _DECLINES:
-            code, message = _DECLINES[token]
+        if token in _DECLINES or (request.off_session and token == SandboxToken.THREE_D_SECURE):
+            code, message = _DECLINES.get(token, _OFF_SESSION_DECLINE)
             # A declined charge leaves no sandbox payment, so the event names none.
             declined = {
                 "id": None,

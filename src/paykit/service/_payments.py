@@ -156,12 +156,17 @@ class PaymentOperations(ServiceCore):
 
         return self._transact(work)
 
-    def process_payment(self, payment_id: str, *, return_url: str | None = None) -> Payment:
+    def process_payment(
+        self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
+    ) -> Payment:
         """Submit a ``pending`` payment to its gateway and record the outcome.
 
         Returns the payment: ``completed`` (or ``authorized``), ``failed`` on a decline,
         ``requires_action`` with ``next_action`` (its client secret is on the returned object
         only, never stored), or still ``processing`` when the outcome is unknown.
+        ``off_session=True`` says the customer is not there (a renewal, a delayed charge):
+        a charge their bank wants authenticated fails with ``authentication_required``
+        instead of waiting for an action nobody will take.
         """
         if return_url is not None:
             return_url = checked_text(return_url, "return_url", max_length=2048)
@@ -185,7 +190,8 @@ class PaymentOperations(ServiceCore):
                 payment,
                 _P.PROCESSING,
                 LogType.PAYMENT_PROCESSING,
-                f"submitted to {payment.provider} (attempt {payment.attempt_count})",
+                f"submitted to {payment.provider} (attempt {payment.attempt_count}"
+                f"{', customer not present' if off_session else ''})",
             )
             return payment, method.provider_payment_method_id
 
@@ -201,6 +207,7 @@ class PaymentOperations(ServiceCore):
             description=payment.description,
             return_url=return_url,
             metadata={key: str(value) for key, value in payment.metadata.items()},
+            off_session=off_session,
         )
         outcome = self._charge_along_route(payment, request)
         if isinstance(outcome, ProviderFailure):

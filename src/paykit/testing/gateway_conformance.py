@@ -45,6 +45,7 @@ from paykit._defaults import new_id
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import PaykitError, WebhookSignatureError
 from paykit.gateways.base import (
+    AUTHENTICATION_REQUIRED,
     CaptureRequest,
     ChargeRequest,
     Gateway,
@@ -80,7 +81,7 @@ class Behaviour(StrEnum):
 
 
 CAPABILITIES: Final = frozenset(
-    {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+    {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks", "off_session"}
 )
 """The optional capabilities a harness may list in :attr:`GatewayHarness.supports`."""
 
@@ -101,7 +102,10 @@ class GatewayHarness(abc.ABC):
     * ``"timeout"`` -- :attr:`Behaviour.TIMEOUT`;
     * ``"refund_fail"`` -- :attr:`Behaviour.REFUND_FAIL`;
     * ``"webhooks"`` -- the gateway is a :class:`~paykit.gateways.base.WebhookGateway` and
-      :meth:`signed_webhook` is implemented.
+      :meth:`signed_webhook` is implemented;
+    * ``"off_session"`` -- the provider charges a saved method with the customer away
+      (:attr:`~paykit.gateways.base.ChargeRequest.off_session`): at once, and with a decline
+      (``authentication_required``) where the method would ask for 3-D Secure.
 
     Purchases, declines, refunds, lookups and idempotency are not optional.
     """
@@ -203,7 +207,12 @@ class _Shop:
         return from_minor_units(units, self.currency)
 
     def charge_request(
-        self, behaviour: Behaviour, *, units: int = _TOTAL, capture: bool = True
+        self,
+        behaviour: Behaviour,
+        *,
+        units: int = _TOTAL,
+        capture: bool = True,
+        off_session: bool = False,
     ) -> ChargeRequest:
         payment_id = new_id("pay")
         return ChargeRequest(
@@ -217,6 +226,7 @@ class _Shop:
             description="paykit gateway conformance",
             return_url="https://shop.example/return",
             metadata={"suite": "paykit.testing.gateway_conformance"},
+            off_session=off_session,
         )
 
     def charge(
@@ -779,6 +789,36 @@ class GatewayConformance(abc.ABC):
         voided = shop.gateway.void(shop.void_request(request, result.provider_id))
 
         assert voided.outcome is _O.SUCCEEDED, voided
+        _not_holding_money(shop.retrieve(request, result.provider_id))
+
+    # -- off-session charges ------------------------------------------------------------
+
+    def test_off_session_charge_takes_the_money_at_once(self, harness: GatewayHarness) -> None:
+        """A renewal with the customer away is charged without asking them anything."""
+        _require(harness, "off_session")
+        shop = _Shop(harness)
+        request = shop.charge_request(Behaviour.SUCCEED, off_session=True)
+
+        result = shop.gateway.charge(request)
+
+        assert result.outcome is _O.SUCCEEDED, result
+        assert result.amount == request.amount
+        assert result.next_action is None
+
+    def test_off_session_charge_needing_the_customer_is_declined(
+        self, harness: GatewayHarness
+    ) -> None:
+        """Off-session, a charge that would ask for 3-D Secure is declined, never left waiting."""
+        _require(harness, "off_session", "require_action")
+        shop = _Shop(harness)
+        request = shop.charge_request(Behaviour.REQUIRE_ACTION, off_session=True)
+
+        result = shop.gateway.charge(request)
+
+        assert result.outcome is _O.DECLINED, result
+        assert result.decline_code == AUTHENTICATION_REQUIRED, result
+        assert result.next_action is None
+        assert result.message
         _not_holding_money(shop.retrieve(request, result.provider_id))
 
     # -- webhooks -----------------------------------------------------------------------

@@ -45,7 +45,7 @@ class FakePayPalHarness(GatewayHarness):
     """Drives a PayPalGateway whose HTTP goes, validated, to a fresh fake PayPal."""
 
     supports = frozenset(
-        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks", "off_session"}
     )
 
     def __init__(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from typing import Any
 
+import attrs
 import pytest
 from _paypal_support import (
     RETURN_URL,
@@ -23,7 +24,7 @@ from _paypal_support import (
 
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import UnsupportedPaymentMethodError, ValidationError
-from paykit.gateways import GatewayOutcome
+from paykit.gateways import AUTHENTICATION_REQUIRED, GatewayOutcome
 from paykit.gateways.paypal import (
     CHECKOUT_TOKEN,
     LIVE_URL,
@@ -138,6 +139,52 @@ def test_vault_ids_are_charged_without_the_payer(
     assert result.outcome is _O.SUCCEEDED
     assert result.amount is not None
     assert str(result.amount) == "100.00 USD"
+
+
+@pytest.mark.parametrize(
+    ("kind", "source"),
+    [
+        (PaymentMethodType.PAYPAL, {"paypal": {"vault_id": FakeVault.SUCCESS}}),
+        (
+            PaymentMethodType.CREDIT_CARD,
+            {
+                "card": {
+                    "vault_id": FakeVault.SUCCESS,
+                    "stored_credential": {
+                        "payment_initiator": "MERCHANT",
+                        "payment_type": "UNSCHEDULED",
+                        "usage": "SUBSEQUENT",
+                    },
+                }
+            },
+        ),
+    ],
+)
+def test_an_off_session_vault_charge_is_marked_merchant_initiated_for_cards(
+    kind: PaymentMethodType, source: dict[str, object]
+) -> None:
+    """A saved card charged with the customer away says so (``stored_credential``)."""
+    fake = make_fake()
+    transport, validation = validating(fake)
+
+    result = make_gateway(transport).charge(attrs.evolve(vault_charge(kind=kind), off_session=True))
+
+    assert fake.requests[-1].body["payment_source"] == source
+    assert validation.requests["orders.create"] == 1  # checked against PayPal's schema
+    assert result.outcome is _O.SUCCEEDED
+
+
+def test_an_off_session_checkout_is_declined_without_a_request() -> None:
+    """Only the payer can approve a checkout: with nobody there, nothing is sent."""
+    fake = make_fake()
+
+    result = make_gateway(fake=fake).charge(
+        attrs.evolve(charge_request(CHECKOUT_TOKEN), off_session=True)
+    )
+
+    assert (result.outcome, result.decline_code) == (_O.DECLINED, AUTHENTICATION_REQUIRED)
+    assert result.next_action is None
+    assert [r for r in fake.requests if r.path != "/v1/oauth2/token"] == []
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ class FakeStripeHarness(GatewayHarness):
     """Drives a StripeGateway whose HTTP goes to a fresh scripted fake Stripe."""
 
     supports = frozenset(
-        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks"}
+        {"authorize", "void", "require_action", "timeout", "refund_fail", "webhooks", "off_session"}
     )
 
     def __init__(self, *, currency: str = "USD", max_network_retries: int = 0) -> None:

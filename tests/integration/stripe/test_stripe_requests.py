@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from paykit import ValidationError
 from paykit.gateways import (
+    AUTHENTICATION_REQUIRED,
     NOT_FOUND,
     Gateway,
     GatewayOutcome,
@@ -153,6 +154,32 @@ def test_authorization_asks_for_manual_capture() -> None:
     assert fake.requests[0].form["capture_method"] == "manual"
     assert result.outcome is _O.AUTHORIZED
     assert str(result.amount) == "25.00 USD"
+
+
+@pytest.mark.parametrize(
+    ("token", "outcome", "code"),
+    [
+        (FakeToken.SUCCESS, _O.SUCCEEDED, None),
+        (FakeToken.AUTHENTICATION_REQUIRED, _O.DECLINED, AUTHENTICATION_REQUIRED),
+    ],
+)
+def test_an_off_session_charge_says_so_and_is_declined_rather_than_challenged(
+    token: str, outcome: GatewayOutcome, code: str | None
+) -> None:
+    """``off_session=true`` is sent; a card wanting 3-D Secure then fails, nothing charged."""
+    fake = make_fake()
+    gateway = make_gateway(fake.transport)
+
+    request = attrs.evolve(charge_request(token=token), off_session=True)
+    answer = gateway.charge(request)
+
+    assert fake.requests[0].form["off_session"] == "true"
+    assert (answer.outcome, answer.decline_code) == (outcome, code)
+    assert answer.next_action is None
+    assert fake.charged_units("pay_test_1") == (2500 if outcome is _O.SUCCEEDED else 0)
+    on_session = make_fake()
+    make_gateway(on_session.transport).charge(charge_request(token=token))
+    assert "off_session" not in on_session.requests[0].form
 
 
 def test_return_url_replaces_the_no_redirect_setting() -> None:

@@ -47,6 +47,7 @@ from paykit.errors import (
     WebhookSignatureError,
 )
 from paykit.gateways.base import (
+    AUTHENTICATION_REQUIRED,
     NOT_FOUND,
     CaptureRequest,
     ChargeRequest,
@@ -75,6 +76,7 @@ from paykit.gateways.paypal._mapping import (
     find_authorization,
     find_refund,
     first_refundable_capture,
+    is_checkout_token,
     is_lookup_probe,
     is_voided,
     order_request,
@@ -325,6 +327,13 @@ class PayPalGateway:
         return self._outcome(answer, operation)
 
     def _charge(self, request: ChargeRequest) -> Flow[GatewayResult]:
+        if request.off_session and is_checkout_token(request.payment_method_token):
+            # Only the payer can approve a checkout: with nobody there, decline unsent.
+            return GatewayResult(
+                outcome=_O.DECLINED,
+                decline_code=AUTHENTICATION_REQUIRED,
+                message="PayPal needs you to approve this payment; please pay while you are here.",
+            )
         body = order_request(
             request,
             return_url=self._return_url,

@@ -65,6 +65,7 @@ __all__ = [
     "find_authorization",
     "find_refund",
     "first_refundable_capture",
+    "is_checkout_token",
     "is_lookup_probe",
     "is_voided",
     "order_request",
@@ -156,6 +157,20 @@ def _custom_id(prefix: str, payment_id: str) -> str:
     return value
 
 
+def is_checkout_token(token: str) -> bool:
+    """Whether ``token`` sends the payer to PayPal to approve (rather than a vault id)."""
+    return token == CHECKOUT_TOKEN or token.startswith(CHECKOUT_TOKEN + ":")
+
+
+_MERCHANT_INITIATED: Final = {
+    "payment_initiator": "MERCHANT",
+    "payment_type": "UNSCHEDULED",
+    "usage": "SUBSEQUENT",
+}
+"""``stored_credential`` of an off-session charge of a saved card: the merchant charges a
+card the customer stored earlier, with the customer away."""
+
+
 def _payment_source(
     request: ChargeRequest,
     *,
@@ -163,35 +178,53 @@ def _payment_source(
     cancel_url: str | None,
     brand_name: str | None,
 ) -> dict[str, Any]:
-    token = request.payment_method_token
+    if is_checkout_token(request.payment_method_token):
+        return _checkout_source(
+            request, return_url=return_url, cancel_url=cancel_url, brand_name=brand_name
+        )
+    return _vault_source(request)
+
+
+def _checkout_source(
+    request: ChargeRequest,
+    *,
+    return_url: str | None,
+    cancel_url: str | None,
+    brand_name: str | None,
+) -> dict[str, Any]:
+    """The payer approves at PayPal, then comes back to ``return_url``."""
     kind = request.payment_method_type
-    if token == CHECKOUT_TOKEN or token.startswith(CHECKOUT_TOKEN + ":"):
-        if kind not in _CHECKOUT_TYPES:
-            msg = f"PayPal checkout cannot take a {kind} payment"
-            raise UnsupportedPaymentMethodError(msg)
-        back = request.return_url or return_url
-        if back is None:
-            msg = (
-                "PayPal sends the payer back to a return URL after approval; pass return_url "
-                "to process_payment or configure PayPalGateway(return_url=...)"
-            )
-            raise ValidationError(msg, field="return_url")
-        context: dict[str, Any] = {
-            "return_url": back,
-            "cancel_url": cancel_url or back,
-            "user_action": "PAY_NOW",
-            "shipping_preference": "NO_SHIPPING",
-        }
-        if brand_name:
-            context["brand_name"] = brand_name[:127]
-        wallet: dict[str, Any] = {"experience_context": context}
-        email = token[len(CHECKOUT_TOKEN) + 1 :]
-        if email:
-            if not _EMAIL.fullmatch(email):
-                msg = "a checkout token may carry the payer's e-mail after 'paypal:checkout:'"
-                raise ValidationError(msg, field="payment_method_token")
-            wallet["email_address"] = email
-        return {"paypal": wallet}
+    if kind not in _CHECKOUT_TYPES:
+        msg = f"PayPal checkout cannot take a {kind} payment"
+        raise UnsupportedPaymentMethodError(msg)
+    back = request.return_url or return_url
+    if back is None:
+        msg = (
+            "PayPal sends the payer back to a return URL after approval; pass return_url "
+            "to process_payment or configure PayPalGateway(return_url=...)"
+        )
+        raise ValidationError(msg, field="return_url")
+    context: dict[str, Any] = {
+        "return_url": back,
+        "cancel_url": cancel_url or back,
+        "user_action": "PAY_NOW",
+        "shipping_preference": "NO_SHIPPING",
+    }
+    if brand_name:
+        context["brand_name"] = brand_name[:127]
+    wallet: dict[str, Any] = {"experience_context": context}
+    email = request.payment_method_token[len(CHECKOUT_TOKEN) + 1 :]
+    if email:
+        if not _EMAIL.fullmatch(email):
+            msg = "a checkout token may carry the payer's e-mail after 'paypal:checkout:'"
+            raise ValidationError(msg, field="payment_method_token")
+        wallet["email_address"] = email
+    return {"paypal": wallet}
+
+
+def _vault_source(request: ChargeRequest) -> dict[str, Any]:
+    """A saved PayPal account or card, charged without the payer."""
+    token, kind = request.payment_method_token, request.payment_method_type
     if not _VAULT_ID.fullmatch(token):
         msg = (
             f"is neither {CHECKOUT_TOKEN!r} nor a PayPal vault id (letters, digits, '-' and "
@@ -201,7 +234,10 @@ def _payment_source(
     if kind is PaymentMethodType.PAYPAL:
         return {"paypal": {"vault_id": token}}
     if kind in _CARD_TYPES:
-        return {"card": {"vault_id": token}}
+        card: dict[str, Any] = {"vault_id": token}
+        if request.off_session:
+            card["stored_credential"] = dict(_MERCHANT_INITIATED)
+        return {"card": card}
     msg = f"PayPal vault ids are PayPal accounts or cards, not {kind}"
     raise UnsupportedPaymentMethodError(msg)
 

@@ -14,7 +14,9 @@ payment method                                 what happens
 ``pm_card_chargeDeclined``                     402 ``card_declined`` / ``generic_decline``
 ``pm_card_chargeDeclinedInsufficientFunds``    402 ``card_declined`` / ``insufficient_funds``
 ``pm_card_authenticationRequired``             ``requires_action`` until
-                                               :meth:`FakeStripe.complete_action`
+                                               :meth:`FakeStripe.complete_action`;
+                                               with ``off_session=true``, 402
+                                               ``authentication_required``
 ``pm_card_refundFail``                         the charge succeeds; its refunds fail
 ``pm_card_paykitLostAnswer`` (fake only)       the charge happens, its first answer is lost
                                                (``httpx.ReadTimeout``); a retry with the same
@@ -79,6 +81,11 @@ _DECLINES: Final = {
     FakeToken.DECLINE: ("generic_decline", "Your card was declined."),
     FakeToken.INSUFFICIENT_FUNDS: ("insufficient_funds", "Your card has insufficient funds."),
 }
+
+_OFF_SESSION_DECLINE: Final = (
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
 
 _CARDS: Final = {
     "pm_card_visa": ("visa", "4242", "credit"),
@@ -681,9 +688,13 @@ class FakeStripe:
             if intent["payment_method"]:
                 intent["status"] = "requires_confirmation"
             return _Answer(200, copy.deepcopy(intent))
-        return self._confirm(intent, form.get("return_url"))
+        return self._confirm(
+            intent, form.get("return_url"), off_session=form.get("off_session") == "true"
+        )
 
-    def _confirm(self, intent: dict[str, Any], return_url: str | None) -> _Answer:
+    def _confirm(
+        self, intent: dict[str, Any], return_url: str | None, *, off_session: bool = False
+    ) -> _Answer:
         token = intent["payment_method"]
         if not token:
             return _error(
@@ -692,11 +703,13 @@ class FakeStripe:
                 "You cannot confirm this PaymentIntent because it's missing a payment method.",
                 code="payment_intent_unexpected_state",
             )
-        if token in _DECLINES:
-            decline_code, message = _DECLINES[token]
+        needs_customer = off_session and token == FakeToken.AUTHENTICATION_REQUIRED
+        if token in _DECLINES or needs_customer:
+            # Off-session, a card that wants 3-D Secure is declined: nobody can answer it.
+            decline_code, message = _DECLINES.get(token, _OFF_SESSION_DECLINE)
             error = {
                 "type": "card_error",
-                "code": "card_declined",
+                "code": "authentication_required" if needs_customer else "card_declined",
                 "decline_code": decline_code,
                 "message": message,
                 "charge": self._new_id("ch"),

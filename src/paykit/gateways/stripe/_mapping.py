@@ -106,6 +106,9 @@ def charge_params(
         "capture_method": "automatic" if request.capture else "manual",
         "metadata": metadata,
     }
+    if request.off_session:
+        # Stripe then declines (authentication_required) instead of asking the customer.
+        params["off_session"] = True
     if request.return_url is not None:
         params["return_url"] = request.return_url
     else:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from _stripe_support import NOW, make_fake, make_gateway
+from _stripe_support import NOW, WEBHOOK_SECRET, charge_request, make_fake, make_gateway
 
 from paykit import (
     ALL_EVENTS,
     Event,
     EventType,
     InMemoryStorage,
+    LogType,
     PaymentService,
     PaymentStatus,
+    WebhookOutcome,
 )
 from paykit.gateways import NOT_FOUND
 from paykit.gateways.stripe import FakeStripe, FakeToken, Fault
@@ -103,3 +105,33 @@ def test_a_charge_whose_answer_was_lost_is_found_not_failed_however_late() -> No
     assert completed.status is _P.COMPLETED
     assert completed.provider_payment_id is not None
     assert fake.charged_units(payment_id) == 2500
+
+
+def test_a_payment_failed_as_never_received_that_turns_up_is_flagged_not_reopened() -> None:
+    """Search lagged past the limit after all: Stripe's success event is flagged for review."""
+    fake, clock = make_fake(), Clock()
+    service, events = _shop(fake, clock)
+    payment_id = _charge_with(fake, Fault.reset(), service)
+    clock.now += timedelta(hours=3)
+    service.reconcile(older_than=timedelta(minutes=15))
+    assert service.get_payment_status(payment_id) is _P.FAILED
+    # The charge existed at Stripe all along (here: made now, under the same paykit id).
+    gateway = make_gateway(fake.transport, clock=clock.seconds)
+    charged = gateway.charge(charge_request(payment_id=payment_id))
+    assert charged.provider_id is not None
+    intent = fake.payment_intent(charged.provider_id)
+
+    result = service.handle_webhook(
+        "stripe",
+        *fake.sign_webhook(
+            fake.event("payment_intent.succeeded", intent),
+            secret=WEBHOOK_SECRET,
+            timestamp=int(clock.seconds()),  # signed "now" on the shop's clock
+        ),
+    )
+
+    assert result.outcome is WebhookOutcome.APPLIED
+    assert service.get_payment_status(payment_id) is _P.FAILED  # never moved backwards
+    log = [entry.log_type for entry in service.get_transaction_log(payment_id)]
+    assert log[-1] is LogType.NEEDS_REVIEW
+    assert EventType.PAYMENT_NEEDS_REVIEW in [e.type for e in events]

@@ -171,6 +171,11 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300  # noqa: PLR2004 - 2xx
 
     @property
+    def answer_later(self) -> bool:
+        """No answer, a 5xx or a 429: PayPal may well answer the same request later."""
+        return self.status is None or self.status >= 500 or self.status == 429  # noqa: PLR2004
+
+    @property
     def json(self) -> dict[str, Any]:
         """The body as a JSON object (empty when it is not one)."""
         return dict(self.body) if isinstance(self.body, Mapping) else {}

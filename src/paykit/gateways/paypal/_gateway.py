@@ -577,7 +577,7 @@ class PayPalGateway:
         answer = yield from self._core.exchange(call)
         if answer.ok:
             return with_capture(event, answer.json)
-        if answer.status is None or answer.status >= 500 or answer.status == 429:  # noqa: PLR2004
+        if answer.answer_later:
             msg = (
                 f"PayPal did not answer the lookup of capture {capture_id} for event "
                 f"{event.event_id} ({answer.failure or answer.status}); answer 5xx so PayPal "
@@ -604,7 +604,7 @@ class PayPalGateway:
                 return
             msg = "PayPal says the webhook signature does not verify"
             raise _signature_error(msg)
-        if answer.status is None or answer.status >= 500 or answer.status == 429:  # noqa: PLR2004
+        if answer.answer_later:
             why = answer.failure or answer.status
             msg = (
                 f"PayPal could not be asked to verify the webhook ({why}); answer 5xx so PayPal "

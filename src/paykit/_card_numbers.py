@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["contains_card_number", "is_card_number", "luhn_valid"]
+__all__ = [
+    "REDACTED_CARD_NUMBER",
+    "contains_card_number",
+    "is_card_number",
+    "luhn_valid",
+    "redact_card_numbers",
+]
 
 _SEPARATOR_PATTERN: Final = r"[^\S\r\n]+|-"
 _DIGIT_RUN: Final = re.compile(rf"\d+(?:(?:{_SEPARATOR_PATTERN})\d+)*")
@@ -20,6 +26,8 @@ _NON_DIGIT: Final = re.compile(r"\D")
 SHORTEST_PAN: Final = 13
 LONGEST_PAN: Final = 19
 _DOUBLED_OVERFLOW: Final = 9
+REDACTED_CARD_NUMBER: Final = "[redacted card number]"
+"""What :func:`redact_card_numbers` puts where a card number was."""
 
 
 def luhn_valid(digits: str) -> bool:
@@ -49,14 +57,34 @@ def contains_card_number(text: str) -> bool:
     """
     if len(_NON_DIGIT.sub("", text)) < SHORTEST_PAN:
         return False  # too few digits in all: the common case, decided in C
-    for match in _DIGIT_RUN.finditer(text):
-        groups = _SEPARATOR.split(match.group())
-        for first in range(len(groups)):
-            digits = ""
-            for group in groups[first:]:
-                digits += group
-                if len(digits) > LONGEST_PAN:
-                    break
-                if is_card_number(digits):
-                    return True
+    return any(_run_holds_card_number(match.group()) for match in _DIGIT_RUN.finditer(text))
+
+
+def redact_card_numbers(text: str) -> str:
+    """Return ``text`` with every digit run that holds a card number replaced.
+
+    The whole run goes (``"ref 12 4242 4242 4242 4242"`` keeps only ``"ref "``), so no
+    group of the number survives; text without a card number is returned unchanged.
+    """
+    if len(_NON_DIGIT.sub("", text)) < SHORTEST_PAN:
+        return text
+    return _DIGIT_RUN.sub(
+        lambda match: (
+            REDACTED_CARD_NUMBER if _run_holds_card_number(match.group()) else match.group()
+        ),
+        text,
+    )
+
+
+def _run_holds_card_number(run: str) -> bool:
+    """Whether consecutive whole groups of one run of digit groups make a card number."""
+    groups = _SEPARATOR.split(run)
+    for first in range(len(groups)):
+        digits = ""
+        for group in groups[first:]:
+            digits += group
+            if len(digits) > LONGEST_PAN:
+                break
+            if is_card_number(digits):
+                return True
     return False

@@ -1,7 +1,9 @@
 """Every error paykit raises, under one root.
 
 Each class has a stable, machine-readable ``code`` (a string that will not change between
-releases) and a message that says what to fix. Errors never carry card numbers or secrets.
+releases) and a message that says what to fix. Errors never carry card numbers or secrets:
+the root redacts any card number from the message and from every text attribute as it is
+set, so no subclass (nor an integrator's) can echo one back, whatever input it quotes.
 
 ::
 
@@ -29,7 +31,7 @@ releases) and a message that says what to fix. Errors never carry card numbers o
 
 from __future__ import annotations
 
-from paykit._card_numbers import contains_card_number
+from paykit._card_numbers import redact_card_numbers
 
 __all__ = [
     "CardDataRejectedError",
@@ -61,8 +63,16 @@ class PaykitError(Exception):
     code: str = "paykit_error"
 
     def __init__(self, message: str) -> None:
+        message = redact_card_numbers(message)
         super().__init__(message)
         self.message = message
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Errors quote what callers and providers sent (ids, amounts, messages): one card
+        # number pasted into any of them must not reach a log or an HTTP body through us.
+        if isinstance(value, str):
+            value = redact_card_numbers(value)
+        super().__setattr__(name, value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
@@ -133,8 +143,7 @@ class NotFound(PaykitError):  # noqa: N818 - the name is part of the public voca
     code = "not_found"
 
     def __init__(self, kind: str, record_id: str) -> None:
-        shown = "[a card number, redacted]" if contains_card_number(record_id) else repr(record_id)
-        super().__init__(f"no {kind} with id {shown}")
+        super().__init__(f"no {kind} with id {record_id!r}")
         self.kind = kind
         self.record_id = record_id
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from paykit.domain.payment import PaymentStatus
 from paykit.domain.pci import reject_card_data
+from paykit.domain.text import reject_unstorable_text
 from paykit.errors import ValidationError
 
 __all__ = [
     "check_expiry",
     "check_last4",
-    "checked_metadata",
+    "checked_id",
     "checked_text",
     "parse_payment_status",
 ]
 
 _MAX_TEXT: Final = 1000
+_MAX_ID: Final = 255
 _FIRST_YEAR: Final = 2000
 _LAST_YEAR: Final = 2100
 _MONTHS: Final = range(1, 13)
@@ -27,23 +28,32 @@ _LAST4_LENGTH: Final = 4
 def checked_text(
     value: object, field: str, *, required: bool = True, max_length: int = _MAX_TEXT
 ) -> str:
-    """Validate a caller-supplied string (an id, a description) and refuse card numbers in it."""
+    """Validate a caller-supplied string (an id, a description) and refuse card numbers in it.
+
+    Also refused: NUL and lone surrogates, which some databases cannot store.
+    """
     if not isinstance(value, str) or (required and not value.strip()):
         raise ValidationError("must be a non-empty string", field=field)
     if len(value) > max_length:
         raise ValidationError(f"must be at most {max_length} characters", field=field)
+    reject_unstorable_text(field, value)
     reject_card_data(field, value)
     return value
 
 
-def checked_metadata(value: object, field: str = "metadata") -> dict[str, Any]:
-    """Validate caller metadata: string keys, no card numbers anywhere inside."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
-        raise ValidationError("must be a mapping with string keys", field=field)
-    reject_card_data(field, value)
-    return dict(value)
+def checked_id(value: object, field: str) -> str:
+    """Validate an id a record is looked up by (``get_payment(payment_id)`` and friends).
+
+    No card-number check here: a lookup stores nothing, and an unknown id is a ``NotFound``
+    whose message and ``record_id`` have any card number redacted. What a database could
+    not even compare (NUL, lone surrogates, non-strings) is refused before it reaches one.
+    """
+    if not isinstance(value, str):
+        raise ValidationError("must be a string id", field=field)
+    if len(value) > _MAX_ID:
+        raise ValidationError(f"must be at most {_MAX_ID} characters", field=field)
+    reject_unstorable_text(field, value)
+    return value
 
 
 def check_last4(value: object) -> None:

@@ -9,9 +9,10 @@ from paykit._transaction import Transaction
 from paykit._validation import (
     check_expiry,
     check_last4,
-    checked_metadata,
+    checked_id,
     checked_text,
 )
+from paykit.domain.metadata import check_metadata
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.errors import (
     PaymentMethodInactiveError,
@@ -65,7 +66,7 @@ class PaymentMethodOperations(ServiceCore):
         else:
             provider = checked_text(provider, "provider", max_length=64)
             gateway = self.gateways.find(provider)
-        extra = checked_metadata(metadata)
+        extra = check_metadata(metadata)
         manager = _method_manager(gateway)
         if manager is not None:
             details = manager.attach_payment_method(
@@ -104,12 +105,14 @@ class PaymentMethodOperations(ServiceCore):
 
     def get_payment_method(self, payment_method_id: str) -> PaymentMethod:
         """Return one payment method (``NotFound`` if there is none)."""
+        payment_method_id = checked_id(payment_method_id, "payment_method_id")
         return self._read(lambda tx: tx.uow.payment_methods.get(payment_method_id))
 
     def list_payment_methods(
         self, customer_id: str, *, include_inactive: bool = False
     ) -> list[PaymentMethod]:
         """The customer's payment methods, oldest first; active ones only unless asked."""
+        customer_id = checked_id(customer_id, "customer_id")
         methods = self._read(lambda tx: tx.uow.payment_methods.list_for_customer(customer_id))
         return [m for m in methods if include_inactive or m.is_active]
 
@@ -122,7 +125,8 @@ class PaymentMethodOperations(ServiceCore):
         metadata: Mapping[str, Any] | None = None,
     ) -> PaymentMethod:
         """Change the expiry or replace the metadata of a payment method."""
-        extra = None if metadata is None else checked_metadata(metadata)
+        payment_method_id = checked_id(payment_method_id, "payment_method_id")
+        extra = None if metadata is None else check_metadata(metadata)
 
         def work(tx: Transaction) -> PaymentMethod:
             method = tx.uow.payment_methods.get(payment_method_id)
@@ -140,6 +144,7 @@ class PaymentMethodOperations(ServiceCore):
 
     def set_default_payment_method(self, payment_method_id: str) -> PaymentMethod:
         """Make the method its customer's default (and the previous default not)."""
+        payment_method_id = checked_id(payment_method_id, "payment_method_id")
 
         def work(tx: Transaction) -> PaymentMethod:
             method = tx.uow.payment_methods.get(payment_method_id)
@@ -153,6 +158,7 @@ class PaymentMethodOperations(ServiceCore):
 
     def deactivate_payment_method(self, payment_method_id: str) -> PaymentMethod:
         """Stop a method from being charged again; it also stops being the default."""
+        payment_method_id = checked_id(payment_method_id, "payment_method_id")
 
         def work(tx: Transaction) -> PaymentMethod:
             method = tx.uow.payment_methods.get(payment_method_id)

@@ -15,11 +15,12 @@ from paykit._settlement import (
 )
 from paykit._transaction import Transaction
 from paykit._validation import (
-    checked_metadata,
+    checked_id,
     checked_text,
     parse_payment_status,
 )
 from paykit.domain.events import EventType
+from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.transaction_log import LogType, TransactionLogEntry
 from paykit.errors import (
@@ -88,7 +89,7 @@ class PaymentOperations(ServiceCore):
         if money.is_zero():
             raise InvalidAmountError("must be above zero", field="amount")
         description = checked_text(description, "description", required=False)
-        extra = checked_metadata(metadata)
+        extra = check_metadata(metadata)
         if idempotency_key is not None:
             idempotency_key = checked_text(idempotency_key, "idempotency_key", max_length=255)
 
@@ -168,6 +169,7 @@ class PaymentOperations(ServiceCore):
         a charge their bank wants authenticated fails with ``authentication_required``
         instead of waiting for an action nobody will take.
         """
+        payment_id = checked_id(payment_id, "payment_id")
         if return_url is not None:
             return_url = checked_text(return_url, "return_url", max_length=2048)
 
@@ -260,6 +262,7 @@ class PaymentOperations(ServiceCore):
 
     def capture_payment(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
         """Capture an ``authorized`` payment, all of it or ``amount`` of it."""
+        payment_id = checked_id(payment_id, "payment_id")
 
         def check(tx: Transaction) -> tuple[Payment, Money]:
             payment = tx.uow.payments.get(payment_id)
@@ -312,6 +315,7 @@ class PaymentOperations(ServiceCore):
 
     def get_payment(self, payment_id: str) -> Payment:
         """Return one payment (``NotFound`` if there is none)."""
+        payment_id = checked_id(payment_id, "payment_id")
         return self._read(lambda tx: tx.uow.payments.get(payment_id))
 
     def get_payment_status(self, payment_id: str) -> PaymentStatus:
@@ -326,6 +330,10 @@ class PaymentOperations(ServiceCore):
         status: PaymentStatus | str | None = None,
     ) -> list[Payment]:
         """Payments matching every given filter, oldest first."""
+        if customer_id is not None:
+            customer_id = checked_id(customer_id, "customer_id")
+        if order_id is not None:
+            order_id = checked_id(order_id, "order_id")
         wanted = None if status is None else parse_payment_status(status)
         return list(
             self._read(
@@ -337,6 +345,7 @@ class PaymentOperations(ServiceCore):
 
     def get_transaction_log(self, payment_id: str) -> list[TransactionLogEntry]:
         """The payment's audit log, oldest entry first (``NotFound`` for an unknown payment)."""
+        payment_id = checked_id(payment_id, "payment_id")
 
         def work(tx: Transaction) -> list[TransactionLogEntry]:
             tx.uow.payments.get(payment_id)
@@ -350,6 +359,7 @@ class PaymentOperations(ServiceCore):
         Only ``processing``, ``requires_action`` and ``authorized`` payments are asked about;
         any other payment is returned unchanged without calling the provider.
         """
+        payment_id = checked_id(payment_id, "payment_id")
         payment = self.get_payment(payment_id)
         if payment.status not in RECONCILABLE_STATUSES:
             return payment

@@ -13,10 +13,11 @@ from paykit._settlement import (
 )
 from paykit._transaction import Transaction
 from paykit._validation import (
-    checked_metadata,
+    checked_id,
     checked_text,
 )
 from paykit.domain.events import EventType
+from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType
@@ -62,8 +63,9 @@ class RefundOperations(ServiceCore):
         The balance check and the reservation are one commit, so concurrent refunds can
         never together exceed what was captured.
         """
+        payment_id = checked_id(payment_id, "payment_id")
         reason = checked_text(reason, "reason", required=False)
-        extra = checked_metadata(metadata)
+        extra = check_metadata(metadata)
         if idempotency_key is not None:
             idempotency_key = checked_text(idempotency_key, "idempotency_key", max_length=255)
 
@@ -117,6 +119,7 @@ class RefundOperations(ServiceCore):
 
     def process_refund(self, refund_id: str) -> Refund:
         """Send a ``pending`` refund to the payment's gateway and record the outcome."""
+        refund_id = checked_id(refund_id, "refund_id")
 
         def claim(tx: Transaction) -> tuple[Refund, Payment]:
             refund = tx.uow.refunds.get(refund_id)
@@ -150,6 +153,7 @@ class RefundOperations(ServiceCore):
 
     def cancel_refund(self, refund_id: str) -> Refund:
         """Cancel a ``pending`` refund and release its reservation."""
+        refund_id = checked_id(refund_id, "refund_id")
 
         def work(tx: Transaction) -> Refund:
             refund = tx.uow.refunds.get(refund_id)
@@ -165,14 +169,17 @@ class RefundOperations(ServiceCore):
 
     def get_refund(self, refund_id: str) -> Refund:
         """Return one refund (``NotFound`` if there is none)."""
+        refund_id = checked_id(refund_id, "refund_id")
         return self._read(lambda tx: tx.uow.refunds.get(refund_id))
 
     def list_refunds(self, payment_id: str) -> list[Refund]:
         """Every refund of a payment, oldest first."""
+        payment_id = checked_id(payment_id, "payment_id")
         return list(self._read(lambda tx: tx.uow.refunds.list_for_payment(payment_id)))
 
     def reconcile_refund(self, refund_id: str) -> Refund:
         """Ask the provider about a ``processing`` refund; any other refund is returned as is."""
+        refund_id = checked_id(refund_id, "refund_id")
         refund = self.get_refund(refund_id)
         if refund.status is not _R.PROCESSING:
             return refund

@@ -25,6 +25,7 @@ import attrs
 
 from paykit._inbox import receive
 from paykit._transaction import Transaction
+from paykit._validation import checked_id
 from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
@@ -132,6 +133,7 @@ class WebhookOperations(ServiceCore):
 
     def list_disputes(self, payment_id: str) -> list[Dispute]:
         """Every dispute of a payment, oldest first (``NotFound`` for an unknown payment)."""
+        payment_id = checked_id(payment_id, "payment_id")
 
         def work(tx: Transaction) -> list[Dispute]:
             tx.uow.payments.get(payment_id)
@@ -141,10 +143,12 @@ class WebhookOperations(ServiceCore):
 
     def get_dispute(self, dispute_id: str) -> Dispute:
         """Return one dispute (``NotFound`` if there is none)."""
+        dispute_id = checked_id(dispute_id, "dispute_id")
         return self._read(lambda tx: tx.uow.disputes.get(dispute_id))
 
     def list_webhook_events(self, payment_id: str) -> list[InboxEntry]:
         """The provider events applied to a payment, in the order received."""
+        payment_id = checked_id(payment_id, "payment_id")
         return list(self._read(lambda tx: tx.uow.webhook_inbox.list_for_payment(payment_id)))
 
     def list_unmatched_webhook_events(self, *, limit: int | None = None) -> list[InboxEntry]:

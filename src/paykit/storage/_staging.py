@@ -1,8 +1,11 @@
 """The staged writes of one kind of record in a unit of work, shared by every storage.
 
 The rules are part of the storage contract: an update of a record added in the same unit
-keeps it an addition, a removal cancels an earlier addition or update, and nothing staged is
-visible outside the unit until its commit.
+keeps it an addition, a removal cancels an earlier addition or update, nothing staged is
+visible outside the unit until its commit, and a record whose ``metadata`` breaks the rules of
+:mod:`paykit.domain.metadata` is refused when it is staged, with the same
+``ValidationError`` on every storage (rather than a driver's error at commit on one and
+silence on another).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from paykit.domain.dispute import Dispute
+from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
@@ -34,10 +38,12 @@ class StagedWrites(Generic[R]):
 
     def add(self, record: R) -> None:
         """Stage a new record."""
+        _check_storable(record)
         self.added[record.id] = record
 
     def update(self, record: R) -> None:
         """Stage a change (a record added in this unit is already staged)."""
+        _check_storable(record)
         if record.id not in self.added:
             self.changed[record.id] = record
 
@@ -59,3 +65,10 @@ class StagedWrites(Generic[R]):
             self.changed.clear()
         if self.removed:
             self.removed.clear()
+
+
+def _check_storable(record: PaymentMethod | Payment | Refund | Dispute | InboxEntry) -> None:
+    """Refuse metadata that not every storage could keep unchanged."""
+    metadata = getattr(record, "metadata", None)
+    if metadata:
+        check_metadata(metadata)

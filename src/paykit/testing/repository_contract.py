@@ -38,12 +38,22 @@ from typing import Final
 import pytest
 
 from paykit.domain.dispute import Dispute, DisputeStatus
+from paykit.domain.metadata import (
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_STRING_LENGTH,
+)
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType, TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
-from paykit.errors import ConcurrencyConflict, InvalidRefundAmountError, NotFound
+from paykit.errors import (
+    ConcurrencyConflict,
+    InvalidRefundAmountError,
+    NotFound,
+    ValidationError,
+)
 from paykit.money import Money
 from paykit.storage.base import Storage, UnitOfWork
 
@@ -214,6 +224,14 @@ def _inbox_entry(  # noqa: PLR0913 - one keyword per fact a listing test varies
         received_at=received_at,
         payload={"type": "payment_intent.succeeded", "data": {"id": provider_payment_id}},
     )
+
+
+def _nested(levels: int) -> dict[str, object]:
+    """Metadata nested ``levels`` mappings deep, built without recursion."""
+    nested: dict[str, object] = {}
+    for _ in range(levels - 1):
+        nested = {"a": nested}
+    return nested
 
 
 def _stage(uow: UnitOfWork, *records: Record) -> None:
@@ -666,6 +684,64 @@ class RepositoryContract(abc.ABC):
         with storage.unit_of_work() as uow:
             assert uow.payments.get(payment.id).metadata == {"cart": {"items": 3}, "tags": ["a"]}
             assert uow.payment_methods.get(method.id).metadata["tags"] == ["travel", "office"]
+
+    @pytest.mark.parametrize(
+        ("metadata", "field"),
+        [
+            pytest.param({"a": Decimal(1)}, "metadata.a", id="decimal"),
+            pytest.param({"a": object()}, "metadata.a", id="object"),
+            pytest.param({"a": b"bytes"}, "metadata.a", id="bytes"),
+            pytest.param({"a": {"set"}}, "metadata.a", id="set"),
+            pytest.param({"a": float("nan")}, "metadata.a", id="nan"),
+            pytest.param({"a": 1.5}, "metadata.a", id="float"),
+            pytest.param({"a": [1, 2**53]}, "metadata.a[1]", id="integer-beyond-json"),
+            pytest.param({"a": "o\x00x"}, "metadata.a", id="nul-in-value"),
+            pytest.param({"o\x00x": "a"}, "metadata (a key)", id="nul-in-key"),
+            pytest.param({"a": "o\ud800"}, "metadata.a", id="lone-surrogate"),
+            pytest.param({"a": "x" * 2_000_000}, "metadata.a", id="two-megabytes"),
+            pytest.param({f"k{i}": i for i in range(20_000)}, "metadata", id="20000-keys"),
+            pytest.param(_nested(5_000), "metadata" + ".a" * MAX_METADATA_DEPTH, id="5000-levels"),
+        ],
+    )
+    def test_metadata_no_storage_could_keep_is_refused_when_staged(
+        self, storage: Storage, metadata: dict[str, object], field: str
+    ) -> None:
+        """Metadata that is not bounded JSON is a ValidationError naming its path, not stored."""
+        payment = _payment()
+        payment.metadata = metadata
+        kept = _payment()
+        _save(storage, kept)
+
+        with storage.unit_of_work() as uow:
+            with pytest.raises(ValidationError) as added:
+                uow.payments.add(payment)
+            changed = uow.payments.get(kept.id)
+            changed.metadata = metadata
+            with pytest.raises(ValidationError) as updated:
+                uow.payments.update(changed)
+            uow.commit()
+
+        assert added.value.field == updated.value.field == field
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.payments.get(payment.id)
+            assert uow.payments.get(kept.id).metadata == kept.metadata
+
+    def test_metadata_at_the_limits_round_trips(self, storage: Storage) -> None:
+        """Metadata right at every documented limit is stored and read back unchanged."""
+        deepest: dict[str, object] = {"n": -(2**53 - 1)}
+        for _ in range(MAX_METADATA_DEPTH - 1):
+            deepest = {"a": deepest}
+        payment = _payment()
+        payment.metadata = {
+            **{f"key{i}".ljust(MAX_METADATA_KEY_LENGTH, "k"): i for i in range(48)},
+            "text": "é" * MAX_METADATA_STRING_LENGTH,
+            "deep": deepest["a"],
+        }
+        _save(storage, payment)
+
+        with storage.unit_of_work() as uow:
+            assert uow.payments.get(payment.id).metadata == payment.metadata
 
     def test_listed_records_are_copies(self, storage: Storage) -> None:
         """Records from listings and finds can be changed without changing what is stored."""

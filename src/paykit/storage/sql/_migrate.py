@@ -73,11 +73,15 @@ def head_revision() -> str:
 
 @contextmanager
 def _engine_for(bind: Engine | str | URL) -> Iterator[Engine]:
-    """``bind`` itself, or a short-lived engine for a URL."""
+    """``bind`` itself, or a short-lived engine for a URL that logs no bound values.
+
+    ``hide_parameters``, as for the engines ``SqlStorage`` creates: the version table's
+    rows are no secret, but the migrations may copy or check stored data one day.
+    """
     if isinstance(bind, Engine):
         yield bind
         return
-    engine = create_engine(make_url(bind), poolclass=NullPool)
+    engine = create_engine(make_url(bind), poolclass=NullPool, hide_parameters=True)
     try:
         yield engine
     finally:
@@ -93,8 +97,8 @@ def upgrade(
 ) -> None:
     """Create paykit's tables or bring them up to ``revision``, in one transaction.
 
-    ``bind`` is an ``Engine`` or a database URL. On PostgreSQL a missing ``schema`` is
-    created.
+    ``bind`` is an ``Engine`` (build it with ``hide_parameters=True``, see ``SqlStorage``)
+    or a database URL. On PostgreSQL a missing ``schema`` is created.
     """
     check_table_prefix(table_prefix)
     config = alembic_config(schema=schema, table_prefix=table_prefix)

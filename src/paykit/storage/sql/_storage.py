@@ -12,6 +12,14 @@ application's (``table_prefix`` keeps the names apart)::
 
 Either way, create or upgrade the tables with :meth:`SqlStorage.upgrade` (or
 ``python -m paykit.storage.sql upgrade <url>``) before the first unit of work.
+
+The values paykit binds to its statements are ids, tokens, amounts and metadata, and an id
+may be whatever a caller passed, a card number included. An engine paykit creates is built
+with ``hide_parameters=True``: SQLAlchemy's log (``sqlalchemy.engine`` at INFO) shows the
+statements with ``[SQL parameters hidden due to hide_parameters=True]`` in place of the
+values, and its exceptions leave them out of their messages. Build an engine you hand to
+paykit the same way, ``create_engine(url, hide_parameters=True)``: paykit cannot change
+that setting on an engine it does not own. See docs/storage.md, "What is logged".
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ _READY: Final = "paykit_sqlite_ready"
 """Key in a DBAPI connection's ``info``: the pragmas above have run on it."""
 
 _POOL_DEFAULTS: Final[dict[str, Any]] = {
+    # Bound values stay out of SQLAlchemy's log and exception messages (module docstring).
+    # An explicit hide_parameters=False in engine_options still wins: it is then the host's
+    # visible, deliberate choice (say, to debug in development), not something paykit
+    # should refuse or quietly undo; the engine options are theirs to set.
+    "hide_parameters": True,
     "pool_size": 5,
     "max_overflow": 10,
     "pool_timeout": 30,
@@ -55,7 +68,9 @@ class SqlStorage:
 
     ``url`` or ``engine``, not both. ``schema`` (PostgreSQL) and ``table_prefix`` place
     the tables; ``engine_options`` go to ``create_engine`` and override paykit's defaults
-    (a pool of 5 + 10 connections, recycled after 30 minutes, pre-pinged on PostgreSQL).
+    (a pool of 5 + 10 connections, recycled after 30 minutes, pre-pinged on PostgreSQL;
+    ``hide_parameters=True``, so bound values are neither logged nor put in exception
+    messages). Build an ``engine`` you pass in with ``hide_parameters=True`` too.
     The storage is safe to share between threads; give each process its own.
     """
 

@@ -20,7 +20,7 @@ from paykit.domain.events import Event, EventType
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import NO_DATA, LogType, TransactionLogEntry
-from paykit.errors import ConcurrencyConflict
+from paykit.errors import ConcurrencyConflict, PaykitError
 from paykit.event_bus import EventBus
 from paykit.money import Money
 from paykit.storage.base import Storage, UnitOfWork
@@ -243,11 +243,26 @@ def run_in_transaction(  # noqa: PLR0913 - the service passes its whole context
     A conflict means another unit of work committed first, so every retry re-reads the
     records and re-checks the rules against the winner's result. Events are published only
     after the successful commit.
+
+    A rule that ``work`` finds broken is a conflict too when what it read has moved since:
+    reads are not a snapshot (see ``paykit.storage.base``), so the unit may have judged a
+    pair of records that never existed together -- a refund still processing next to a
+    payment that another unit already booked it on. The error stands only if every record
+    the unit read is still as it read it; after the last attempt, a rule broken on a stale
+    view is raised as a :class:`ConcurrencyConflict`, which is safe to retry.
     """
     for attempt in range(1, attempts + 1):
         with storage.unit_of_work() as uow:
             transaction = Transaction(uow, clock(), new_id)
-            result = work(transaction)
+            try:
+                result = work(transaction)
+            except PaykitError as error:
+                if not uow.has_stale_reads():
+                    raise  # judged on records that are all still current: a true refusal
+                if attempt == attempts:
+                    msg = f"other units of work kept changing what this one read ({error})"
+                    raise ConcurrencyConflict(msg) from error
+                continue
             try:
                 uow.commit()
             except ConcurrencyConflict:

@@ -13,6 +13,14 @@ successful commit each written record's ``version`` is the stored one. The servi
 a conflicting unit of work from the start, which is what makes the refund ceiling hold under
 concurrency: the check and the reservation change the payment record.
 
+Reads are not a snapshot: each read sees what is committed when it runs, so a unit of work
+that reads a refund and then its payment may get one record from before another unit's
+commit and one from after it -- a pair that never existed together. A unit that computes on
+such a pair may hit a rule that the true state would not break (a reservation already
+released) before its commit's version check can say "retry". :meth:`UnitOfWork.has_stale_reads`
+tells that case apart: when a unit's work raises, the service asks it, and retries the unit
+from the start, as after a conflict, if another unit has changed or removed a record it read.
+
 Never hold a unit of work open across a call to a payment provider.
 """
 
@@ -252,6 +260,15 @@ class UnitOfWork(Protocol):
     @property
     def webhook_inbox(self) -> WebhookInboxRepository:
         """Received provider events."""
+        ...
+
+    def has_stale_reads(self) -> bool:
+        """Whether another unit of work has committed a change to, or removed, a record read here.
+
+        Every record a read returned counts (``get``, ``find_*``, ``list_*``), at the version
+        first read in this unit; the unit's own staged writes do not. Cheap enough to call
+        when the unit's work fails, not meant for every unit: it asks the storage again.
+        """
         ...
 
     def commit(self) -> None:

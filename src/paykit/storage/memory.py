@@ -96,6 +96,8 @@ class _Table(StagedWrites[R]):
         self.stored = stored
         self.lock = lock
         self.clone = clone
+        self.read_versions: dict[str, int] = {}
+        """The version of each stored record this unit has read, as first read."""
 
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or a copy of the stored one."""
@@ -105,7 +107,22 @@ class _Table(StagedWrites[R]):
         record = self.stored.get(record_id)
         if record is None or record_id in self.removed:
             raise NotFound(self.kind, record_id)
+        return self._read(record)
+
+    def _read(self, record: R) -> R:
+        """A copy of a stored record, its version noted for :meth:`has_stale_reads`."""
+        if record.id not in self.read_versions:
+            self.read_versions[record.id] = record.version
         return self.clone(record)
+
+    def has_stale_reads(self) -> bool:
+        """Whether a record read here has since been changed or removed. Call under the lock."""
+        stored = self.stored
+        for record_id, version in self.read_versions.items():
+            current = stored.get(record_id)
+            if current is None or current.version != version:
+                return True
+        return False
 
     def current(self) -> Iterable[R]:
         """Every record as this unit of work sees it (stored, overlaid with staged writes)."""
@@ -121,7 +138,7 @@ class _Table(StagedWrites[R]):
         """Copies of the records ``keep`` accepts, oldest first."""
         chosen = [record for record in self.current() if keep(record)]
         chosen.sort(key=self.sort_key)
-        return [record if self._is_staged(record) else self.clone(record) for record in chosen]
+        return [record if self._is_staged(record) else self._read(record) for record in chosen]
 
     def _is_staged(self, record: R) -> bool:
         return record.id in self.added or record.id in self.changed
@@ -394,7 +411,7 @@ class _WebhookInbox(_Table[InboxEntry]):
         chosen = [entry for entry in (*chosen, *staged.values()) if keep(entry)]
         chosen.sort(key=lambda entry: entry.received_at)
         chosen = chosen if limit is None else chosen[:limit]
-        return [entry if self._is_staged(entry) else self.clone(entry) for entry in chosen]
+        return [entry if self._is_staged(entry) else self._read(entry) for entry in chosen]
 
     def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
         return self.select(lambda e: e.payment_id == payment_id)
@@ -547,15 +564,27 @@ class InMemoryUnitOfWork:
         for table in staged:
             table.clear()
         entries.clear()
+        self._forget_reads()
 
     def rollback(self) -> None:
-        """Forget everything staged."""
+        """Forget everything staged, and what was read."""
         for table in self._open:
             if table.added or table.changed or table.removed:
                 table.clear()
         entries = self.transaction_log.staged
         if entries:
             entries.clear()
+        self._forget_reads()
+
+    def has_stale_reads(self) -> bool:
+        """Whether another unit has changed or removed a record read here (see the contract)."""
+        with self._storage.lock:  # a commit in another thread may be resizing the dicts
+            return any(table.has_stale_reads() for table in self._open)
+
+    def _forget_reads(self) -> None:
+        for table in self._open:
+            if table.read_versions:
+                table.read_versions.clear()
 
     def _check_unique_keys(self, staged: list[_Table[Any]]) -> None:
         """Idempotency keys and default methods are unique, as SQL unique indexes make them."""

@@ -91,6 +91,9 @@ class _HookedUnitOfWork:
     def webhook_inbox(self) -> WebhookInboxRepository:
         return self._inner.webhook_inbox
 
+    def has_stale_reads(self) -> bool:
+        return self._inner.has_stale_reads()
+
     def commit(self) -> None:
         self._owner.before_commit()
         try:

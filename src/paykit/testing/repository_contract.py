@@ -10,6 +10,8 @@ checks what the contract promises and what the service relies on:
   without a commit;
 * a commit is atomic, and one that loses a race -- a changed record or a unique key taken
   twice -- raises ``ConcurrencyConflict`` and writes nothing at all;
+* a unit of work knows whether a record it read (by ``get``, a find or a listing) has been
+  changed or removed by another unit since (``has_stale_reads``);
 * listings filter and sort oldest first; the audit log is append-only and keeps its order;
 * disputes and webhook inbox entries are unique by their provider's id, and lookups by a
   provider's id are scoped to that provider;
@@ -31,6 +33,7 @@ import abc
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -867,6 +870,92 @@ class RepositoryContract(abc.ABC):
         with storage.unit_of_work() as uow:
             assert uow.refunds.get(refund.id).status is RefundStatus.PROCESSING
             assert list(uow.transaction_log.list_for_payment(payment.id)) == []
+
+    # -- stale reads ---------------------------------------------------------------------
+
+    def test_reads_nobody_else_changed_are_not_stale(self, storage: Storage) -> None:
+        """Reads are current while other units change only other records; own writes don't count."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        other = _payment(customer_id="cus_other")
+        _save(storage, payment, _refund(payment), other)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as elsewhere:
+            mine = uow.payments.get(payment.id)
+            uow.refunds.list_for_payment(payment.id)
+            mine.reserve_refund(Money.of("10.00", "USD"))
+            uow.payments.update(mine)
+            theirs = elsewhere.payments.get(other.id)
+            theirs.description = "a record the first unit never read"
+            elsewhere.payments.update(theirs)
+            elsewhere.commit()
+
+            assert not uow.has_stale_reads()
+
+    def test_a_record_changed_after_it_was_read_makes_the_reads_stale(
+        self, storage: Storage
+    ) -> None:
+        """A refund read before another unit's commit changed it: the unit's pair is stale."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        refund = _refund(payment)
+        _save(storage, payment, refund)
+        with storage.unit_of_work() as uow, storage.unit_of_work() as elsewhere:
+            uow.refunds.get(refund.id)
+            moved = elsewhere.refunds.get(refund.id)
+            moved.transition_to(RefundStatus.PROCESSING, _at(1))
+            elsewhere.refunds.update(moved)
+            elsewhere.commit()
+            uow.payments.get(payment.id)  # read after that commit: current on its own
+
+            assert uow.has_stale_reads()
+
+    def test_listed_found_and_removed_records_count_as_read(self, storage: Storage) -> None:
+        """Records from listings and finds are reads too, and a removed one is stale."""
+        payment = _payment(status=PaymentStatus.COMPLETED, idempotency_key="stale-key")
+        method = _method()
+        entry = _inbox_entry(event_id="evt_stale")
+        _save(storage, payment, method, entry)
+        reads: list[Callable[[UnitOfWork], object]] = [
+            lambda uow: uow.payments.find_by_idempotency_key(CUSTOMER, "stale-key"),
+            lambda uow: uow.payment_methods.list_for_customer(CUSTOMER),
+            lambda uow: uow.webhook_inbox.find(entry.provider, "evt_stale"),
+        ]
+        with ExitStack() as open_units:
+            readers = [open_units.enter_context(storage.unit_of_work()) for _ in reads]
+            for uow, read in zip(readers, reads, strict=True):
+                read(uow)
+            assert not any(uow.has_stale_reads() for uow in readers)
+            with storage.unit_of_work() as elsewhere:
+                changed = elsewhere.payments.get(payment.id)
+                changed.description = "changed"
+                elsewhere.payments.update(changed)
+                elsewhere.payment_methods.remove(elsewhere.payment_methods.get(method.id))
+                applied = elsewhere.webhook_inbox.find(entry.provider, "evt_stale")
+                assert applied is not None
+                applied.status = InboxStatus.APPLIED
+                elsewhere.webhook_inbox.update(applied)
+                elsewhere.commit()
+
+            assert [uow.has_stale_reads() for uow in readers] == [True] * len(reads)
+
+    def test_commit_and_rollback_forget_what_was_read(self, storage: Storage) -> None:
+        """After its own commit, or a rollback, a unit's earlier reads no longer count."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        _save(storage, payment)
+        with storage.unit_of_work() as uow:
+            mine = uow.payments.get(payment.id)
+            mine.description = "committed by this unit"
+            uow.payments.update(mine)
+            uow.commit()
+
+            assert not uow.has_stale_reads()
+        with storage.unit_of_work() as uow, storage.unit_of_work() as elsewhere:
+            uow.payments.get(payment.id)
+            theirs = elsewhere.payments.get(payment.id)
+            theirs.description = "committed by another unit"
+            elsewhere.payments.update(theirs)
+            elsewhere.commit()
+            uow.rollback()
+
+            assert not uow.has_stale_reads()
 
     def test_concurrent_payment_method_updates_conflict(self, storage: Storage) -> None:
         """Two units that changed one method: the second commit raises and writes nothing."""

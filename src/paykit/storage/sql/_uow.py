@@ -6,6 +6,9 @@ How a unit of work uses the database (the contract is in ``paykit.storage.base``
   out at its first read and returns at commit, rollback or exit. No transaction is open
   while the caller works, so no lock is held and nothing can be left "idle in transaction".
   The unit overlays its own staged writes on what it reads, as the in-memory reference does.
+  Each read sees what is committed when it runs, so two reads may straddle another unit's
+  commit; the unit notes the version of every row it read, and
+  :meth:`SqlUnitOfWork.has_stale_reads` asks the database whether any has moved since.
 * **Writes** are staged in Python and written at :meth:`SqlUnitOfWork.commit` in one short
   transaction (``BEGIN IMMEDIATE`` on SQLite, which takes the write lock up front; ``BEGIN``
   elsewhere): deletes, updates, then inserts, table by table in foreign-key order. Every
@@ -79,6 +82,8 @@ _BY_RECEIVED: Final[Callable[[Any], Any]] = attrgetter("received_at")
 _LEAST_RECENTLY_UPDATED: Final[Callable[[Any], Any]] = attrgetter("updated_at", "created_at")
 """The sweeps' order (then insertion order), as their query sorts."""
 _INBOX_IDS: Final = ("payment_id", "provider_payment_id", "provider_refund_id")
+_VERSION_CHECK_BATCH: Final = 500
+"""Ids per ``IN (...)`` when checking what a unit read: well under SQLite's variable limit."""
 
 
 def is_conflict(error: DBAPIError) -> bool:
@@ -112,6 +117,9 @@ class _TableStatements:
         self.update: Update = table.update().where(*match)
         self.delete: Delete = table.delete().where(*match)
         self.oldest_first = (table.c[time_column], table.c.seq)
+        self.versions: Select[Any] = sql_select(table.c.id, table.c.version).where(
+            table.c.id.in_(bindparam("ids", expanding=True))
+        )
 
 
 class Statements:
@@ -293,13 +301,28 @@ class _Repository(StagedWrites[R]):
         """What "oldest first" means for this kind of record (before insertion order)."""
         self._seq: dict[str, int] = {}
         """Insertion order of the rows this unit has read, to keep staged records in place."""
+        self._read_versions: dict[str, int] = {}
+        """The version of each row this unit has read, as first read."""
 
     # -- reads ---------------------------------------------------------------------------
 
     def _load(self, row: RowMapping) -> R:
         record = self._decode(row)
         self._seq[record.id] = row["seq"]
+        if record.id not in self._read_versions:
+            self._read_versions[record.id] = record.version
         return record
+
+    def has_stale_reads(self) -> bool:
+        """Whether a row read here has since been changed or removed (asks the database)."""
+        read = list(self._read_versions.items())
+        for start in range(0, len(read), _VERSION_CHECK_BATCH):
+            batch = dict(read[start : start + _VERSION_CHECK_BATCH])
+            rows = self._uow.rows(self._statements.versions, {"ids": list(batch)})
+            current = {row["id"]: row["version"] for row in rows}
+            if any(current.get(record_id) != version for record_id, version in batch.items()):
+                return True
+        return False
 
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or read from the database."""
@@ -400,6 +423,8 @@ class _Repository(StagedWrites[R]):
         self.clear()
         if self._seq:
             self._seq.clear()
+        if self._read_versions:
+            self._read_versions.clear()
 
 
 class _PaymentMethods(_Repository[PaymentMethod]):
@@ -688,6 +713,10 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self.rollback()
+
+    def has_stale_reads(self) -> bool:
+        """Whether another unit has changed or removed a row read here (see the contract)."""
+        return any(repository.has_stale_reads() for repository in self._repositories)
 
     def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[RowMapping]:
         """Run one read in autocommit mode and return its rows."""

@@ -264,11 +264,24 @@ def to_minor_units(money: Money, *, exponent: int | None = None) -> int:
     return int(scaled)
 
 
-def from_minor_units(units: int, currency: str, *, exponent: int | None = None) -> Money:
-    """Build ``Money`` from an integer count of minor units (the inverse of ``to_minor_units``)."""
+def from_minor_units(
+    units: int,
+    currency: str,
+    *,
+    exponent: int | None = None,
+    field: str = "amount",
+    currency_field: str = "currency",
+) -> Money:
+    """Build ``Money`` from an integer count of minor units (the inverse of ``to_minor_units``).
+
+    ``field`` and ``currency_field`` name the caller's input in any error, as in
+    :meth:`Money.of` (an adapter names the provider's fields).
+    """
     if isinstance(units, bool) or not isinstance(units, int):
         raise InvalidAmountError(
-            f"minor units must be an int, got {type(units).__name__}", field="amount"
+            f"minor units must be an int, got {type(units).__name__}", field=field
         )
-    places = currency_exponent(currency) if exponent is None else exponent
-    return Money.of(Decimal(units).scaleb(-places), currency)
+    places = currency_exponent(currency, field=currency_field) if exponent is None else exponent
+    return Money.of(
+        Decimal(units).scaleb(-places), currency, field=field, currency_field=currency_field
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from paykit import (
     PaymentStatus,
     RefundStatus,
     ValidationError,
+    WebhookOutcome,
     WebhookSignatureError,
 )
 from paykit.gateways import (
@@ -685,6 +687,37 @@ def test_service_tampered_webhook_changes_nothing(
 
     with pytest.raises(WebhookSignatureError):
         manual.parse_webhook(headers, body.replace(b"transfer", b"Transfer"))
+    assert service.reconcile_payment(payment.id).status is _P.REQUIRES_ACTION
+
+
+@pytest.mark.parametrize(
+    "change", [{"amount": "NaN"}, {"amount": "1e2"}, {"currency": "eur"}], ids=repr
+)
+def test_service_signed_notification_with_unreadable_money_answers_400(
+    service: PaymentService,
+    manual: ManualGateway,
+    pay_offline: PayOffline,
+    clock: Clock,
+    change: dict[str, str],
+) -> None:
+    """A validly signed notification whose amount or currency is not money: 400, nothing kept."""
+    payment = pay_offline()
+    assert payment.provider_payment_id is not None
+    _, body = manual.notification(payment.provider_payment_id, payment.amount)
+    event = {**json.loads(body), **change}
+    forged = json.dumps(event).encode()
+    stamp = int(clock().timestamp())
+    headers = {SIGNATURE_HEADER: signature_header(SecretStr(SECRET), forged, stamp)}
+    log_before = service.get_transaction_log(payment.id)
+
+    result = service.handle_webhook("manual", headers, forged)
+
+    assert (result.status_code, result.outcome) == (400, WebhookOutcome.REJECTED)
+    [field] = change
+    assert f"{field}: " in result.body
+    assert SECRET not in result.body
+    assert service.get_transaction_log(payment.id) == log_before
+    assert service.list_unmatched_webhook_events() == []
     assert service.reconcile_payment(payment.id).status is _P.REQUIRES_ACTION
 
 

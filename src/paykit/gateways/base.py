@@ -303,8 +303,12 @@ class WebhookGateway(Protocol):
         """Verify the signature and normalise the event.
 
         Raises :class:`~paykit.errors.WebhookSignatureError` when the signature, timestamp or
-        headers do not verify; an event of a type paykit ignores is returned with type
-        ``ignored``, never raised.
+        headers do not verify, or the verified body is not an event of the provider's; a
+        :class:`~paykit.errors.ValidationError` naming the field when an amount or currency
+        paykit reads from the event is not valid money (``"NaN"``, an unknown currency) --
+        never ``None`` in its place, and never a guess. ``PaymentService.handle_webhook``
+        answers both with 400 and stores nothing. An event of a type paykit ignores is
+        returned with type ``ignored``, never raised.
         """
         ...
 

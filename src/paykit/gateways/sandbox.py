@@ -335,47 +335,19 @@ class SandboxGateway:
         return [self._signed_body(body) for body in taken]
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`)."""
+        """Verify a sandbox webhook's signature and normalise it (see :meth:`webhook_for`).
+
+        A verified body that is not a sandbox event -- not JSON, a field missing or of the
+        wrong type -- raises :class:`~paykit.errors.WebhookSignatureError`; an amount or
+        currency that is not valid money raises the :class:`~paykit.errors.ValidationError`
+        that names it (``refund.amount``). The service answers both with 400.
+        """
         self._signature.verify(headers, body)
         try:
-            event: dict[str, Any] = json.loads(body)
-            payment = event["payment"]
-            currency = payment["currency"]
-            provider_type = str(event["type"])
-            dispute = _dispute_details(event.get("dispute"), currency)
-        except (ValueError, KeyError, TypeError) as error:
+            return _normalise_event(json.loads(body), provider=self._name)
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as error:
             msg = f"the webhook body is not a sandbox event: {error}"
             raise WebhookSignatureError(msg) from None
-        known = provider_type in set(WebhookEventType)
-        kind = WebhookEventType(provider_type) if known else WebhookEventType.IGNORED
-        refund = event.get("refund")
-        failure = event.get("failure") or {}
-        moved = refund["amount"] if refund else payment["amount"]
-        outcome = _WEBHOOK_OUTCOMES.get(kind)
-        result = None
-        if outcome is not None:
-            declined = outcome is GatewayOutcome.DECLINED
-            result = GatewayResult(
-                outcome=outcome,
-                provider_id=refund["id"] if refund else payment["id"],
-                amount=Money.of(moved, currency),
-                decline_code=failure.get("code", "webhook") if declined else None,
-                message=failure.get("message") if declined else None,
-            )
-        return WebhookEvent(
-            provider=self._name,
-            event_id=event["id"],
-            type=kind,
-            provider_type=provider_type,
-            created=datetime.fromtimestamp(event["created"], UTC),
-            provider_payment_id=payment["id"],
-            provider_refund_id=refund["id"] if refund else None,
-            payment_id=payment.get("paykit_payment_id"),
-            refund_id=refund.get("paykit_refund_id") if refund else None,
-            result=result,
-            dispute=dispute,
-            raw=event,
-        )
 
     # -- test controls ------------------------------------------------------------------
 
@@ -878,6 +850,81 @@ def _payment_body(intent: _Intent) -> dict[str, Any]:
     }
 
 
+def _normalise_event(event: object, *, provider: str) -> WebhookEvent:
+    """A verified sandbox event, normalised; shape errors raise, bad money raises its own."""
+    if not isinstance(event, dict):
+        msg = "the body is not a JSON object"
+        raise TypeError(msg)
+    payment = _part(event, "payment")
+    refund = _part(event, "refund") if event.get("refund") is not None else None
+    currency = payment["currency"]
+    provider_type = _string(event, "type")
+    known = provider_type in set(WebhookEventType)
+    kind = WebhookEventType(provider_type) if known else WebhookEventType.IGNORED
+    outcome = _WEBHOOK_OUTCOMES.get(kind)
+    result = None
+    if outcome is not None:
+        failure = _part(event, "failure") if event.get("failure") is not None else {}
+        declined = outcome is GatewayOutcome.DECLINED
+        moved, part = (refund, "refund") if refund is not None else (payment, "payment")
+        result = GatewayResult(
+            outcome=outcome,
+            provider_id=_optional_string(moved, "id"),
+            amount=Money.of(
+                moved["amount"],
+                currency,
+                field=f"{part}.amount",
+                currency_field="payment.currency",
+            ),
+            decline_code=failure.get("code", "webhook") if declined else None,
+            message=failure.get("message") if declined else None,
+        )
+    created = event["created"]
+    if isinstance(created, bool) or not isinstance(created, int):
+        msg = f"created is {type(created).__name__}, not a Unix timestamp"
+        raise TypeError(msg)
+    return WebhookEvent(
+        provider=provider,
+        event_id=_string(event, "id"),
+        type=kind,
+        provider_type=provider_type,
+        created=datetime.fromtimestamp(created, UTC),
+        provider_payment_id=_optional_string(payment, "id"),  # none for a declined charge
+        provider_refund_id=None if refund is None else _string(refund, "id"),
+        payment_id=_optional_string(payment, "paykit_payment_id"),
+        refund_id=None if refund is None else _optional_string(refund, "paykit_refund_id"),
+        result=result,
+        dispute=_dispute_details(event.get("dispute"), currency),
+        raw=event,
+    )
+
+
+def _part(event: dict[str, Any], name: str) -> dict[str, Any]:
+    """The object ``event[name]`` (a ``KeyError`` or ``TypeError`` if it is not one)."""
+    value = event[name]
+    if not isinstance(value, dict):
+        msg = f"{name} is {type(value).__name__}, not an object"
+        raise TypeError(msg)
+    return value
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    """The text ``body[name]`` (a ``KeyError`` or ``TypeError`` if it is not text)."""
+    value = _optional_string(body, name)
+    if value is None:
+        raise KeyError(name)
+    return value
+
+
+def _optional_string(body: dict[str, Any], name: str) -> str | None:
+    """The text ``body[name]``, ``None`` if it is missing or null (``TypeError`` if not text)."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        msg = f"{name} is {type(value).__name__}, not a string"
+        raise TypeError(msg)
+    return value
+
+
 def _dispute_details(body: object, currency: str) -> DisputeDetails | None:
     """The ``dispute`` part of a sandbox event, normalised (``None`` when there is none)."""
     if body is None:
@@ -890,7 +937,9 @@ def _dispute_details(body: object, currency: str) -> DisputeDetails | None:
     return DisputeDetails(
         provider_dispute_id=str(body["id"]),
         status=DisputeStatus(status),
-        amount=Money.of(body["amount"], currency),
+        amount=Money.of(
+            body["amount"], currency, field="dispute.amount", currency_field="payment.currency"
+        ),
         reason=str(body.get("reason") or ""),
         provider_status=status,
         evidence_due_by=None if due_by is None else datetime.fromisoformat(due_by),

@@ -7,10 +7,21 @@ unit of work (``paykit._inbox``) -> answer. The status codes follow what provide
 
 ====  ===========================================================================
 200   applied, stored for later (payment not known yet), a duplicate, or ignored
-400   the signature, timestamp or body did not verify: nothing was stored
+400   the signature, timestamp or body did not verify, or the verified event carries
+      content paykit refuses (an amount or currency that is not valid money): nothing
+      was stored, and the body says what was wrong
 404   no gateway of that name takes webhooks (check the URL the provider calls)
-503   paykit could not verify (certificate fetch) or store the event: the provider retries
+503   paykit could not verify (certificate fetch) or store the event, or the adapter
+      failed on it: the provider retries
 ====  ===========================================================================
+
+What an adapter raises while it verifies and reads a delivery decides the answer, so every
+adapter -- paykit's and an integrator's -- is answered alike: a
+:class:`~paykit.errors.WebhookSignatureError` or any other
+:class:`~paykit.errors.PaykitError` (a :class:`~paykit.errors.ValidationError` for an
+amount that is ``"NaN"``, a currency paykit does not know) is the provider's content being
+refused, 400; a :class:`~paykit.errors.GatewayError` is paykit unable to verify for now,
+503; anything else is a bug in the adapter, logged with its traceback and answered 503.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
 from paykit.domain.webhook_inbox import InboxEntry
-from paykit.errors import GatewayError, NotFound, WebhookSignatureError
+from paykit.errors import GatewayError, NotFound, PaykitError, WebhookSignatureError
 from paykit.gateways.base import (
     Gateway,
     GatewayResult,
@@ -108,16 +119,9 @@ class WebhookOperations(ServiceCore):
                 body=f"no gateway named {provider!r} takes webhooks",
                 outcome=WebhookOutcome.UNKNOWN_PROVIDER,
             )
-        try:
-            event = gateway.parse_webhook(headers, raw_body)
-        except WebhookSignatureError as error:
-            _log.warning("rejected a %s webhook: %s", provider, error)
-            return WebhookResult(
-                status_code=400, body=f"rejected: {error}", outcome=WebhookOutcome.REJECTED
-            )
-        except GatewayError as error:  # e.g. PayPal's certificate could not be fetched
-            _log.warning("could not verify or read a %s webhook: %s", provider, error)
-            return _unavailable(f"could not verify or read the event: {error}")
+        event = _parse(gateway, provider, headers, raw_body)
+        if isinstance(event, WebhookResult):
+            return event
         try:
             event = self._complete(gateway, event)
             receipt = self._transact(partial(receive, event=event))
@@ -208,6 +212,39 @@ class WebhookOperations(ServiceCore):
             amount=refund.amount,
         )
         return call_provider(partial(gateway.retrieve_refund, lookup))
+
+
+def _parse(
+    gateway: WebhookGateway, provider: str, headers: Mapping[str, str], raw_body: bytes
+) -> WebhookEvent | WebhookResult:
+    """The adapter's verified, normalised event, or the answer to give instead (see above)."""
+    try:
+        return gateway.parse_webhook(headers, raw_body)
+    except WebhookSignatureError as error:
+        _log.warning("rejected a %s webhook: %s", provider, error)
+        return _rejected(str(error))
+    except GatewayError as error:  # e.g. PayPal's certificate could not be fetched
+        _log.warning("could not verify or read a %s webhook: %s", provider, error)
+        return _unavailable(f"could not verify or read the event: {error}")
+    except PaykitError as error:  # e.g. an amount of "NaN": the content is refused
+        refused = _rejected(f"the event carries content paykit refuses: {error}")
+        _log.warning("%s webhook %s", provider, refused.body)  # shortened, as answered
+        return refused
+    except Exception:  # noqa: BLE001 - an adapter's bug must not reach the host's framework
+        _log.exception("could not read a %s webhook", provider)
+        return _unavailable("could not read the event; deliver it again")
+
+
+_MAX_ANSWER_LENGTH: Final = 500
+"""Characters of an error a 400 answer repeats: enough to name the field, never a whole body."""
+
+
+def _rejected(reason: str) -> WebhookResult:
+    if len(reason) > _MAX_ANSWER_LENGTH:
+        reason = reason[: _MAX_ANSWER_LENGTH - 3] + "..."
+    return WebhookResult(
+        status_code=400, body=f"rejected: {reason}", outcome=WebhookOutcome.REJECTED
+    )
 
 
 def _unavailable(body: str, event_id: str | None = None) -> WebhookResult:

@@ -26,7 +26,7 @@ from _paypal_support import (
     vault_charge,
 )
 
-from paykit import InMemoryStorage, PaymentService
+from paykit import InMemoryStorage, PaymentService, ValidationError
 from paykit.domain.dispute import DISPUTE_TRANSITIONS, DisputeStatus
 from paykit.gateways import WebhookEvent, WebhookEventType
 from paykit.gateways.paypal import FakePayPal, FakeVault, PayPalGateway
@@ -272,7 +272,6 @@ def test_the_disputed_amount_is_read_in_the_disputes_currency(
         ({"status": "RESOLVED", "dispute_outcome": {"outcome_code": "SPLIT"}}, "outcome 'SPLIT'"),
         ({"dispute_id": None}, "no dispute_id"),
         ({"dispute_amount": None}, "no dispute_amount"),
-        ({"dispute_amount": {"currency_code": "XYZ", "value": "1.00"}}, "no dispute_amount"),
     ],
     ids=[
         "unknown status",
@@ -282,7 +281,6 @@ def test_the_disputed_amount_is_read_in_the_disputes_currency(
         "unknown outcome",
         "no id",
         "no amount",
-        "unknown currency",
     ],
 )
 def test_a_dispute_paykit_cannot_describe_is_ignored_and_says_why(
@@ -302,6 +300,27 @@ def test_a_dispute_paykit_cannot_describe_is_ignored_and_says_why(
     assert normalised.payment_id == "pay_test_1"  # still says which payment it was about
     assert why in normalised.raw[IGNORED_REASON]
     assert why in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("dispute_amount", "field"),
+    [
+        ({"currency_code": "XYZ", "value": "1.00"}, "resource.dispute_amount.currency_code"),
+        ({"currency_code": "USD", "value": "NaN"}, "resource.dispute_amount.value"),
+        ("1.00", "resource.dispute_amount"),
+    ],
+    ids=["unknown currency", "NaN", "not an object"],
+)
+def test_a_dispute_whose_amount_is_not_money_is_refused(dispute_amount: object, field: str) -> None:
+    """An amount that is there but not money is refused (the service answers 400), not ignored."""
+    fake, gateway, order_id = _setup()
+    dispute = {**fake.dispute(order_id), "dispute_amount": dispute_amount}
+    event = fake.event("CUSTOMER.DISPUTE.UPDATED", dispute, resource_type="dispute")
+
+    with pytest.raises(ValidationError) as refused:
+        gateway.parse_webhook(*fake.sign_webhook(event))
+
+    assert refused.value.field == field
 
 
 def test_a_dispute_without_custom_names_the_payment_through_its_capture() -> None:

@@ -299,6 +299,65 @@ def test_a_tampered_body_is_refused_and_nothing_is_stored(shop: Shop) -> None:
     assert shop.service.handle_webhook("paypal", headers, body).outcome is WebhookOutcome.APPLIED
 
 
+_UNREADABLE_AMOUNTS: list[tuple[object, str]] = [
+    ({"currency_code": "USD", "value": "NaN"}, "resource.amount.value"),
+    ({"currency_code": "USD", "value": "Infinity"}, "resource.amount.value"),
+    ({"currency_code": "USD", "value": "100.001"}, "resource.amount.value"),
+    ({"currency_code": "USD", "value": 100}, "resource.amount.value"),
+    ({"currency_code": "ZZZ", "value": "100.00"}, "resource.amount.currency_code"),
+    ({"currency_code": None, "value": "100.00"}, "resource.amount.currency_code"),
+    ("100.00 USD", "resource.amount"),
+]
+
+
+@pytest.mark.parametrize(("amount", "field"), _UNREADABLE_AMOUNTS, ids=repr)
+def test_a_signed_capture_event_with_unreadable_money_is_answered_400(
+    shop: Shop, amount: object, field: str
+) -> None:
+    """PAYMENT.CAPTURE.COMPLETED whose amount is not money: 400, nothing stored."""
+    payment, order_id = _paid(shop)
+    capture = {**shop.fake.capture_of(order_id), "amount": amount}
+    log_before = shop.service.get_transaction_log(payment.id)
+
+    result = shop.deliver("PAYMENT.CAPTURE.COMPLETED", capture, resource_type="capture")
+
+    assert (result.status_code, result.outcome) == (400, WebhookOutcome.REJECTED)
+    assert field in result.body
+    _nothing_stored(shop, payment, log_before)
+
+
+def test_signed_refund_reversal_and_dispute_events_with_unreadable_money_are_answered_400(
+    shop: Shop,
+) -> None:
+    """Every event kind paykit reads money from refuses an unreadable amount or currency."""
+    payment, order_id = _paid(shop)
+    refund = shop.service.process_refund(shop.service.create_refund(payment.id, "30.00").id)
+    assert refund.provider_refund_id is not None
+    paypal_refund = shop.fake.refund(refund.provider_refund_id)
+    nan = {"currency_code": "USD", "value": "NaN"}
+    reversal = {**paypal_refund, "seller_payable_breakdown": {"total_refunded_amount": nan}}
+    dispute = shop.fake.dispute(order_id)
+    log_before = shop.service.get_transaction_log(payment.id)
+    deliveries = [
+        ("PAYMENT.CAPTURE.REFUNDED", {**paypal_refund, "amount": nan}, "refund"),
+        ("PAYMENT.CAPTURE.REVERSED", reversal, "refund"),
+        (
+            "CUSTOMER.DISPUTE.CREATED",
+            {**dispute, "dispute_amount": {"currency_code": "XYZ", "value": "1.00"}},
+            "dispute",
+        ),
+    ]
+
+    results = [shop.deliver(kind, obj, resource_type=rtype) for kind, obj, rtype in deliveries]
+
+    assert [(r.status_code, r.outcome) for r in results] == [(400, WebhookOutcome.REJECTED)] * 3
+    assert "resource.amount.value" in results[0].body
+    assert "resource.seller_payable_breakdown.total_refunded_amount.value" in results[1].body
+    assert "resource.dispute_amount.currency_code" in results[2].body
+    _nothing_stored(shop, shop.service.get_payment(payment.id), log_before)
+    assert shop.service.get_payment(payment.id).refunded_amount == Money.of("30.00", "USD")
+
+
 @pytest.mark.parametrize("wrong", ["key", "webhook_id"])
 def test_a_body_signed_with_the_wrong_key_or_for_another_webhook_is_refused(
     shop: Shop, wrong: str

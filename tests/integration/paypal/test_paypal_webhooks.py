@@ -29,7 +29,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from paykit.domain.dispute import DisputeStatus
-from paykit.errors import GatewayConfigurationError, GatewayError, WebhookSignatureError
+from paykit.errors import (
+    GatewayConfigurationError,
+    GatewayError,
+    ValidationError,
+    WebhookSignatureError,
+)
 from paykit.gateways import GatewayOutcome, WebhookEventType, WebhookGateway
 from paykit.gateways.paypal import FakePayPal, Fault, PayPalGateway, WebhookSigner
 from paykit.gateways.paypal._webhooks import allowed_cert_url, default_roots
@@ -625,3 +630,54 @@ def test_vault_ids_are_not_in_raw() -> None:
 
     assert "SECRETVAULT42" not in json.dumps(normalised.raw)
     assert gateway.retrieve_payment(payment_lookup(order.provider_id)).outcome is _O.SUCCEEDED
+
+
+def _nan(money: dict[str, Any]) -> None:
+    money["value"] = "NaN"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "kind", "spoil", "field"),
+    [
+        (
+            "PAYMENT.AUTHORIZATION.CREATED",
+            "authorization",
+            lambda resource: _nan(resource["amount"]),
+            "resource.amount.value",
+        ),
+        (
+            "PAYMENT.CAPTURE.REVERSED",
+            "reversal",
+            lambda resource: _nan(resource["seller_payable_breakdown"]["total_refunded_amount"]),
+            "resource.seller_payable_breakdown.total_refunded_amount.value",
+        ),
+        (
+            "CHECKOUT.ORDER.APPROVED",
+            "captured-order",
+            lambda resource: _nan(
+                resource["purchase_units"][0]["payments"]["captures"][0]["amount"]
+            ),
+            "resource.purchase_units[0].payments.captures[0].amount.value",
+        ),
+    ],
+    ids=["authorization", "reversal", "order"],
+)
+def test_events_whose_money_is_not_money_are_refused(
+    event_type: str, kind: str, spoil: Any, field: str
+) -> None:
+    """Each money object paykit reads is checked: one that is not money refuses the event."""
+    fake = make_fake()
+    gateway = make_gateway(fake=fake)
+    if kind == "captured-order":
+        resource = fake.order(_order(gateway))
+    else:
+        resource, _ = _resource(kind, fake, gateway)
+    spoil(resource)
+    resource_type = "checkout-order" if kind == "captured-order" else kind
+    resource_type = "refund" if kind == "reversal" else resource_type
+    event = fake.event(event_type, resource, resource_type=resource_type)
+
+    with pytest.raises(ValidationError) as refused:
+        gateway.parse_webhook(*fake.sign_webhook(event))
+
+    assert refused.value.field == field

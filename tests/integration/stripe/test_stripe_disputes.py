@@ -25,7 +25,7 @@ from _stripe_support import (
     sign,
 )
 
-from paykit import InMemoryStorage, PaymentService
+from paykit import InMemoryStorage, PaymentService, ValidationError
 from paykit.domain.dispute import DISPUTE_TRANSITIONS, DisputeStatus
 from paykit.gateways import WebhookEvent, WebhookEventType
 from paykit.gateways.stripe import FakeStripe, FakeToken, StripeGateway
@@ -195,9 +195,8 @@ def test_a_partial_dispute_reports_the_disputed_amount() -> None:
         ({"status": None}, "status '', unknown to paykit"),
         ({"id": None}, "the dispute has no id"),
         ({"amount": None}, "no amount paykit can read"),
-        ({"currency": "xyz"}, "no amount paykit can read"),
     ],
-    ids=["retired status", "no status", "no id", "no amount", "unknown currency"],
+    ids=["retired status", "no status", "no id", "no amount"],
 )
 def test_a_dispute_paykit_cannot_describe_is_ignored_and_says_why(
     change: dict[str, Any], why: str, caplog: pytest.LogCaptureFixture
@@ -216,6 +215,28 @@ def test_a_dispute_paykit_cannot_describe_is_ignored_and_says_why(
     assert why in event.raw[IGNORED_REASON]
     assert why in caplog.text
     assert event.event_id in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"currency": "xyz"}, "data.object.currency"),
+        ({"amount": "2500"}, "data.object.amount"),
+        ({"amount": -2500}, "data.object.amount"),
+    ],
+    ids=["unknown currency", "amount as text", "negative amount"],
+)
+def test_a_dispute_whose_amount_is_not_stripe_money_is_refused(
+    change: dict[str, Any], field: str
+) -> None:
+    """An amount that is there but not money is refused (the service answers 400), not ignored."""
+    fake, gateway, intent_id = _setup()
+    dispute = {**fake.open_dispute(intent_id), **change}
+
+    with pytest.raises(ValidationError) as refused:
+        _deliver(fake, gateway, "charge.dispute.created", dispute)
+
+    assert refused.value.field == field
 
 
 def test_a_dispute_without_a_deadline_has_none() -> None:

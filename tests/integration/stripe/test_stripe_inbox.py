@@ -328,6 +328,73 @@ def test_a_body_signed_with_another_secret_is_refused(shop: Shop) -> None:
     _nothing_stored(shop, payment, log_before)
 
 
+# -- authentic events whose money paykit cannot read ----------------------------------------------
+
+_UNREADABLE_INTENTS: list[dict[str, Any]] = [
+    {"amount_received": "NaN"},
+    {"amount_received": 4000.0},
+    {"amount_received": -4000},
+    {"amount_received": True},
+    {"currency": "zzz"},
+    {"currency": 840},
+]
+
+
+@pytest.mark.parametrize("change", _UNREADABLE_INTENTS, ids=repr)
+def test_a_signed_payment_event_with_unreadable_money_is_answered_400(
+    shop: Shop, change: dict[str, Any]
+) -> None:
+    """payment_intent.succeeded whose amount or currency is not money: 400, nothing stored."""
+    waiting = shop.pay(FakeToken.AUTHENTICATION_REQUIRED, "40.00")
+    assert waiting.provider_payment_id is not None
+    shop.fake.complete_action(waiting.provider_payment_id)
+    intent = {**shop.fake.payment_intent(waiting.provider_payment_id), **change}
+    log_before = shop.service.get_transaction_log(waiting.id)
+
+    result = shop.deliver("payment_intent.succeeded", intent)
+
+    assert (result.status_code, result.outcome) == (400, WebhookOutcome.REJECTED)
+    [field] = change
+    assert f"data.object.{field}" in result.body
+    assert WEBHOOK_SECRET not in result.body
+    _nothing_stored(shop, waiting, log_before)
+
+
+def test_signed_refund_charge_and_dispute_events_with_unreadable_money_are_answered_400(
+    shop: Shop,
+) -> None:
+    """Every event kind paykit reads money from refuses an unreadable amount or currency."""
+    payment, intent_id = _paid(shop)
+    refund = shop.service.process_refund(shop.service.create_refund(payment.id, "30.00").id)
+    assert refund.provider_refund_id is not None
+    stripe_refund = shop.fake.refund(refund.provider_refund_id)
+    charge = {
+        "object": "charge",
+        "id": "ch_test_1",
+        "payment_intent": intent_id,
+        "amount_refunded": 3000,
+        "currency": "usd",
+    }
+    dispute = shop.fake.open_dispute(intent_id)
+    log_before = shop.service.get_transaction_log(payment.id)
+    deliveries = [
+        ("refund.updated", {**stripe_refund, "amount": "NaN"}, "data.object.amount"),
+        ("refund.updated", {**stripe_refund, "currency": "usdollar"}, "data.object.currency"),
+        ("charge.refunded", {**charge, "amount_refunded": "3000"}, "data.object.amount_refunded"),
+        ("charge.dispute.created", {**dispute, "amount": 12.5}, "data.object.amount"),
+        ("charge.dispute.created", {**dispute, "currency": "xyz"}, "data.object.currency"),
+    ]
+
+    results = [(shop.deliver(kind, obj), field) for kind, obj, field in deliveries]
+
+    for result, field in results:
+        assert (result.status_code, result.outcome) == (400, WebhookOutcome.REJECTED)
+        assert field in result.body
+    _nothing_stored(shop, shop.service.get_payment(payment.id), log_before)
+    assert shop.service.list_disputes(payment.id) == []
+    assert shop.service.get_payment(payment.id).refunded_amount == Money.of("30.00", "USD")
+
+
 # -- late events -------------------------------------------------------------------------------
 
 

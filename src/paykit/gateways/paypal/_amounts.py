@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final
 
-from paykit.errors import InvalidAmountError, PaykitError, ValidationError
+from paykit.errors import InvalidAmountError, UnknownCurrencyError, ValidationError
 from paykit.money import Money, to_minor_units
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "from_paypal_money",
     "paypal_exponent",
     "paypal_money",
+    "read_paypal_money",
     "to_paypal_value",
 ]
 
@@ -122,16 +123,41 @@ def paypal_money(money: Money, *, field: str = "amount") -> dict[str, str]:
 def from_paypal_money(value: object) -> Money | None:
     """The ``Money`` a PayPal ``money`` object means, or ``None`` if it is missing or odd.
 
-    A negative value (PayPal writes reversals that way in some reports) is read as its size.
+    The lenient reading, for PayPal's answers to paykit's requests, where an amount is
+    informational; webhooks use :func:`read_paypal_money`, which says what is wrong.
+    """
+    try:
+        return read_paypal_money(value)
+    except ValidationError:
+        return None
+
+
+def read_paypal_money(value: object, *, field: str = "amount") -> Money:
+    """The ``Money`` a PayPal ``money`` object means, or the ``ValidationError`` saying why not.
+
+    The error names the part that is not money: ``field`` itself when it is not an object,
+    else ``{field}.value`` or ``{field}.currency_code``. A negative value (PayPal writes
+    reversals that way in some reports) is read as its size.
     """
     if not isinstance(value, Mapping):
-        return None
+        msg = f"a PayPal amount is an object with currency_code and value, not {_kind(value)}"
+        raise InvalidAmountError(msg, field=field)
     obj: Mapping[str, Any] = value
     currency, amount = obj.get("currency_code"), obj.get("value")
-    if not isinstance(currency, str) or not isinstance(amount, str):
-        return None
+    value_field, currency_field = f"{field}.value", f"{field}.currency_code"
+    if not isinstance(currency, str):
+        msg = f"a PayPal currency_code is a three-letter code, not {_kind(currency)}"
+        raise UnknownCurrencyError(msg, field=currency_field)
+    if not isinstance(amount, str):
+        msg = f"a PayPal value is a decimal string, not {_kind(amount)}"
+        raise InvalidAmountError(msg, field=value_field)
     try:
         number = abs(Decimal(amount))
-        return Money.of(number, currency.upper())
-    except (InvalidOperation, PaykitError):
-        return None
+    except InvalidOperation:
+        msg = "the value is not a decimal number"
+        raise InvalidAmountError(msg, field=value_field) from None
+    return Money.of(number, currency.upper(), field=value_field, currency_field=currency_field)
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__

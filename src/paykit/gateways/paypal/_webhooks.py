@@ -54,9 +54,19 @@ the amount is ``dispute_amount``; ``evidence_due_by`` is ``seller_response_due_d
 payment's provider id.
 
 A dispute event paykit cannot describe -- an unknown status or stage, a resolution without a
-known outcome, no dispute id, no readable amount -- is returned as ``ignored`` rather than
-guessed at or raised (an error would only make PayPal deliver it again, unchanged): its
-``raw`` says why under ``paykit_ignored_reason``, and a warning is logged.
+known outcome, no dispute id, no amount -- is returned as ``ignored`` rather than guessed at
+or raised (an error would only make PayPal deliver it again, unchanged): its ``raw`` says
+why under ``paykit_ignored_reason``, and a warning is logged.
+
+A money object paykit reads from an event -- a capture's, authorization's or refund's
+``amount``, the captures and authorizations of an approved order, a reversal's
+``seller_payable_breakdown.total_refunded_amount``, a dispute's ``dispute_amount`` -- must be
+money when it is there: ``currency_code`` a currency paykit knows, ``value`` a decimal string
+within the currency's places. Anything else (``"NaN"``, ``"ZZZ"``, a number instead of a
+string) is not an amount paykit will book or guess at: the event is refused with the
+:class:`~paykit.errors.ValidationError` naming the field (``resource.amount.value``), which
+the service answers with 400 and nothing stored, as it answers a body that is not an event.
+A money object that is missing or null stays missing.
 """
 
 from __future__ import annotations
@@ -91,7 +101,7 @@ from paykit.gateways.base import (
     WebhookEvent,
     WebhookEventType,
 )
-from paykit.gateways.paypal._amounts import from_paypal_money
+from paykit.gateways.paypal._amounts import from_paypal_money, read_paypal_money
 from paykit.gateways.paypal._mapping import (
     authorization_result,
     capture_result,
@@ -501,6 +511,7 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
         "created": _created(event.get("create_time")),
         "raw": redact(event),
     }
+    _check_money(event_type, obj)
     if event_type in _CAPTURE_EVENTS:
         return WebhookEvent(
             type=_CAPTURE_EVENTS[event_type],
@@ -571,6 +582,41 @@ def normalise_event(  # noqa: PLR0911 - one return per family of events
             **common,
         )
     return WebhookEvent(type=_E.IGNORED, **common)
+
+
+_MONEY_READ: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    **dict.fromkeys(_CAPTURE_EVENTS, (("amount",),)),
+    **dict.fromkeys(_AUTHORIZATION_EVENTS, (("amount",),)),
+    "PAYMENT.CAPTURE.REFUNDED": (("amount",),),
+    REVERSED: (("amount",), ("seller_payable_breakdown", "total_refunded_amount")),
+    **dict.fromkeys(_DISPUTE_EVENTS, (("dispute_amount",),)),
+}
+"""Where in the resource each kind of event carries money paykit reads."""
+
+
+def _check_money(event_type: str, resource: Mapping[str, Any]) -> None:
+    """Refuse an event whose money paykit reads is there but is not money.
+
+    Raises the :class:`~paykit.errors.ValidationError` naming the event's field; the lenient
+    readers the mapping shares with API answers would only have dropped the amount.
+    """
+    for path in _MONEY_READ.get(event_type, ()):
+        value: object = resource
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is not None:
+            read_paypal_money(value, field=".".join(("resource", *path)))
+    if event_type == "CHECKOUT.ORDER.APPROVED":
+        units = resource.get("purchase_units")
+        first = units[0] if isinstance(units, list) and units else None
+        payments = first.get("payments") if isinstance(first, Mapping) else None
+        for kind in ("captures", "authorizations"):
+            made = payments.get(kind) if isinstance(payments, Mapping) else None
+            for index, item in enumerate(made if isinstance(made, list) else ()):
+                amount = item.get("amount") if isinstance(item, Mapping) else None
+                if amount is not None:
+                    field = f"resource.purchase_units[0].payments.{kind}[{index}].amount"
+                    read_paypal_money(amount, field=field)
 
 
 def _refunded_in_all(refund: Mapping[str, Any]) -> Money | None:

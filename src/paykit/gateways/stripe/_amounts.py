@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from paykit.errors import InvalidAmountError
+from paykit.errors import InvalidAmountError, UnknownCurrencyError
 from paykit.money import Money, from_minor_units, to_minor_units
 
 __all__ = [
@@ -121,7 +121,22 @@ def to_stripe_amount(money: Money, *, field: str = "amount") -> int:
     return units
 
 
-def from_stripe_amount(units: int, currency: str) -> Money:
-    """The ``Money`` that Stripe's ``amount`` of ``units`` in ``currency`` (any case) means."""
+def from_stripe_amount(
+    units: object, currency: object, *, field: str = "amount", currency_field: str = "currency"
+) -> Money:
+    """The ``Money`` that Stripe's ``amount`` of ``units`` in ``currency`` (any case) means.
+
+    Anything else -- units that are not an ``int``, a currency that is not a known code, a
+    negative or too large amount -- is refused with the :class:`~paykit.errors.ValidationError`
+    that names ``field`` or ``currency_field`` (a webhook names the event's own fields).
+    """
+    if isinstance(units, bool) or not isinstance(units, int):
+        msg = f"a Stripe amount is an integer count of units, not {type(units).__name__}"
+        raise InvalidAmountError(msg, field=field)
+    if not isinstance(currency, str):
+        msg = f"a Stripe currency is a three-letter code, not {type(currency).__name__}"
+        raise UnknownCurrencyError(msg, field=currency_field)
     code = currency.upper()
-    return from_minor_units(units, code, exponent=stripe_exponent(code))
+    return from_minor_units(
+        units, code, exponent=stripe_exponent(code), field=field, currency_field=currency_field
+    )

@@ -26,10 +26,19 @@ Stripe ``status``                           ``DisputeDetails.status``
 ==========================================  ================================================
 
 A dispute event paykit cannot describe -- a status not in this table, no dispute id, no
-amount or one that is not a Stripe amount -- is returned as ``ignored`` rather than guessed
-at or raised (an error would only make Stripe deliver it again, unchanged): its ``raw`` says
-why under ``paykit_ignored_reason``, and a warning is logged. The next event about the
-dispute carries its whole state again.
+amount -- is returned as ``ignored`` rather than guessed at or raised (an error would only
+make Stripe deliver it again, unchanged): its ``raw`` says why under
+``paykit_ignored_reason``, and a warning is logged. The next event about the dispute carries
+its whole state again.
+
+An amount paykit reads from an event -- a PaymentIntent's ``amount``, ``amount_received``
+and ``amount_capturable``, a Refund's or Dispute's ``amount``, a Charge's
+``amount_refunded`` -- must be Stripe money when it is there: an integer count of units in
+a currency paykit knows (``usd``), not negative and not above paykit's maximum. Anything
+else (``"NaN"``, ``12.5``, currency ``"zzz"``) is not an amount paykit will book or guess
+at: the event is refused with the :class:`~paykit.errors.ValidationError` naming the field
+(``data.object.amount``), which the service answers with 400 and nothing stored, as it
+answers a body that is not an event. An amount that is missing or null stays missing.
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from paykit.gateways.base import (
     WebhookEvent,
     WebhookEventType,
 )
+from paykit.gateways.stripe._amounts import from_stripe_amount
 from paykit.gateways.stripe._mapping import (
     PAYKIT_PAYMENT_ID,
     PAYKIT_REFUND_ID,
@@ -176,6 +186,7 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
         "raw": redact(event),
     }
     if event_type in _PAYMENT_INTENT_EVENTS and obj.get("object") == "payment_intent":
+        _check_money(obj, "amount", "amount_received", "amount_capturable")
         return WebhookEvent(
             type=_PAYMENT_INTENT_EVENTS[event_type],
             provider_payment_id=_text(obj.get("id")),
@@ -183,6 +194,7 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
             **common,
         )
     if event_type in _REFUND_EVENTS and obj.get("object") == "refund":
+        _check_money(obj, "amount")
         result = refund_result(obj)
         kind = (
             _E.REFUND_FAILED
@@ -198,6 +210,7 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
             **common,
         )
     if event_type == "charge.refunded" and obj.get("object") == "charge":
+        _check_money(obj, "amount_refunded")
         return WebhookEvent(
             type=_E.PAYMENT_REFUNDED,
             provider_payment_id=_text(obj.get("payment_intent")),
@@ -205,6 +218,7 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
             **common,
         )
     if event_type in _DISPUTE_EVENTS and obj.get("object") == "dispute":
+        _check_money(obj, "amount")
         dispute, problem = _dispute(obj)
         if dispute is None:
             _LOG.warning(
@@ -227,6 +241,23 @@ def normalise_event(event: Mapping[str, Any], *, provider: str) -> WebhookEvent:
         provider_payment_id=_text(obj.get("id")) if obj.get("object") == "payment_intent" else None,
         **common,
     )
+
+
+def _check_money(obj: Mapping[str, Any], *amount_fields: str) -> None:
+    """Refuse an object whose amounts paykit reads are there but are not Stripe money.
+
+    Raises the :class:`~paykit.errors.ValidationError` naming the event's field; the lenient
+    readers the mapping shares with API answers would only have dropped the amount.
+    """
+    for name in amount_fields:
+        units = obj.get(name)
+        if units is not None:
+            from_stripe_amount(
+                units,
+                obj.get("currency"),
+                field=f"data.object.{name}",
+                currency_field="data.object.currency",
+            )
 
 
 def _charge_refunded(charge: Mapping[str, Any]) -> GatewayResult:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 from paykit._disputes import apply_dispute
+from paykit._matching import Match, match_payment, match_refund
 from paykit._settlement import apply_payment_result, apply_refund_result, result_data
 from paykit._transaction import Transaction
 from paykit.domain.dispute import DisputeStatus
@@ -26,7 +27,6 @@ from paykit.domain.payment import NextAction, Payment
 from paykit.domain.refund import Refund
 from paykit.domain.transaction_log import LogType, thaw
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
-from paykit.errors import NotFound
 from paykit.gateways.base import (
     DisputeDetails,
     GatewayOutcome,
@@ -83,17 +83,17 @@ def receive(tx: Transaction, event: WebhookEvent) -> Receipt:
         entry.status = InboxStatus.IGNORED
         inbox.add(entry)
         return Receipt.IGNORED
-    payment = _apply(tx, event)
-    if payment is not None:
-        _mark_applied(tx, entry, payment)
+    payment = _settle_entry(tx, entry, event)
     inbox.add(entry)
-    if payment is None:
-        return Receipt.UNMATCHED
-    # Applying it may have taught paykit the provider's id that earlier events waited for.
-    apply_waiting_events(
-        tx, event.provider, payment_id=payment.id, provider_payment_id=payment.provider_payment_id
-    )
-    return Receipt.APPLIED
+    if entry.status is InboxStatus.APPLIED and payment is not None:
+        # Applying it may have taught paykit the provider's id earlier events waited for.
+        apply_waiting_events(
+            tx,
+            event.provider,
+            payment_id=payment.id,
+            provider_payment_id=payment.provider_payment_id,
+        )
+    return Receipt(str(entry.status))
 
 
 def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name
@@ -120,11 +120,10 @@ def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name
     )
     applied = 0
     for entry in waiting:
-        payment = _apply(tx, event_from_payload(entry.payload))
-        if payment is not None:
-            _mark_applied(tx, entry, payment)
+        _settle_entry(tx, entry, event_from_payload(entry.payload))
+        if entry.status is not InboxStatus.UNMATCHED:
             tx.uow.webhook_inbox.update(entry)
-            applied += 1
+            applied += entry.status is InboxStatus.APPLIED
     return applied
 
 
@@ -149,10 +148,9 @@ def retry_unmatched(tx: Transaction, *, limit: int, expire_before: datetime | No
     inbox = tx.uow.webhook_inbox
     applied = expired = 0
     for entry in inbox.list_unmatched(limit=limit):
-        payment = _apply(tx, event_from_payload(entry.payload))
-        if payment is not None:
-            _mark_applied(tx, entry, payment)
-            applied += 1
+        _settle_entry(tx, entry, event_from_payload(entry.payload))
+        if entry.status is not InboxStatus.UNMATCHED:
+            applied += entry.status is InboxStatus.APPLIED
         elif expire_before is not None and entry.received_at < expire_before:
             entry.status = InboxStatus.EXPIRED
             expired += 1
@@ -162,19 +160,59 @@ def retry_unmatched(tx: Transaction, *, limit: int, expire_before: datetime | No
     return RetryCounts(applied, expired, len(inbox.list_unmatched()))
 
 
-def _mark_applied(tx: Transaction, entry: InboxEntry, payment: Payment) -> None:
-    entry.status = InboxStatus.APPLIED
-    entry.payment_id = payment.id
-    entry.applied_at = tx.now
+def _settle_entry(tx: Transaction, entry: InboxEntry, event: WebhookEvent) -> Payment | None:
+    """Apply ``event`` and record on ``entry`` what became of it; return the payment it names.
+
+    The entry ends ``applied``, ``ignored`` (its ids named two records: flagged for review,
+    applied to neither) or stays ``unmatched`` (paykit does not know its record yet).
+    """
+    match = _match(tx, event)
+    if match.contradiction:
+        named: list[Payment | Refund | None] = [match.named_by_provider, match.named_by_paykit]
+        payments = _flag_contradiction(tx, event, named)
+        entry.status = InboxStatus.IGNORED
+        entry.payment_id = payments[0].id
+        return payments[0]
+    payment = None if match.record is None else _apply(tx, event, match.record)
+    if payment is not None:
+        entry.status = InboxStatus.APPLIED
+        entry.payment_id = payment.id
+        entry.applied_at = tx.now
+    return payment
 
 
-def _apply(tx: Transaction, event: WebhookEvent) -> Payment | None:
-    """Apply ``event`` to the record it concerns; ``None`` if paykit does not know it yet."""
+def _match(tx: Transaction, event: WebhookEvent) -> Match[Payment] | Match[Refund]:
     if event.type in _REFUND_EVENTS:
-        return _apply_to_refund(tx, event)
-    payment = _find_payment(tx, event)
-    if payment is None:
-        return None
+        return match_refund(tx, event)
+    return match_payment(tx, event)
+
+
+def _flag_contradiction(
+    tx: Transaction, event: WebhookEvent, named: list[Payment | Refund | None]
+) -> list[Payment]:
+    """Flag each payment an event with crossed ids names (that of each refund it names)."""
+    ids = ", ".join(record.id for record in named if record is not None)
+    message = (
+        f"{event.provider} event {event.event_id} ({event.provider_type}) names {ids} by its "
+        "provider id and by paykit's id: not applied, needs review"
+    )
+    flagged: list[Payment] = []
+    for record in named:
+        if record is None:
+            continue
+        refund_id = record.id if isinstance(record, Refund) else None
+        payment = record if isinstance(record, Payment) else tx.uow.payments.get(record.payment_id)
+        if payment.id not in {done.id for done in flagged}:
+            tx.flag_for_review(payment, message, refund_id=refund_id)
+            flagged.append(payment)
+    return flagged
+
+
+def _apply(tx: Transaction, event: WebhookEvent, record: Payment | Refund) -> Payment:
+    """Apply ``event`` to the payment or refund it was matched to; return the payment."""
+    if isinstance(record, Refund):
+        return _apply_to_refund(tx, event, record)
+    payment = record
     _log_received(tx, payment, event)
     if payment.provider != event.provider:
         # The payment failed over to another gateway: what the first one says is history.
@@ -201,47 +239,12 @@ def _apply_to_payment(tx: Transaction, payment: Payment, event: WebhookEvent) ->
         apply_payment_result(tx, payment, event.result, "webhook")
 
 
-def _apply_to_refund(tx: Transaction, event: WebhookEvent) -> Payment | None:
-    refund = _find_refund(tx, event)
-    if refund is None:
-        return None
+def _apply_to_refund(tx: Transaction, event: WebhookEvent, refund: Refund) -> Payment:
     payment = tx.uow.payments.get(refund.payment_id)
     _log_received(tx, payment, event, refund_id=refund.id)
     if event.result is not None:
         apply_refund_result(tx, refund.id, event.result, "webhook")
     return tx.uow.payments.get(refund.payment_id)
-
-
-def _find_payment(tx: Transaction, event: WebhookEvent) -> Payment | None:
-    payments = tx.uow.payments
-    if event.payment_id is not None:
-        try:
-            payment = payments.get(event.payment_id)
-        except NotFound:
-            payment = None
-        # Metadata is the host's to set: trust the id only if the provider ids agree too.
-        if payment is not None and (
-            event.provider_payment_id is None
-            or payment.provider_payment_id in (None, event.provider_payment_id)
-        ):
-            return payment
-    if event.provider_payment_id is not None:
-        return payments.find_by_provider_id(event.provider, event.provider_payment_id)
-    return None
-
-
-def _find_refund(tx: Transaction, event: WebhookEvent) -> Refund | None:
-    refunds = tx.uow.refunds
-    if event.refund_id is not None:
-        try:
-            refund = refunds.get(event.refund_id)
-        except NotFound:
-            refund = None
-        if refund is not None and refund.provider_refund_id in (None, event.provider_refund_id):
-            return refund
-    if event.provider_refund_id is not None:
-        return refunds.find_by_provider_id(event.provider, event.provider_refund_id)
-    return None
 
 
 def _log_received(

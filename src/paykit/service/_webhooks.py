@@ -35,13 +35,14 @@ from typing import Final
 import attrs
 
 from paykit._inbox import receive
+from paykit._matching import match_payment, match_refund
 from paykit._transaction import Transaction
 from paykit._validation import checked_id
 from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
 from paykit.domain.webhook_inbox import InboxEntry
-from paykit.errors import GatewayError, NotFound, PaykitError, WebhookSignatureError
+from paykit.errors import GatewayError, PaykitError, WebhookSignatureError
 from paykit.gateways.base import (
     Gateway,
     GatewayResult,
@@ -254,25 +255,13 @@ def _unavailable(body: str, event_id: str | None = None) -> WebhookResult:
 
 
 def _known_payment(tx: Transaction, *, event: WebhookEvent) -> Payment | None:
-    if event.payment_id is not None:
-        try:
-            return tx.uow.payments.get(event.payment_id)
-        except NotFound:
-            pass
-    if event.provider_payment_id is not None:
-        return tx.uow.payments.find_by_provider_id(event.provider, event.provider_payment_id)
-    return None
+    """The payment worth a lookup: the one the inbox would apply the event to, if any."""
+    return match_payment(tx, event).record
 
 
 def _known_refund(tx: Transaction, *, event: WebhookEvent) -> tuple[Refund, Payment] | None:
-    refund = None
-    if event.refund_id is not None:
-        try:
-            refund = tx.uow.refunds.get(event.refund_id)
-        except NotFound:
-            refund = None
-    if refund is None and event.provider_refund_id is not None:
-        refund = tx.uow.refunds.find_by_provider_id(event.provider, event.provider_refund_id)
+    """The refund worth a lookup, and its payment (see :func:`_known_payment`)."""
+    refund = match_refund(tx, event).record
     if refund is None:
         return None
     return refund, tx.uow.payments.get(refund.payment_id)

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import attrs
 
 from paykit._defaults import new_id, utc_now
-from paykit._transaction import Transaction, run_in_transaction
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
 from paykit.errors import (
@@ -29,6 +28,7 @@ from paykit.gateways.base import (
     GatewayResult,
 )
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
+from paykit.service._rules.transaction import Transaction, run_in_transaction
 from paykit.storage.base import Storage
 
 __all__ = ["ProviderFailure", "ServiceCore", "call_provider", "provider_id", "require_active"]

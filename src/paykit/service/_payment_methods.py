@@ -5,13 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paykit._transaction import Transaction
-from paykit._validation import (
-    check_expiry,
-    check_last4,
-    checked_id,
-    checked_text,
-)
 from paykit.domain.metadata import check_metadata
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.errors import (
@@ -24,6 +17,13 @@ from paykit.gateways.base import (
 from paykit.gateways.registry import parse_method_type
 from paykit.service._core import (
     ServiceCore,
+)
+from paykit.service._rules.transaction import Transaction
+from paykit.service._rules.validation import (
+    check_expiry,
+    check_last4,
+    checked_id,
+    checked_text,
 )
 
 __all__ = ["PaymentMethodOperations"]

@@ -8,17 +8,6 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
-from paykit._inbox import apply_waiting_events
-from paykit._settlement import (
-    apply_payment_result,
-    result_data,
-)
-from paykit._transaction import Transaction
-from paykit._validation import (
-    checked_id,
-    checked_text,
-    parse_payment_status,
-)
 from paykit.domain.events import EventType
 from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment, PaymentStatus
@@ -47,6 +36,17 @@ from paykit.service._core import (
     call_provider,
     provider_id,
     require_active,
+)
+from paykit.service._rules.inbox import apply_waiting_events
+from paykit.service._rules.settlement import (
+    apply_payment_result,
+    result_data,
+)
+from paykit.service._rules.transaction import Transaction
+from paykit.service._rules.validation import (
+    checked_id,
+    checked_text,
+    parse_payment_status,
 )
 
 __all__ = ["RECONCILABLE_STATUSES", "PaymentOperations"]

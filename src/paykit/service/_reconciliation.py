@@ -26,13 +26,13 @@ from typing import Final
 
 import attrs
 
-from paykit._inbox import retry_unmatched
-from paykit._transaction import Transaction
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.errors import PaykitError, ValidationError
 from paykit.service._payments import RECONCILABLE_STATUSES, PaymentOperations
 from paykit.service._refunds import RefundOperations
+from paykit.service._rules.inbox import retry_unmatched
+from paykit.service._rules.transaction import Transaction
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",

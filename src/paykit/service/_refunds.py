@@ -6,16 +6,6 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from paykit._inbox import apply_waiting_events
-from paykit._settlement import (
-    apply_refund_result,
-    fail_refund,
-)
-from paykit._transaction import Transaction
-from paykit._validation import (
-    checked_id,
-    checked_text,
-)
 from paykit.domain.events import EventType
 from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment, PaymentStatus
@@ -37,6 +27,16 @@ from paykit.service._core import (
     ServiceCore,
     call_provider,
     provider_id,
+)
+from paykit.service._rules.inbox import apply_waiting_events
+from paykit.service._rules.settlement import (
+    apply_refund_result,
+    fail_refund,
+)
+from paykit.service._rules.transaction import Transaction
+from paykit.service._rules.validation import (
+    checked_id,
+    checked_text,
 )
 
 __all__ = ["RefundOperations"]

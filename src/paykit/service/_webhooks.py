@@ -3,7 +3,7 @@
 Framework-neutral: the host's web framework hands over the raw request and answers with the
 :class:`WebhookResult`'s status and body (``paykit.contrib`` has the glue for Starlette /
 FastAPI, Flask and Django). The steps are verify (the adapter) -> record and apply in one
-unit of work (``paykit._inbox``) -> answer. The status codes follow what providers expect:
+unit of work (``_rules/inbox.py``) -> answer. The status codes follow what providers expect:
 
 ====  ===========================================================================
 200   applied, stored for later (payment not known yet), a duplicate, or ignored
@@ -34,10 +34,6 @@ from typing import Final
 
 import attrs
 
-from paykit._inbox import receive
-from paykit._matching import match_payment, match_refund
-from paykit._transaction import Transaction
-from paykit._validation import checked_id
 from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
@@ -53,6 +49,10 @@ from paykit.gateways.base import (
     WebhookGateway,
 )
 from paykit.service._core import ProviderFailure, ServiceCore, call_provider
+from paykit.service._rules.inbox import receive
+from paykit.service._rules.matching import match_payment, match_refund
+from paykit.service._rules.transaction import Transaction
+from paykit.service._rules.validation import checked_id
 
 __all__ = ["WebhookOperations", "WebhookOutcome", "WebhookResult"]
 

@@ -18,10 +18,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
-from paykit._disputes import apply_dispute
-from paykit._matching import Match, match_payment, match_refund
-from paykit._settlement import apply_payment_result, apply_refund_result, result_data
-from paykit._transaction import Transaction
 from paykit.domain.dispute import DisputeStatus
 from paykit.domain.payment import NextAction, Payment
 from paykit.domain.refund import Refund
@@ -35,6 +31,10 @@ from paykit.gateways.base import (
     WebhookEventType,
 )
 from paykit.money import Money
+from paykit.service._rules.disputes import apply_dispute
+from paykit.service._rules.matching import Match, match_payment, match_refund
+from paykit.service._rules.settlement import apply_payment_result, apply_refund_result, result_data
+from paykit.service._rules.transaction import Transaction
 
 __all__ = [
     "Receipt",

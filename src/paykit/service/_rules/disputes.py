@@ -8,13 +8,13 @@ status through the dispute table. A lost dispute books its amount on the payment
 
 from __future__ import annotations
 
-from paykit._transaction import Transaction
 from paykit.domain.dispute import DISPUTE_TRANSITIONS, Dispute, DisputeStatus
 from paykit.domain.events import EventType
 from paykit.domain.payment import Payment
 from paykit.domain.transaction_log import LogType
 from paykit.gateways.base import DisputeDetails
 from paykit.money import Money
+from paykit.service._rules.transaction import Transaction
 
 __all__ = ["apply_dispute"]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from paykit._transaction import Transaction
 from paykit.domain.events import EventType
 from paykit.domain.payment import PAYMENT_TRANSITIONS, Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType
 from paykit.gateways.base import EXPIRED, GatewayOutcome, GatewayResult
+from paykit.service._rules.transaction import Transaction
 
 __all__ = ["apply_payment_result", "apply_refund_result", "fail_refund", "result_data"]
 

@@ -24,11 +24,11 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from paykit._transaction import Transaction
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
 from paykit.errors import NotFound
 from paykit.gateways.base import WebhookEvent
+from paykit.service._rules.transaction import Transaction
 
 __all__ = ["Match", "match_payment", "match_refund"]
 

@@ -339,3 +339,38 @@ class RefundLedger(RuleBasedStateMachine):
 
 
 TestRefundLedger = RefundLedger.TestCase
+
+
+# --------------------------------------------------------------------------- the payment's sums
+
+
+@pytest.mark.parametrize(
+    ("refunded", "reserved", "charged_back", "returned", "committed", "unreturned", "refundable"),
+    [
+        ("0.00", "0.00", "0.00", "0.00", "0.00", "100.00", "100.00"),
+        ("30.00", "20.00", "0.00", "30.00", "50.00", "70.00", "50.00"),
+        ("30.00", "0.00", "40.00", "70.00", "70.00", "30.00", "30.00"),
+        ("60.00", "10.00", "100.00", "160.00", "170.00", "0.00", "0.00"),
+    ],
+)
+def test_the_payments_sums_of_money_going_back(  # noqa: PLR0913 - one column per sum
+    refunded: str,
+    reserved: str,
+    charged_back: str,
+    returned: str,
+    committed: str,
+    unreturned: str,
+    refundable: str,
+) -> None:
+    """Returned, committed, unreturned and refundable add up as documented, never below zero."""
+    payment = attrs.evolve(
+        make_payment(),
+        refunded_amount=Money.of(refunded, "USD"),
+        refund_reserved_amount=Money.of(reserved, "USD"),
+        chargeback_amount=Money.of(charged_back, "USD"),
+    )
+
+    assert payment.returned_amount == Money.of(returned, "USD")
+    assert payment.committed_return_amount == Money.of(committed, "USD")
+    assert payment.unreturned_amount == Money.of(unreturned, "USD")
+    assert payment.refundable_amount == Money.of(refundable, "USD")

@@ -178,16 +178,31 @@ class Payment:
         return self.amount.currency
 
     @property
+    def returned_amount(self) -> Money:
+        """What has gone back to the customer: completed refunds plus lost disputes."""
+        return self.refunded_amount + self.chargeback_amount
+
+    @property
+    def committed_return_amount(self) -> Money:
+        """What has gone back or is on its way: :attr:`returned_amount` plus in-flight refunds.
+
+        A provider reporting more refunded than this refunded outside paykit.
+        """
+        return self.returned_amount + self.refund_reserved_amount
+
+    @property
+    def unreturned_amount(self) -> Money:
+        """``captured - returned``, never below zero: what a lost dispute could still take."""
+        return _at_least_zero(self.captured_amount, self.returned_amount)
+
+    @property
     def refundable_amount(self) -> Money:
         """``captured - (completed + in-flight refunds + lost disputes)``, never below zero.
 
         A dispute lost after refunds were made can take back more than is left; the balance
         then stays at zero rather than going negative.
         """
-        taken = self.refunded_amount + self.refund_reserved_amount + self.chargeback_amount
-        if taken >= self.captured_amount:
-            return Money.zero(self.currency)
-        return self.captured_amount - taken
+        return _at_least_zero(self.captured_amount, self.committed_return_amount)
 
     def transition_to(self, target: PaymentStatus, now: datetime) -> None:
         """Move to ``target`` if the state machine allows it; otherwise raise and change nothing."""
@@ -251,3 +266,10 @@ class Payment:
             return None
         self.transition_to(target, now)
         return target
+
+
+def _at_least_zero(amount: Money, minus: Money) -> Money:
+    """``amount - minus``, or zero where that would be negative."""
+    if minus >= amount:
+        return Money.zero(amount.currency)
+    return amount - minus

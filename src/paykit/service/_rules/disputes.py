@@ -13,7 +13,6 @@ from paykit.domain.events import EventType
 from paykit.domain.payment import Payment
 from paykit.domain.transaction_log import LogType
 from paykit.gateways.base import DisputeDetails
-from paykit.money import Money
 from paykit.service._rules.transaction import Transaction
 
 __all__ = ["apply_dispute"]
@@ -98,7 +97,7 @@ def _book_if_lost(tx: Transaction, payment: Payment, dispute: Dispute) -> None:
             f"payment is in {payment.currency}; not booked, needs review",
         )
         return
-    room = _unreturned(payment)
+    room = payment.unreturned_amount
     taken = min(dispute.amount, room)
     payment.chargeback_amount += taken
     payment.updated_at = tx.now
@@ -117,14 +116,6 @@ def _book_if_lost(tx: Transaction, payment: Payment, dispute: Dispute) -> None:
             f"{payment.refund_reserved_amount} of refunds in flight: the customer may be paid "
             "twice; needs review",
         )
-
-
-def _unreturned(payment: Payment) -> Money:
-    """What of the captured amount has not gone back to the customer yet."""
-    returned = payment.refunded_amount + payment.chargeback_amount
-    if returned >= payment.captured_amount:
-        return Money.zero(payment.currency)
-    return payment.captured_amount - returned
 
 
 def _log(tx: Transaction, log_type: LogType, dispute: Dispute, message: str) -> None:

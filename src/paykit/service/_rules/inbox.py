@@ -269,7 +269,7 @@ def _check_refunded_total(tx: Transaction, payment: Payment, result: GatewayResu
     reported = None if result is None else result.amount
     if reported is None or reported.currency != payment.currency:
         return
-    known = payment.refunded_amount + payment.refund_reserved_amount + payment.chargeback_amount
+    known = payment.committed_return_amount
     if reported > known:
         tx.flag_for_review(
             payment,

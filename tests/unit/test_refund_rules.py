@@ -353,7 +353,7 @@ TestRefundLedger = RefundLedger.TestCase
         ("60.00", "10.00", "100.00", "160.00", "170.00", "0.00", "0.00"),
     ],
 )
-def test_the_payments_sums_of_money_going_back(  # noqa: PLR0913 - one column per sum
+def test_the_payments_sums_of_money_going_back(  # noqa: PLR0913, PLR0917 - a column a sum
     refunded: str,
     reserved: str,
     charged_back: str,

@@ -6,40 +6,58 @@ the service claims the work (``pending -> processing``) and commits, calls the g
 records the outcome in a second unit of work. An unknown outcome (timeout, 5xx) leaves the
 payment in ``processing``; :meth:`PaymentService.reconcile_payment` asks the provider later.
 
-The class is assembled from one part per aggregate or job, each in its own module:
-``_payment_methods``, ``_payments``, ``_refunds``, ``_webhooks`` (the inbox) and
-``_reconciliation`` (sweeps, which build on the payment and refund parts), over the shared
-``_core``.
+The service is composed, as stripe-python's client is (``client.refunds.create``): one
+:class:`~paykit.service._context.ServiceContext` shared by small parts, each in its own
+module -- ``payment_methods``, ``payments``, ``refunds``, ``webhooks`` (the inbox) and
+``reconciler`` (sweeps, which use the payments and refunds parts). The rules they share
+live in ``_rules/``. The seed's flat names (``create_payment``, ``process_refund``, ...) are
+kept on the service as one-line delegates.
 """
 
 from __future__ import annotations
 
-from paykit.service._payment_methods import PaymentMethodOperations
-from paykit.service._payments import RECONCILABLE_STATUSES
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from paykit._defaults import new_id, utc_now
+from paykit.event_bus import EventBus
+from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
+from paykit.service._context import ServiceContext
+from paykit.service._payment_methods import PaymentMethods
+from paykit.service._payments import RECONCILABLE_STATUSES, Payments
 from paykit.service._reconciliation import (
-    ReconcileOperations,
+    DEFAULT_POLICY,
+    ReconcilePolicy,
     ReconcileProgress,
+    Reconciler,
     ReconcileReport,
     SweepCounts,
 )
-from paykit.service._webhooks import WebhookOperations, WebhookOutcome, WebhookResult
+from paykit.service._refunds import Refunds
+from paykit.service._webhooks import WebhookOutcome, WebhookResult, Webhooks
+from paykit.storage.base import Storage
 
 __all__ = [
+    "DEFAULT_POLICY",
     "RECONCILABLE_STATUSES",
+    "PaymentMethods",
     "PaymentService",
+    "Payments",
+    "ReconcilePolicy",
     "ReconcileProgress",
     "ReconcileReport",
+    "Reconciler",
+    "Refunds",
+    "ServiceContext",
     "SweepCounts",
     "WebhookOutcome",
     "WebhookResult",
+    "Webhooks",
 ]
 
 
-class PaymentService(PaymentMethodOperations, WebhookOperations, ReconcileOperations):
+class PaymentService:
     """Payment methods, payments, refunds and their audit log, over any storage and gateways.
-
-    ``PaymentService(storage, gateways, *, events=None, clock=utc_now, id_factory=new_id,
-    conflict_attempts=50, in_flight_grace=timedelta(minutes=10))``
 
     ``gateways`` maps each payment method type to the gateway that serves it, e.g.
     ``{"credit_card": sandbox, "debit_card": sandbox, "digital_wallet": sandbox}``.
@@ -48,4 +66,72 @@ class PaymentService(PaymentMethodOperations, WebhookOperations, ReconcileOperat
     ``conflict_attempts`` bounds the retries of a unit of work that lost a race.
     ``in_flight_grace`` is how long after submitting a request paykit waits before it
     believes a provider that says it has never heard of it (see ``gateways.base.NOT_FOUND``).
+
+    The work is done by its parts -- :attr:`payment_methods`, :attr:`payments`,
+    :attr:`refunds`, :attr:`webhooks` and :attr:`reconciler` -- whose methods carry the
+    documentation; the flat names below are the same methods.
     """
+
+    def __init__(  # noqa: PLR0913 - each collaborator is a separate, optional seam
+        self,
+        storage: Storage,
+        gateways: Mapping[RouteKey, Route] | GatewayRegistry,
+        *,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        id_factory: Callable[[str], str] = new_id,
+        conflict_attempts: int = 50,
+        in_flight_grace: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.context = ServiceContext(
+            storage,
+            gateways,
+            events=events,
+            clock=clock,
+            id_factory=id_factory,
+            conflict_attempts=conflict_attempts,
+            in_flight_grace=in_flight_grace,
+        )
+        self.storage = self.context.storage
+        self.gateways = self.context.gateways
+        self.events = self.context.events
+        self.payment_methods = PaymentMethods(self.context)
+        self.payments = Payments(self.context)
+        self.refunds = Refunds(self.context)
+        self.webhooks = Webhooks(self.context)
+        self.reconciler = Reconciler(self.context, self.payments, self.refunds)
+
+        # The seed's vocabulary, one line each: same methods, same signatures.
+        self.add_payment_method = self.payment_methods.add
+        self.get_payment_method = self.payment_methods.get
+        self.list_payment_methods = self.payment_methods.list_for_customer
+        self.update_payment_method = self.payment_methods.update
+        self.set_default_payment_method = self.payment_methods.set_default
+        self.deactivate_payment_method = self.payment_methods.deactivate
+        self.remove_payment_method = self.payment_methods.remove
+
+        self.create_payment = self.payments.create
+        self.process_payment = self.payments.process
+        self.capture_payment = self.payments.capture
+        self.void_payment = self.payments.void
+        self.cancel_payment = self.payments.cancel
+        self.get_payment = self.payments.get
+        self.get_payment_status = self.payments.get_status
+        self.list_payments = self.payments.find
+        self.get_transaction_log = self.payments.transaction_log
+        self.reconcile_payment = self.payments.reconcile
+
+        self.create_refund = self.refunds.create
+        self.process_refund = self.refunds.process
+        self.cancel_refund = self.refunds.cancel
+        self.get_refund = self.refunds.get
+        self.list_refunds = self.refunds.list_for_payment
+        self.reconcile_refund = self.refunds.reconcile
+
+        self.handle_webhook = self.webhooks.handle
+        self.list_disputes = self.webhooks.list_disputes
+        self.get_dispute = self.webhooks.get_dispute
+        self.list_webhook_events = self.webhooks.list_events
+        self.list_unmatched_webhook_events = self.webhooks.list_unmatched
+
+        self.reconcile = self.reconciler.sweep

@@ -15,8 +15,8 @@ from paykit.gateways.base import (
     PaymentMethodGateway,
 )
 from paykit.gateways.registry import parse_method_type
-from paykit.service._core import (
-    ServiceCore,
+from paykit.service._context import (
+    ServiceContext,
 )
 from paykit.service._rules.transaction import Transaction
 from paykit.service._rules.validation import (
@@ -26,13 +26,16 @@ from paykit.service._rules.validation import (
     checked_text,
 )
 
-__all__ = ["PaymentMethodOperations"]
+__all__ = ["PaymentMethods"]
 
 
-class PaymentMethodOperations(ServiceCore):
-    """The payment-method half of ``PaymentService``."""
+class PaymentMethods:
+    """A customer's saved payment methods (``service.payment_methods``)."""
 
-    def add_payment_method(  # noqa: PLR0913 - mirrors the record's fields
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    def add(  # noqa: PLR0913 - mirrors the record's fields
         self,
         customer_id: str,
         *,
@@ -61,11 +64,11 @@ class PaymentMethodOperations(ServiceCore):
         token = checked_text(token, "token", max_length=255)
         gateway: Gateway | None
         if provider is None:
-            gateway = self.gateways.for_method_type(method_type)
+            gateway = self._context.gateways.for_method_type(method_type)
             provider = gateway.name
         else:
             provider = checked_text(provider, "provider", max_length=64)
-            gateway = self.gateways.find(provider)
+            gateway = self._context.gateways.find(provider)
         extra = check_metadata(metadata)
         manager = _method_manager(gateway)
         if manager is not None:
@@ -101,22 +104,24 @@ class PaymentMethodOperations(ServiceCore):
                 self._make_default(tx, method)
             return method
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def get_payment_method(self, payment_method_id: str) -> PaymentMethod:
+    def get(self, payment_method_id: str) -> PaymentMethod:
         """Return one payment method (``NotFound`` if there is none)."""
         payment_method_id = checked_id(payment_method_id, "payment_method_id")
-        return self._read(lambda tx: tx.uow.payment_methods.get(payment_method_id))
+        return self._context.read(lambda tx: tx.uow.payment_methods.get(payment_method_id))
 
-    def list_payment_methods(
+    def list_for_customer(
         self, customer_id: str, *, include_inactive: bool = False
     ) -> list[PaymentMethod]:
         """The customer's payment methods, oldest first; active ones only unless asked."""
         customer_id = checked_id(customer_id, "customer_id")
-        methods = self._read(lambda tx: tx.uow.payment_methods.list_for_customer(customer_id))
+        methods = self._context.read(
+            lambda tx: tx.uow.payment_methods.list_for_customer(customer_id)
+        )
         return [m for m in methods if include_inactive or m.is_active]
 
-    def update_payment_method(
+    def update(
         self,
         payment_method_id: str,
         *,
@@ -140,9 +145,9 @@ class PaymentMethodOperations(ServiceCore):
             tx.uow.payment_methods.update(method)
             return method
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def set_default_payment_method(self, payment_method_id: str) -> PaymentMethod:
+    def set_default(self, payment_method_id: str) -> PaymentMethod:
         """Make the method its customer's default (and the previous default not)."""
         payment_method_id = checked_id(payment_method_id, "payment_method_id")
 
@@ -154,9 +159,9 @@ class PaymentMethodOperations(ServiceCore):
             self._make_default(tx, method)
             return method
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def deactivate_payment_method(self, payment_method_id: str) -> PaymentMethod:
+    def deactivate(self, payment_method_id: str) -> PaymentMethod:
         """Stop a method from being charged again; it also stops being the default."""
         payment_method_id = checked_id(payment_method_id, "payment_method_id")
 
@@ -168,23 +173,23 @@ class PaymentMethodOperations(ServiceCore):
             tx.uow.payment_methods.update(method)
             return method
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def remove_payment_method(self, payment_method_id: str) -> None:
+    def remove(self, payment_method_id: str) -> None:
         """Delete a payment method; payments made with it keep their own records.
 
         A gateway that manages saved methods is asked to detach it first; if that fails,
         nothing is deleted.
         """
-        method = self.get_payment_method(payment_method_id)
-        manager = _method_manager(self.gateways.find(method.provider))
+        method = self.get(payment_method_id)
+        manager = _method_manager(self._context.gateways.find(method.provider))
         if manager is not None:
             manager.detach_payment_method(method.provider_payment_method_id)
 
         def work(tx: Transaction) -> None:
             tx.uow.payment_methods.remove(tx.uow.payment_methods.get(payment_method_id))
 
-        self._transact(work)
+        self._context.transact(work)
 
     @staticmethod
     def _make_default(tx: Transaction, method: PaymentMethod) -> None:

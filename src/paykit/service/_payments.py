@@ -30,18 +30,16 @@ from paykit.gateways.base import (
     VoidRequest,
 )
 from paykit.money import AmountLike, Money
-from paykit.service._core import (
+from paykit.service._context import (
     ProviderFailure,
-    ServiceCore,
+    ServiceContext,
     call_provider,
     provider_id,
     require_active,
 )
-from paykit.service._rules.inbox import apply_waiting_events
-from paykit.service._rules.settlement import (
-    apply_payment_result,
-    result_data,
-)
+from paykit.service._rules.inbox import settle_payment
+from paykit.service._rules.provider_keys import Operation, provider_key
+from paykit.service._rules.settlement import learn_provider_payment_id, result_data
 from paykit.service._rules.transaction import Transaction
 from paykit.service._rules.validation import (
     checked_id,
@@ -49,7 +47,7 @@ from paykit.service._rules.validation import (
     parse_payment_status,
 )
 
-__all__ = ["RECONCILABLE_STATUSES", "PaymentOperations"]
+__all__ = ["RECONCILABLE_STATUSES", "Payments"]
 
 
 _P = PaymentStatus
@@ -60,10 +58,13 @@ RECONCILABLE_STATUSES: Final = frozenset({_P.PROCESSING, _P.REQUIRES_ACTION, _P.
 """Payments whose truth may differ at the provider: reconciliation asks about these."""
 
 
-class PaymentOperations(ServiceCore):
-    """The payment part of ``PaymentService``."""
+class Payments:
+    """Payments: create, process, capture, void, cancel, read, reconcile (``service.payments``)."""
 
-    def create_payment(  # noqa: PLR0913 - the fields of a payment
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    def create(  # noqa: PLR0913 - the fields of a payment
         self,
         *,
         customer_id: str,
@@ -117,7 +118,7 @@ class PaymentOperations(ServiceCore):
                 msg = f"payment method {method.id} does not belong to customer {customer_id!r}"
                 raise PaymentMethodOwnershipError(msg)
             require_active(method)
-            gateway = self.gateways.for_method_type(method.type, money.currency)
+            gateway = self._context.gateways.for_method_type(method.type, money.currency)
             if gateway.name != method.provider:
                 msg = (
                     f"payment method {method.id} holds a {method.provider!r} token but "
@@ -150,14 +151,18 @@ class PaymentOperations(ServiceCore):
                 f"payment of {money} created for order {order_id}, routed to {gateway.name}",
                 amount=money,
                 new_status=payment.status,
-                data={"route": [g.name for g in self.gateways.route(method.type, money.currency)]},
+                data={
+                    "route": [
+                        g.name for g in self._context.gateways.route(method.type, money.currency)
+                    ]
+                },
             )
             tx.emit(EventType.PAYMENT_CREATED, payment)
             return payment
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def process_payment(
+    def process(
         self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
     ) -> Payment:
         """Submit a ``pending`` payment to its gateway and record the outcome.
@@ -185,7 +190,7 @@ class PaymentOperations(ServiceCore):
                 )
             method = tx.uow.payment_methods.get(payment.payment_method_id)
             require_active(method)
-            self.gateways.by_name(payment.provider)  # refuse before claiming, not after
+            self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
             payment.attempt_count += 1
             payment.submitted_at = tx.now
             tx.move_payment(
@@ -197,14 +202,14 @@ class PaymentOperations(ServiceCore):
             )
             return payment, method.provider_payment_method_id
 
-        payment, token = self._transact(claim)
+        payment, token = self._context.transact(claim)
         request = ChargeRequest(
             payment_id=payment.id,
             amount=payment.amount,
             payment_method_token=token,
             payment_method_type=payment.payment_method_type,
             customer_id=payment.customer_id,
-            idempotency_key=f"paykit:{payment.id}:charge",
+            idempotency_key=provider_key(payment.id, Operation.CHARGE),
             capture=payment.capture,
             description=payment.description,
             return_url=return_url,
@@ -213,8 +218,8 @@ class PaymentOperations(ServiceCore):
         )
         outcome = self._charge_along_route(payment, request)
         if isinstance(outcome, ProviderFailure):
-            self._record_failure(payment.id, "charge", outcome)
-        return self._record_payment_result(payment.id, outcome, "charge")
+            self._record_failure(payment.id, Operation.CHARGE, outcome)
+        return self._record_payment_result(payment.id, outcome, Operation.CHARGE)
 
     def _charge_along_route(
         self, payment: Payment, request: ChargeRequest
@@ -227,21 +232,23 @@ class PaymentOperations(ServiceCore):
         route = self._route(payment)
         for position, gateway in enumerate(route):
             if gateway.name != payment.provider:
-                payment = self._transact(partial(self._fail_over, payment=payment, gateway=gateway))
+                payment = self._context.transact(
+                    partial(self._fail_over, payment=payment, gateway=gateway)
+                )
             outcome = call_provider(partial(gateway.charge, request))
             reason = _failover_reason(outcome)
             if reason is None or position == len(route) - 1:
                 return outcome
-            self._transact(partial(_log_failover, payment_id=payment.id, reason=reason))
+            self._context.transact(partial(_log_failover, payment_id=payment.id, reason=reason))
         msg = "unreachable: a route has at least one gateway"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
 
     def _route(self, payment: Payment) -> tuple[Gateway, ...]:
         """The gateways this payment may still try: its own, then the later ones of its route."""
-        route = self.gateways.route(payment.payment_method_type, payment.currency)
+        route = self._context.gateways.route(payment.payment_method_type, payment.currency)
         names = [gateway.name for gateway in route]
         if payment.provider not in names:  # re-configured since: only its own gateway
-            return (self.gateways.by_name(payment.provider),)
+            return (self._context.gateways.by_name(payment.provider),)
         return route[names.index(payment.provider) :]
 
     @staticmethod
@@ -260,7 +267,7 @@ class PaymentOperations(ServiceCore):
         )
         return current
 
-    def capture_payment(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
+    def capture(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
         """Capture an ``authorized`` payment, all of it or ``amount`` of it."""
         payment_id = checked_id(payment_id, "payment_id")
 
@@ -271,28 +278,30 @@ class PaymentOperations(ServiceCore):
             payment.check_capture_amount(money)
             return payment, money
 
-        payment, money = self._read(check)
-        gateway = self.gateways.by_name(payment.provider)
+        payment, money = self._context.read(check)
+        gateway = self._context.gateways.by_name(payment.provider)
         request = CaptureRequest(
             payment_id=payment.id,
             provider_payment_id=provider_id(payment),
             amount=money,
-            idempotency_key=f"paykit:{payment.id}:capture",
+            idempotency_key=provider_key(payment.id, Operation.CAPTURE),
         )
-        result = self._call_gateway(lambda: gateway.capture(request), payment.id, "capture")
+        result = self._call_gateway(lambda: gateway.capture(request), payment.id, Operation.CAPTURE)
         if result.outcome is _O.SUCCEEDED and result.amount is None:
             result = _with_amount(result, money)
-        return self._record_payment_result(payment.id, result, "capture", raise_on_decline=True)
+        return self._record_payment_result(
+            payment.id, result, Operation.CAPTURE, raise_on_decline=True
+        )
 
-    def void_payment(self, payment_id: str) -> Payment:
+    def void(self, payment_id: str) -> Payment:
         """Release the hold of an ``authorized`` payment (it becomes ``cancelled``)."""
-        payment = self.get_payment(payment_id)
+        payment = self.get(payment_id)
         _require_status(payment, _P.AUTHORIZED, "void")
         return self._void(payment)
 
-    def cancel_payment(self, payment_id: str) -> Payment:
+    def cancel(self, payment_id: str) -> Payment:
         """Cancel a payment that has not taken money: pending, requires_action or authorized."""
-        payment = self.get_payment(payment_id)
+        payment = self.get(payment_id)
         if payment.status in (_P.AUTHORIZED, _P.REQUIRES_ACTION):
             return self._void(payment)
 
@@ -301,28 +310,30 @@ class PaymentOperations(ServiceCore):
             tx.move_payment(current, _P.CANCELLED, LogType.PAYMENT_CANCELLED, "payment cancelled")
             return current
 
-        return self._transact(work)
+        return self._context.transact(work)
 
     def _void(self, payment: Payment) -> Payment:
-        gateway = self.gateways.by_name(payment.provider)
+        gateway = self._context.gateways.by_name(payment.provider)
         request = VoidRequest(
             payment_id=payment.id,
             provider_payment_id=provider_id(payment),
-            idempotency_key=f"paykit:{payment.id}:void",
+            idempotency_key=provider_key(payment.id, Operation.VOID),
         )
-        result = self._call_gateway(lambda: gateway.void(request), payment.id, "void")
-        return self._record_payment_result(payment.id, result, "void", raise_on_decline=True)
+        result = self._call_gateway(lambda: gateway.void(request), payment.id, Operation.VOID)
+        return self._record_payment_result(
+            payment.id, result, Operation.VOID, raise_on_decline=True
+        )
 
-    def get_payment(self, payment_id: str) -> Payment:
+    def get(self, payment_id: str) -> Payment:
         """Return one payment (``NotFound`` if there is none)."""
         payment_id = checked_id(payment_id, "payment_id")
-        return self._read(lambda tx: tx.uow.payments.get(payment_id))
+        return self._context.read(lambda tx: tx.uow.payments.get(payment_id))
 
-    def get_payment_status(self, payment_id: str) -> PaymentStatus:
+    def get_status(self, payment_id: str) -> PaymentStatus:
         """Return the status of one payment."""
-        return self.get_payment(payment_id).status
+        return self.get(payment_id).status
 
-    def list_payments(
+    def find(
         self,
         *,
         customer_id: str | None = None,
@@ -336,14 +347,14 @@ class PaymentOperations(ServiceCore):
             order_id = checked_id(order_id, "order_id")
         wanted = None if status is None else parse_payment_status(status)
         return list(
-            self._read(
+            self._context.read(
                 lambda tx: tx.uow.payments.list(
                     customer_id=customer_id, order_id=order_id, status=wanted
                 )
             )
         )
 
-    def get_transaction_log(self, payment_id: str) -> list[TransactionLogEntry]:
+    def transaction_log(self, payment_id: str) -> list[TransactionLogEntry]:
         """The payment's audit log, oldest entry first (``NotFound`` for an unknown payment)."""
         payment_id = checked_id(payment_id, "payment_id")
 
@@ -351,34 +362,34 @@ class PaymentOperations(ServiceCore):
             tx.uow.payments.get(payment_id)
             return list(tx.uow.transaction_log.list_for_payment(payment_id))
 
-        return self._read(work)
+        return self._context.read(work)
 
-    def reconcile_payment(self, payment_id: str) -> Payment:
+    def reconcile(self, payment_id: str) -> Payment:
         """Ask the provider for the truth about a payment whose outcome paykit does not know.
 
         Only ``processing``, ``requires_action`` and ``authorized`` payments are asked about;
         any other payment is returned unchanged without calling the provider.
         """
         payment_id = checked_id(payment_id, "payment_id")
-        payment = self.get_payment(payment_id)
+        payment = self.get(payment_id)
         if payment.status not in RECONCILABLE_STATUSES:
             return payment
-        gateway = self.gateways.by_name(payment.provider)
+        gateway = self._context.gateways.by_name(payment.provider)
         lookup = PaymentLookup(
             payment_id=payment.id,
             provider_payment_id=payment.provider_payment_id,
-            idempotency_key=f"paykit:{payment.id}:charge",
+            idempotency_key=provider_key(payment.id, Operation.CHARGE),
             amount=payment.amount,
             submitted_at=payment.submitted_at,
         )
         result = self._call_gateway(
-            lambda: gateway.retrieve_payment(lookup), payment.id, "retrieve"
+            lambda: gateway.retrieve_payment(lookup), payment.id, Operation.RETRIEVE
         )
-        result = self._believable(result, payment.submitted_at or payment.updated_at)
-        return self._record_payment_result(payment.id, result, "reconcile")
+        result = self._context.believable(result, payment.submitted_at or payment.updated_at)
+        return self._record_payment_result(payment.id, result, Operation.RECONCILE)
 
     def _call_gateway(
-        self, call: Callable[[], GatewayResult], payment_id: str, operation: str
+        self, call: Callable[[], GatewayResult], payment_id: str, operation: Operation
     ) -> GatewayResult:
         """Call the provider for a payment; turn an exception into an audit entry and an error.
 
@@ -391,7 +402,7 @@ class PaymentOperations(ServiceCore):
         return self._record_failure(payment_id, operation, outcome)
 
     def _record_failure(
-        self, payment_id: str, operation: str, outcome: ProviderFailure
+        self, payment_id: str, operation: Operation, outcome: ProviderFailure
     ) -> NoReturn:
         """Log a provider call that raised; a refused charge fails the payment. Then raise."""
 
@@ -400,14 +411,14 @@ class PaymentOperations(ServiceCore):
             tx.log(
                 payment.id, LogType.ERROR, f"{operation} {outcome.describe()}", data=outcome.data
             )
-            if operation == "charge" and outcome.refused:
+            if operation is Operation.CHARGE and outcome.refused:
                 payment.failure_code = outcome.code
                 payment.failure_message = str(outcome.error)
                 tx.move_payment(
                     payment, _P.FAILED, LogType.PAYMENT_FAILED, "the provider refused the request"
                 )
 
-        self._transact(record)
+        self._context.transact(record)
         msg = f"{operation} of payment {payment_id} failed: {outcome.error}"
         raise PaymentProcessingError(msg, payment_id=payment_id) from outcome.error
 
@@ -415,7 +426,7 @@ class PaymentOperations(ServiceCore):
         self,
         payment_id: str,
         result: GatewayResult,
-        operation: str,
+        operation: Operation,
         *,
         raise_on_decline: bool = False,
     ) -> Payment:
@@ -424,11 +435,8 @@ class PaymentOperations(ServiceCore):
 
         def work(tx: Transaction) -> Payment:
             payment = tx.uow.payments.get(payment_id)
-            learned = bool(result.provider_id) and payment.provider_payment_id is None
-            if learned:
-                payment.provider_payment_id = result.provider_id
-                tx.uow.payments.update(payment)
             if result.outcome is _O.DECLINED and raise_on_decline:
+                learn_provider_payment_id(tx, payment, result.provider_id)
                 declined.append(result.message or result.decline_code or "declined")
                 tx.log(
                     payment.id,
@@ -437,14 +445,10 @@ class PaymentOperations(ServiceCore):
                     data=result_data(result),
                 )
                 return payment
-            apply_payment_result(tx, payment, result, operation)
-            if learned:  # webhooks that overtook this answer named only the provider's id
-                apply_waiting_events(
-                    tx, payment.provider, provider_payment_id=payment.provider_payment_id
-                )
+            settle_payment(tx, payment, result, operation)
             return payment
 
-        payment = self._transact(work)
+        payment = self._context.transact(work)
         if declined:
             msg = f"{operation} of payment {payment_id} was declined: {declined[0]}"
             raise PaymentProcessingError(msg, payment_id=payment_id)

@@ -2,7 +2,7 @@
 
 A payment stays ``processing`` when its charge's answer never came (timeout, 5xx, dropped
 connection) and ``requires_action`` when the webhook that would have finished it was lost; a
-refund stays ``processing`` likewise. :meth:`ReconcileOperations.reconcile` finds those older
+refund stays ``processing`` likewise. :meth:`Reconciler.sweep` finds those older
 than ``older_than``, asks each one's gateway for the truth and settles it through the same
 rules as every other path, then retries the webhooks still waiting for their payment.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -29,17 +29,20 @@ import attrs
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.errors import PaykitError, ValidationError
-from paykit.service._payments import RECONCILABLE_STATUSES, PaymentOperations
-from paykit.service._refunds import RefundOperations
+from paykit.service._context import ServiceContext
+from paykit.service._payments import RECONCILABLE_STATUSES, Payments
+from paykit.service._refunds import Refunds
 from paykit.service._rules.inbox import retry_unmatched
 from paykit.service._rules.transaction import Transaction
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",
+    "DEFAULT_POLICY",
     "DEFAULT_SWEPT_STATUSES",
-    "ReconcileOperations",
+    "ReconcilePolicy",
     "ReconcileProgress",
     "ReconcileReport",
+    "Reconciler",
     "SweepCounts",
     "SweepOutcome",
 ]
@@ -114,50 +117,113 @@ class ReconcileReport:
 ProgressCallback = Callable[[ReconcileProgress], None]
 
 
-class ReconcileOperations(PaymentOperations, RefundOperations):
-    """The reconciliation part of ``PaymentService``."""
+def _sweepable(statuses: Iterable[PaymentStatus | str]) -> tuple[PaymentStatus, ...]:
+    return tuple(_payment_status(status) for status in statuses)
 
-    def reconcile(  # noqa: PLR0913 - each knob is a separate, optional policy
+
+def _payment_status(value: PaymentStatus | str) -> PaymentStatus:
+    try:
+        status = PaymentStatus(value)
+    except ValueError:
+        status = None
+    if status not in RECONCILABLE_STATUSES:
+        choices = ", ".join(sorted(RECONCILABLE_STATUSES))
+        msg = f"{value!r} cannot be swept; sweep payments that are {choices}"
+        raise ValidationError(msg, field="statuses")
+    return status
+
+
+@attrs.frozen(kw_only=True)
+class ReconcilePolicy:
+    """How a reconciliation sweep runs: the one set of defaults for the service and the CLI.
+
+    ``older_than``: only records unchanged for at least this long (a younger one may still
+    get its answer or webhook). ``limit``: at most this many payments and this many refunds
+    per sweep. ``statuses``: which payments to sweep. ``lease``: how long a worker's claim on
+    a record lasts. ``backoff`` doubles after each still-unknown answer, up to
+    ``max_backoff``. Unmatched webhook events received more than ``give_up_after`` ago that
+    still match nothing are marked ``expired`` (``None``: never give up).
+    """
+
+    older_than: timedelta = timedelta(minutes=15)
+    limit: int = 1000
+    statuses: tuple[PaymentStatus, ...] = attrs.field(
+        default=DEFAULT_SWEPT_STATUSES, converter=_sweepable
+    )
+    lease: timedelta = timedelta(minutes=5)
+    backoff: timedelta = timedelta(minutes=1)
+    max_backoff: timedelta = timedelta(hours=6)
+    give_up_after: timedelta | None = DEFAULT_GIVE_UP_AFTER
+
+    def __attrs_post_init__(self) -> None:
+        if self.older_than < timedelta(0):
+            raise ValidationError("must not be negative", field="older_than")
+        if self.limit < 1:
+            raise ValidationError("must be at least 1", field="limit")
+        if self.give_up_after is not None and self.give_up_after <= timedelta(0):
+            msg = "must be positive (or None to retry unmatched events forever)"
+            raise ValidationError(msg, field="give_up_after")
+
+    def delay(self, attempts: int) -> timedelta:
+        """``backoff`` doubled for every earlier attempt, at most ``max_backoff``."""
+        doublings = min(attempts - 1, 32)  # 2**32 minutes is past any sane maximum
+        return min(self.backoff * (1 << doublings), self.max_backoff)
+
+
+DEFAULT_POLICY: Final = ReconcilePolicy()
+
+
+class Reconciler:
+    """Reconciliation sweeps over payments and refunds (``service.reconciler``)."""
+
+    def __init__(self, context: ServiceContext, payments: Payments, refunds: Refunds) -> None:
+        self._context = context
+        self._payments = payments
+        self._refunds = refunds
+
+    def sweep(  # noqa: PLR0913 - each knob is a separate, optional policy
         self,
         *,
-        older_than: timedelta = timedelta(minutes=15),
-        limit: int = 1000,
-        statuses: Sequence[PaymentStatus | str] = DEFAULT_SWEPT_STATUSES,
-        lease: timedelta = timedelta(minutes=5),
-        backoff: timedelta = timedelta(minutes=1),
-        max_backoff: timedelta = timedelta(hours=6),
-        give_up_after: timedelta | None = DEFAULT_GIVE_UP_AFTER,
+        older_than: timedelta = DEFAULT_POLICY.older_than,
+        limit: int = DEFAULT_POLICY.limit,
+        statuses: Sequence[PaymentStatus | str] = DEFAULT_POLICY.statuses,
+        lease: timedelta = DEFAULT_POLICY.lease,
+        backoff: timedelta = DEFAULT_POLICY.backoff,
+        max_backoff: timedelta = DEFAULT_POLICY.max_backoff,
+        give_up_after: timedelta | None = DEFAULT_POLICY.give_up_after,
         progress: ProgressCallback | None = None,
     ) -> ReconcileReport:
         """Ask the providers about payments and refunds left waiting; settle what they say.
 
-        ``older_than``: only records unchanged for at least this long (a younger one may
-        still get its answer or webhook). ``limit``: at most this many payments and this many
-        refunds per sweep. ``statuses``: which payments to sweep (``processing`` and
-        ``requires_action`` by default). ``lease``: how long a worker's claim on a record
-        lasts. ``backoff`` doubles after each still-unknown answer, up to ``max_backoff``.
-        Then the oldest ``limit`` unmatched webhook events are tried again; those received
-        more than ``give_up_after`` ago that still match nothing are marked ``expired``
-        (``None``: never give up). ``progress`` is called after each record. Safe to run
-        from several workers at once.
+        The knobs are those of :class:`ReconcilePolicy` (their defaults are its defaults).
+        After the records, the oldest ``limit`` unmatched webhook events are tried again.
+        ``progress`` is called after each record. Safe to run from several workers at once.
         """
-        swept = tuple(_payment_status(status) for status in statuses)
-        if older_than < timedelta(0) or limit < 1:
-            msg = "older_than must not be negative and limit must be at least 1"
-            raise ValidationError(msg, field="older_than" if limit >= 1 else "limit")
-        if give_up_after is not None and give_up_after <= timedelta(0):
-            msg = "give_up_after must be positive (or None to retry unmatched events forever)"
-            raise ValidationError(msg, field="give_up_after")
-        now = self._clock()
-        cutoff = now - older_than
-        payments, refunds = self._read(
+        policy = ReconcilePolicy(
+            older_than=older_than,
+            limit=limit,
+            statuses=tuple(statuses),
+            lease=lease,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            give_up_after=give_up_after,
+        )
+        return self.run(policy, progress=progress)
+
+    def run(
+        self, policy: ReconcilePolicy, *, progress: ProgressCallback | None = None
+    ) -> ReconcileReport:
+        """One sweep as ``policy`` says (see :meth:`sweep`)."""
+        swept, limit = policy.statuses, policy.limit
+        now = self._context.clock()
+        cutoff = now - policy.older_than
+        payments, refunds = self._context.read(
             partial(_due, statuses=swept, updated_before=cutoff, now=now, limit=limit)
         )
         total = len(payments) + len(refunds)
-        policy = _Policy(lease=lease, backoff=backoff, max_backoff=max_backoff)
         tallies: dict[str, Counter[SweepOutcome]] = {"payment": Counter(), "refund": Counter()}
         work: list[tuple[str, str, Callable[[], SweepOutcome]]] = [
-            ("payment", p.id, partial(self._sweep_payment, p.id, swept, policy)) for p in payments
+            ("payment", p.id, partial(self._sweep_payment, p.id, policy)) for p in payments
         ]
         work += [("refund", r.id, partial(self._sweep_refund, r.id, policy)) for r in refunds]
         for done, (kind, record_id, sweep) in enumerate(work, start=1):
@@ -169,8 +235,11 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
                         done=done, total=total, kind=kind, record_id=record_id, outcome=outcome
                     )
                 )
+        give_up_after = policy.give_up_after
         expire_before = None if give_up_after is None else now - give_up_after
-        retried = self._transact(partial(retry_unmatched, limit=limit, expire_before=expire_before))
+        retried = self._context.transact(
+            partial(retry_unmatched, limit=limit, expire_before=expire_before)
+        )
         if retried.expired:
             _log.warning(
                 "gave up on %d webhook event(s) unmatched for over %s (inbox status 'expired')",
@@ -185,69 +254,44 @@ class ReconcileOperations(PaymentOperations, RefundOperations):
             webhooks_expired=retried.expired,
         )
 
-    def _sweep_payment(
-        self, payment_id: str, swept: tuple[PaymentStatus, ...], policy: _Policy
-    ) -> SweepOutcome:
-        claimed = self._transact(
+    def _sweep_payment(self, payment_id: str, policy: ReconcilePolicy) -> SweepOutcome:
+        swept = policy.statuses
+        claimed = self._context.transact(
             partial(_claim, kind="payment", record_id=payment_id, swept=swept, lease=policy.lease)
         )
         if claimed is None:
             return SweepOutcome.SKIPPED
         try:
-            payment = self.reconcile_payment(payment_id)
+            payment = self._payments.reconcile(payment_id)
         except PaykitError:  # the provider failed, or its gateway is no longer configured
             outcome = SweepOutcome.ERROR
         else:
             if payment.status not in swept:
                 return SweepOutcome.SETTLED
             outcome = SweepOutcome.STILL_UNKNOWN
-        self._transact(
+        self._context.transact(
             partial(_schedule, kind="payment", record_id=payment_id, delay=policy.delay(claimed))
         )
         return outcome
 
-    def _sweep_refund(self, refund_id: str, policy: _Policy) -> SweepOutcome:
-        claimed = self._transact(
+    def _sweep_refund(self, refund_id: str, policy: ReconcilePolicy) -> SweepOutcome:
+        claimed = self._context.transact(
             partial(_claim, kind="refund", record_id=refund_id, swept=(), lease=policy.lease)
         )
         if claimed is None:
             return SweepOutcome.SKIPPED
         try:
-            refund = self.reconcile_refund(refund_id)
+            refund = self._refunds.reconcile(refund_id)
         except PaykitError:
             outcome = SweepOutcome.ERROR
         else:
             if refund.status is not RefundStatus.PROCESSING:
                 return SweepOutcome.SETTLED
             outcome = SweepOutcome.STILL_UNKNOWN
-        self._transact(
+        self._context.transact(
             partial(_schedule, kind="refund", record_id=refund_id, delay=policy.delay(claimed))
         )
         return outcome
-
-
-@attrs.frozen
-class _Policy:
-    lease: timedelta
-    backoff: timedelta
-    max_backoff: timedelta
-
-    def delay(self, attempts: int) -> timedelta:
-        """``backoff`` doubled for every earlier attempt, at most ``max_backoff``."""
-        doublings = min(attempts - 1, 32)  # 2**32 minutes is past any sane maximum
-        return min(self.backoff * (1 << doublings), self.max_backoff)
-
-
-def _payment_status(value: PaymentStatus | str) -> PaymentStatus:
-    try:
-        status = PaymentStatus(value)
-    except ValueError:
-        status = None
-    if status not in RECONCILABLE_STATUSES:
-        choices = ", ".join(sorted(RECONCILABLE_STATUSES))
-        msg = f"{value!r} cannot be swept; sweep payments that are {choices}"
-        raise ValidationError(msg, field="statuses")
-    return status
 
 
 def _due(

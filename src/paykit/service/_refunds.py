@@ -23,33 +23,34 @@ from paykit.gateways.base import (
     RefundRequest,
 )
 from paykit.money import AmountLike, Money
-from paykit.service._core import (
-    ServiceCore,
+from paykit.service._context import (
+    ServiceContext,
     call_provider,
     provider_id,
 )
-from paykit.service._rules.inbox import apply_waiting_events
-from paykit.service._rules.settlement import (
-    apply_refund_result,
-    fail_refund,
-)
+from paykit.service._rules.inbox import settle_refund
+from paykit.service._rules.provider_keys import Operation, provider_key
+from paykit.service._rules.settlement import fail_refund
 from paykit.service._rules.transaction import Transaction
 from paykit.service._rules.validation import (
     checked_id,
     checked_text,
 )
 
-__all__ = ["RefundOperations"]
+__all__ = ["Refunds"]
 
 
 _P = PaymentStatus
 _R = RefundStatus
 
 
-class RefundOperations(ServiceCore):
-    """The refund part of ``PaymentService``."""
+class Refunds:
+    """Refunds: create, process, cancel, read, reconcile (``service.refunds``)."""
 
-    def create_refund(
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    def create(
         self,
         payment_id: str,
         amount: AmountLike | None = None,
@@ -115,9 +116,9 @@ class RefundOperations(ServiceCore):
             tx.emit(EventType.REFUND_CREATED, payment, refund)
             return refund
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def process_refund(self, refund_id: str) -> Refund:
+    def process(self, refund_id: str) -> Refund:
         """Send a ``pending`` refund to the payment's gateway and record the outcome."""
         refund_id = checked_id(refund_id, "refund_id")
 
@@ -125,7 +126,7 @@ class RefundOperations(ServiceCore):
             refund = tx.uow.refunds.get(refund_id)
             payment = tx.uow.payments.get(refund.payment_id)
             # Everything that can fail locally fails before the claim, not after it.
-            self.gateways.by_name(payment.provider)
+            self._context.gateways.by_name(payment.provider)
             provider_id(payment)
             refund.attempt_count += 1
             refund.submitted_at = tx.now
@@ -138,20 +139,24 @@ class RefundOperations(ServiceCore):
             )
             return refund, payment
 
-        refund, payment = self._transact(claim)
-        gateway = self.gateways.by_name(payment.provider)
+        refund, payment = self._context.transact(claim)
+        gateway = self._context.gateways.by_name(payment.provider)
         request = RefundRequest(
             refund_id=refund.id,
             payment_id=payment.id,
             provider_payment_id=provider_id(payment),
             amount=refund.amount,
-            idempotency_key=f"paykit:{refund.id}:refund",
+            idempotency_key=provider_key(refund.id, Operation.REFUND),
             reason=refund.reason,
         )
-        result = self._call_refund_gateway(lambda: gateway.refund(request), refund, "refund")
-        return self._transact(partial(_record_refund_result, refund=refund, result=result))
+        result = self._call_refund_gateway(
+            lambda: gateway.refund(request), refund, Operation.REFUND
+        )
+        return self._context.transact(
+            partial(settle_refund, refund_id=refund.id, result=result, operation=Operation.REFUND)
+        )
 
-    def cancel_refund(self, refund_id: str) -> Refund:
+    def cancel(self, refund_id: str) -> Refund:
         """Cancel a ``pending`` refund and release its reservation."""
         refund_id = checked_id(refund_id, "refund_id")
 
@@ -165,43 +170,45 @@ class RefundOperations(ServiceCore):
             tx.uow.payments.update(payment)
             return refund
 
-        return self._transact(work)
+        return self._context.transact(work)
 
-    def get_refund(self, refund_id: str) -> Refund:
+    def get(self, refund_id: str) -> Refund:
         """Return one refund (``NotFound`` if there is none)."""
         refund_id = checked_id(refund_id, "refund_id")
-        return self._read(lambda tx: tx.uow.refunds.get(refund_id))
+        return self._context.read(lambda tx: tx.uow.refunds.get(refund_id))
 
-    def list_refunds(self, payment_id: str) -> list[Refund]:
+    def list_for_payment(self, payment_id: str) -> list[Refund]:
         """Every refund of a payment, oldest first."""
         payment_id = checked_id(payment_id, "payment_id")
-        return list(self._read(lambda tx: tx.uow.refunds.list_for_payment(payment_id)))
+        return list(self._context.read(lambda tx: tx.uow.refunds.list_for_payment(payment_id)))
 
-    def reconcile_refund(self, refund_id: str) -> Refund:
+    def reconcile(self, refund_id: str) -> Refund:
         """Ask the provider about a ``processing`` refund; any other refund is returned as is."""
         refund_id = checked_id(refund_id, "refund_id")
-        refund = self.get_refund(refund_id)
+        refund = self.get(refund_id)
         if refund.status is not _R.PROCESSING:
             return refund
-        payment = self._read(lambda tx: tx.uow.payments.get(refund.payment_id))
-        gateway = self.gateways.by_name(payment.provider)
+        payment = self._context.read(lambda tx: tx.uow.payments.get(refund.payment_id))
+        gateway = self._context.gateways.by_name(payment.provider)
         lookup = RefundLookup(
             refund_id=refund.id,
             provider_refund_id=refund.provider_refund_id,
             provider_payment_id=provider_id(payment),
-            idempotency_key=f"paykit:{refund.id}:refund",
+            idempotency_key=provider_key(refund.id, Operation.REFUND),
             amount=refund.amount,
         )
         result = self._call_refund_gateway(
-            lambda: gateway.retrieve_refund(lookup), refund, "reconcile"
+            lambda: gateway.retrieve_refund(lookup), refund, Operation.RECONCILE
         )
-        result = self._believable(result, refund.submitted_at or refund.updated_at)
-        return self._transact(
-            partial(_record_refund_result, refund=refund, result=result, operation="reconcile")
+        result = self._context.believable(result, refund.submitted_at or refund.updated_at)
+        return self._context.transact(
+            partial(
+                settle_refund, refund_id=refund.id, result=result, operation=Operation.RECONCILE
+            )
         )
 
     def _call_refund_gateway(
-        self, call: Callable[[], GatewayResult], refund: Refund, operation: str
+        self, call: Callable[[], GatewayResult], refund: Refund, operation: Operation
     ) -> GatewayResult:
         """Like ``_call_gateway`` for refunds.
 
@@ -223,23 +230,16 @@ class RefundOperations(ServiceCore):
                 refund_id=current.id,
                 data=outcome.data,
             )
-            if operation == "refund" and outcome.refused and current.status is _R.PROCESSING:
+            if (
+                operation is Operation.REFUND
+                and outcome.refused
+                and current.status is _R.PROCESSING
+            ):
                 fail_refund(tx, current, payment, outcome.code, str(outcome.error))
 
-        self._transact(record)
+        self._context.transact(record)
         msg = f"refund {refund.id} failed: {outcome.error}"
         raise RefundProcessingError(msg, refund_id=refund.id) from outcome.error
-
-
-def _record_refund_result(
-    tx: Transaction, *, refund: Refund, result: GatewayResult, operation: str = "refund"
-) -> Refund:
-    """Settle the refund as the provider answered, then any webhook that overtook the answer."""
-    settled = apply_refund_result(tx, refund.id, result, operation)
-    if refund.provider_refund_id is None and settled.provider_refund_id is not None:
-        payment = tx.uow.payments.get(settled.payment_id)
-        apply_waiting_events(tx, payment.provider, provider_refund_id=settled.provider_refund_id)
-    return settled
 
 
 def _refund_money(amount: AmountLike, currency: str) -> Money:

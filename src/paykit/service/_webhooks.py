@@ -48,13 +48,14 @@ from paykit.gateways.base import (
     WebhookEventType,
     WebhookGateway,
 )
-from paykit.service._core import ProviderFailure, ServiceCore, call_provider
+from paykit.service._context import ProviderFailure, ServiceContext, call_provider
 from paykit.service._rules.inbox import receive
 from paykit.service._rules.matching import match_payment, match_refund
+from paykit.service._rules.provider_keys import Operation, provider_key
 from paykit.service._rules.transaction import Transaction
 from paykit.service._rules.validation import checked_id
 
-__all__ = ["WebhookOperations", "WebhookOutcome", "WebhookResult"]
+__all__ = ["WebhookOutcome", "WebhookResult", "Webhooks"]
 
 _log = logging.getLogger("paykit.webhooks")
 
@@ -100,12 +101,13 @@ class WebhookResult:
         return self.status_code < 300  # noqa: PLR2004 - HTTP's own boundary
 
 
-class WebhookOperations(ServiceCore):
-    """The webhook part of ``PaymentService``."""
+class Webhooks:
+    """Provider webhooks and the records they bring: the inbox, disputes (``service.webhooks``)."""
 
-    def handle_webhook(
-        self, provider: str, headers: Mapping[str, str], raw_body: bytes
-    ) -> WebhookResult:
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    def handle(self, provider: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookResult:
         """Verify, record once and apply a provider's webhook; say what to answer.
 
         ``provider`` is the gateway's name (``"stripe"``), usually taken from the URL the
@@ -113,7 +115,7 @@ class WebhookOperations(ServiceCore):
         them. Never raises for anything the provider sent; a bug or a storage outage is
         logged and answered with 503 so the provider delivers the event again.
         """
-        gateway = self.gateways.find(provider)
+        gateway = self._context.gateways.find(provider)
         if gateway is None or not isinstance(gateway, WebhookGateway):
             return WebhookResult(
                 status_code=404,
@@ -125,7 +127,7 @@ class WebhookOperations(ServiceCore):
             return event
         try:
             event = self._complete(gateway, event)
-            receipt = self._transact(partial(receive, event=event))
+            receipt = self._context.transact(partial(receive, event=event))
         except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
             _log.exception("could not record %s event %s", provider, event.event_id)
             return _unavailable("could not record the event; deliver it again", event.event_id)
@@ -144,21 +146,23 @@ class WebhookOperations(ServiceCore):
             tx.uow.payments.get(payment_id)
             return list(tx.uow.disputes.list_for_payment(payment_id))
 
-        return self._read(work)
+        return self._context.read(work)
 
     def get_dispute(self, dispute_id: str) -> Dispute:
         """Return one dispute (``NotFound`` if there is none)."""
         dispute_id = checked_id(dispute_id, "dispute_id")
-        return self._read(lambda tx: tx.uow.disputes.get(dispute_id))
+        return self._context.read(lambda tx: tx.uow.disputes.get(dispute_id))
 
-    def list_webhook_events(self, payment_id: str) -> list[InboxEntry]:
+    def list_events(self, payment_id: str) -> list[InboxEntry]:
         """The provider events applied to a payment, in the order received."""
         payment_id = checked_id(payment_id, "payment_id")
-        return list(self._read(lambda tx: tx.uow.webhook_inbox.list_for_payment(payment_id)))
+        return list(
+            self._context.read(lambda tx: tx.uow.webhook_inbox.list_for_payment(payment_id))
+        )
 
-    def list_unmatched_webhook_events(self, *, limit: int | None = None) -> list[InboxEntry]:
+    def list_unmatched(self, *, limit: int | None = None) -> list[InboxEntry]:
         """Stored events still waiting for a payment or refund paykit does not know."""
-        return list(self._read(lambda tx: tx.uow.webhook_inbox.list_unmatched(limit=limit)))
+        return list(self._context.read(lambda tx: tx.uow.webhook_inbox.list_unmatched(limit=limit)))
 
     def _complete(self, gateway: WebhookGateway, event: WebhookEvent) -> WebhookEvent:
         """Ask the provider for the object only when the event carries too little to decide.
@@ -184,13 +188,13 @@ class WebhookOperations(ServiceCore):
     def _look_up_payment(
         self, gateway: Gateway, event: WebhookEvent
     ) -> GatewayResult | ProviderFailure | None:
-        payment = self._read(partial(_known_payment, event=event))
+        payment = self._context.read(partial(_known_payment, event=event))
         if payment is None or payment.provider != gateway.name:
             return None
         lookup = PaymentLookup(
             payment_id=payment.id,
             provider_payment_id=payment.provider_payment_id or event.provider_payment_id,
-            idempotency_key=f"paykit:{payment.id}:charge",
+            idempotency_key=provider_key(payment.id, Operation.CHARGE),
             amount=payment.amount,
             submitted_at=payment.submitted_at,
         )
@@ -199,7 +203,7 @@ class WebhookOperations(ServiceCore):
     def _look_up_refund(
         self, gateway: Gateway, event: WebhookEvent
     ) -> GatewayResult | ProviderFailure | None:
-        known = self._read(partial(_known_refund, event=event))
+        known = self._context.read(partial(_known_refund, event=event))
         if known is None:
             return None
         refund, payment = known
@@ -209,7 +213,7 @@ class WebhookOperations(ServiceCore):
             refund_id=refund.id,
             provider_refund_id=refund.provider_refund_id or event.provider_refund_id,
             provider_payment_id=payment.provider_payment_id,
-            idempotency_key=f"paykit:{refund.id}:refund",
+            idempotency_key=provider_key(refund.id, Operation.REFUND),
             amount=refund.amount,
         )
         return call_provider(partial(gateway.retrieve_refund, lookup))

@@ -7,43 +7,47 @@ changes nothing. An event about a payment or refund paykit does not know yet is 
 ``unmatched``; :func:`apply_waiting_events` applies it once its record turns up (called when
 a charge or refund answer records the provider's id, and by reconciliation sweeps).
 
-Entries keep the normalised event (:func:`event_to_payload`), not the raw request: its
-signature could not be checked again later, and the normalised form is what paykit applies.
+Entries keep the normalised event (``paykit.gateways._event_codec``), not the raw request:
+its signature could not be checked again later, and the normalised form is what paykit
+applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
-from paykit.domain.dispute import DisputeStatus
-from paykit.domain.payment import NextAction, Payment
+from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
-from paykit.domain.transaction_log import LogType, thaw
+from paykit.domain.transaction_log import LogType
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
+from paykit.gateways._event_codec import event_from_payload, event_to_payload
 from paykit.gateways.base import (
-    DisputeDetails,
-    GatewayOutcome,
     GatewayResult,
     WebhookEvent,
     WebhookEventType,
 )
-from paykit.money import Money
 from paykit.service._rules.disputes import apply_dispute
 from paykit.service._rules.matching import Match, match_payment, match_refund
-from paykit.service._rules.settlement import apply_payment_result, apply_refund_result, result_data
+from paykit.service._rules.provider_keys import Operation
+from paykit.service._rules.settlement import (
+    apply_payment_result,
+    apply_refund_result,
+    learn_provider_payment_id,
+    learn_provider_refund_id,
+    result_data,
+)
 from paykit.service._rules.transaction import Transaction
 
 __all__ = [
     "Receipt",
     "RetryCounts",
     "apply_waiting_events",
-    "event_from_payload",
-    "event_to_payload",
     "receive",
     "retry_unmatched",
+    "settle_payment",
+    "settle_refund",
 ]
 
 _W = WebhookEventType
@@ -125,6 +129,36 @@ def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name
             tx.uow.webhook_inbox.update(entry)
             applied += entry.status is InboxStatus.APPLIED
     return applied
+
+
+def settle_payment(
+    tx: Transaction, payment: Payment, result: GatewayResult, operation: Operation
+) -> None:
+    """Apply the answer to a call paykit made (or a lookup), then the events that waited.
+
+    The one path for every answer that is not a webhook: charge, capture, void and
+    reconciliation. If the answer teaches paykit the provider's id, the webhooks that
+    overtook it -- stored unmatched, naming only that id -- are applied right after it.
+    (A webhook learns its ids through :func:`receive`, which applies the waiting events once
+    for the whole delivery.)
+    """
+    learned = learn_provider_payment_id(tx, payment, result.provider_id)
+    apply_payment_result(tx, payment, result, operation)
+    if learned:
+        apply_waiting_events(tx, payment.provider, provider_payment_id=payment.provider_payment_id)
+
+
+def settle_refund(
+    tx: Transaction, refund_id: str, result: GatewayResult, operation: Operation
+) -> Refund:
+    """Apply the answer to a refund call or lookup, then the events that waited for its id."""
+    refund = tx.uow.refunds.get(refund_id)
+    payment = tx.uow.payments.get(refund.payment_id)
+    learned = learn_provider_refund_id(tx, refund, result.provider_id)
+    apply_refund_result(tx, refund, payment, result, operation)
+    if learned:
+        apply_waiting_events(tx, payment.provider, provider_refund_id=refund.provider_refund_id)
+    return refund
 
 
 class RetryCounts(NamedTuple):
@@ -230,21 +264,20 @@ def _apply(tx: Transaction, event: WebhookEvent, record: Payment | Refund) -> Pa
 
 
 def _apply_to_payment(tx: Transaction, payment: Payment, event: WebhookEvent) -> None:
-    if event.provider_payment_id and payment.provider_payment_id is None:
-        payment.provider_payment_id = event.provider_payment_id
-        tx.uow.payments.update(payment)
+    learn_provider_payment_id(tx, payment, event.provider_payment_id)
     if event.type is _W.PAYMENT_REFUNDED:
         _check_refunded_total(tx, payment, event.result)
     elif event.result is not None:
-        apply_payment_result(tx, payment, event.result, "webhook")
+        apply_payment_result(tx, payment, event.result, Operation.WEBHOOK)
 
 
 def _apply_to_refund(tx: Transaction, event: WebhookEvent, refund: Refund) -> Payment:
     payment = tx.uow.payments.get(refund.payment_id)
     _log_received(tx, payment, event, refund_id=refund.id)
     if event.result is not None:
-        apply_refund_result(tx, refund.id, event.result, "webhook")
-    return tx.uow.payments.get(refund.payment_id)
+        learn_provider_refund_id(tx, refund, event.result.provider_id)
+        apply_refund_result(tx, refund, payment, event.result, Operation.WEBHOOK)
+    return payment
 
 
 def _log_received(
@@ -276,122 +309,3 @@ def _check_refunded_total(tx: Transaction, payment: Payment, result: GatewayResu
             f"{payment.provider} reports {reported} refunded but paykit knows of {known}: "
             "refunded outside paykit? needs review",
         )
-
-
-# -- the stored form of an event ---------------------------------------------------------------
-
-
-def event_to_payload(event: WebhookEvent) -> dict[str, Any]:
-    """The JSON-safe form of a normalised event that the inbox keeps."""
-    return {
-        "provider": event.provider,
-        "event_id": event.event_id,
-        "type": str(event.type),
-        "provider_type": event.provider_type,
-        "created": _when(event.created),
-        "provider_payment_id": event.provider_payment_id,
-        "provider_refund_id": event.provider_refund_id,
-        "payment_id": event.payment_id,
-        "refund_id": event.refund_id,
-        "result": None if event.result is None else _result_payload(event.result),
-        "dispute": None if event.dispute is None else _dispute_payload(event.dispute),
-        "raw": event.raw,
-    }
-
-
-def event_from_payload(payload: Mapping[str, Any]) -> WebhookEvent:
-    """The event :func:`event_to_payload` stored."""
-    result = payload.get("result")
-    dispute = payload.get("dispute")
-    return WebhookEvent(
-        provider=payload["provider"],
-        event_id=payload["event_id"],
-        type=WebhookEventType(payload["type"]),
-        provider_type=payload["provider_type"],
-        created=_parse_when(payload.get("created")),
-        provider_payment_id=payload.get("provider_payment_id"),
-        provider_refund_id=payload.get("provider_refund_id"),
-        payment_id=payload.get("payment_id"),
-        refund_id=payload.get("refund_id"),
-        result=None if result is None else _result_from(result),
-        dispute=None if dispute is None else _dispute_from(dispute),
-        raw=thaw(payload.get("raw") or {}, "webhook payload"),
-    )
-
-
-def _money_payload(money: Money | None) -> dict[str, str] | None:
-    return None if money is None else {"amount": str(money.amount), "currency": money.currency}
-
-
-def _money_from(value: Mapping[str, str] | None) -> Money | None:
-    return None if value is None else Money.of(value["amount"], value["currency"])
-
-
-def _when(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _parse_when(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _result_payload(result: GatewayResult) -> dict[str, Any]:
-    action = result.next_action
-    return {
-        "outcome": str(result.outcome),
-        "provider_id": result.provider_id,
-        "amount": _money_payload(result.amount),
-        "decline_code": result.decline_code,
-        "message": result.message,
-        "next_action": None
-        if action is None
-        else {  # never the client secret: it is not stored anywhere
-            "type": action.type,
-            "redirect_url": action.redirect_url,
-            "instructions": dict(action.instructions),
-        },
-    }
-
-
-def _result_from(value: Mapping[str, Any]) -> GatewayResult:
-    action = value.get("next_action")
-    return GatewayResult(
-        outcome=GatewayOutcome(value["outcome"]),
-        provider_id=value.get("provider_id"),
-        amount=_money_from(value.get("amount")),
-        decline_code=value.get("decline_code"),
-        message=value.get("message"),
-        next_action=None
-        if action is None
-        else NextAction(
-            type=action["type"],
-            redirect_url=action.get("redirect_url"),
-            instructions=dict(action.get("instructions") or {}),
-        ),
-    )
-
-
-def _dispute_payload(details: DisputeDetails) -> dict[str, Any]:
-    return {
-        "provider_dispute_id": details.provider_dispute_id,
-        "status": str(details.status),
-        "amount": _money_payload(details.amount),
-        "reason": details.reason,
-        "provider_status": details.provider_status,
-        "evidence_due_by": _when(details.evidence_due_by),
-    }
-
-
-def _dispute_from(value: Mapping[str, Any]) -> DisputeDetails:
-    amount = _money_from(value["amount"])
-    if amount is None:  # pragma: no cover - _dispute_payload always writes it
-        msg = "a stored dispute has no amount"
-        raise ValueError(msg)
-    return DisputeDetails(
-        provider_dispute_id=value["provider_dispute_id"],
-        status=DisputeStatus(value["status"]),
-        amount=amount,
-        reason=value.get("reason") or "",
-        provider_status=value.get("provider_status") or "",
-        evidence_due_by=_parse_when(value.get("evidence_due_by")),
-    )

@@ -17,9 +17,17 @@ from paykit.domain.payment import PAYMENT_TRANSITIONS, Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import LogType
 from paykit.gateways.base import EXPIRED, GatewayOutcome, GatewayResult
+from paykit.service._rules.provider_keys import Operation
 from paykit.service._rules.transaction import Transaction
 
-__all__ = ["apply_payment_result", "apply_refund_result", "fail_refund", "result_data"]
+__all__ = [
+    "apply_payment_result",
+    "apply_refund_result",
+    "fail_refund",
+    "learn_provider_payment_id",
+    "learn_provider_refund_id",
+    "result_data",
+]
 
 _P = PaymentStatus
 _R = RefundStatus
@@ -59,7 +67,28 @@ def result_data(result: GatewayResult) -> dict[str, Any]:
     return data
 
 
-def _unchanged_log_type(outcome: GatewayOutcome, operation: str) -> LogType:
+def learn_provider_payment_id(tx: Transaction, payment: Payment, provider_id: str | None) -> bool:
+    """Record the provider's id of ``payment`` if paykit did not know it; say whether it did.
+
+    The first id a provider gives is kept: a later answer never renames the payment.
+    """
+    if not provider_id or payment.provider_payment_id is not None:
+        return False
+    payment.provider_payment_id = provider_id
+    tx.uow.payments.update(payment)
+    return True
+
+
+def learn_provider_refund_id(tx: Transaction, refund: Refund, provider_id: str | None) -> bool:
+    """Record the provider's id of ``refund`` (see :func:`learn_provider_payment_id`)."""
+    if not provider_id or refund.provider_refund_id is not None:
+        return False
+    refund.provider_refund_id = provider_id
+    tx.uow.refunds.update(refund)
+    return True
+
+
+def _unchanged_log_type(outcome: GatewayOutcome, operation: Operation) -> LogType:
     """How to log an answer that moves nothing: unknown, still waiting, or a confirmation.
 
     ``reconciled`` is a reconciliation's answer, or any answer that only confirms what paykit
@@ -67,17 +96,17 @@ def _unchanged_log_type(outcome: GatewayOutcome, operation: str) -> LogType:
     """
     if outcome is _O.UNKNOWN:
         return LogType.OUTCOME_UNKNOWN
-    if operation == "reconcile" or outcome not in _STILL_WAITING:
+    if operation is Operation.RECONCILE or outcome not in _STILL_WAITING:
         return LogType.RECONCILED
     return LogType.AWAITING_PROVIDER
 
 
 def _payment_target(
-    payment: Payment, result: GatewayResult, operation: str
+    payment: Payment, result: GatewayResult, operation: Operation
 ) -> PaymentStatus | None:
     """The status the provider's answer points to, or ``None`` if it settles nothing."""
     outcome, code = result.outcome, result.decline_code
-    if operation == "void" and outcome is _O.SUCCEEDED:
+    if operation is Operation.VOID and outcome is _O.SUCCEEDED:
         return _P.CANCELLED  # the void went through: the hold (or the pending payment) is gone
     if outcome is _O.DECLINED and payment.status is _P.REQUIRES_ACTION and code == EXPIRED:
         return _P.CANCELLED  # the payer let it lapse (an unpaid transfer): nothing failed
@@ -89,7 +118,7 @@ def _payment_target(
 
 
 def apply_payment_result(
-    tx: Transaction, payment: Payment, result: GatewayResult, operation: str
+    tx: Transaction, payment: Payment, result: GatewayResult, operation: Operation
 ) -> None:
     """Move ``payment`` to where the provider's answer says it is.
 
@@ -134,19 +163,17 @@ def apply_payment_result(
 
 
 def apply_refund_result(
-    tx: Transaction, refund_id: str, result: GatewayResult, operation: str
-) -> Refund:
-    """Settle a ``processing`` refund as the provider's answer says, booking it on the payment."""
-    refund = tx.uow.refunds.get(refund_id)
-    payment = tx.uow.payments.get(refund.payment_id)
+    tx: Transaction, refund: Refund, payment: Payment, result: GatewayResult, operation: Operation
+) -> None:
+    """Settle a ``processing`` refund as the provider's answer says, booking it on ``payment``.
+
+    The caller learns the provider's refund id first (:func:`learn_provider_refund_id`).
+    """
     data = result_data(result)
-    if result.provider_id and refund.provider_refund_id is None:
-        refund.provider_refund_id = result.provider_id
-        tx.uow.refunds.update(refund)
     contradiction = _refund_contradiction(refund, result)
     if contradiction is not None:
         tx.flag_for_review(payment, f"{operation}: {contradiction}", refund_id=refund.id, data=data)
-        return refund
+        return
     if refund.status is not _R.PROCESSING or result.outcome in (_O.PENDING, _O.UNKNOWN):
         tx.log(
             payment.id,
@@ -155,7 +182,7 @@ def apply_refund_result(
             refund_id=refund.id,
             data=data,
         )
-        return refund
+        return
     if result.outcome is _O.SUCCEEDED:
         tx.move_refund(
             refund, payment, _R.COMPLETED, LogType.REFUND_PROCESSED, "refund completed", data=data
@@ -178,9 +205,8 @@ def apply_refund_result(
                 else EventType.PAYMENT_PARTIALLY_REFUNDED,
                 payment,
             )
-        return refund
+        return
     fail_refund(tx, refund, payment, result.decline_code, result.message, data)
-    return refund
 
 
 def _refund_contradiction(refund: Refund, result: GatewayResult) -> str | None:

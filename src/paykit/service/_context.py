@@ -1,4 +1,9 @@
-"""What every part of the service shares: collaborators, units of work, provider calls.
+"""What every part of the service shares: one context, units of work, provider calls.
+
+``PaymentService`` builds one :class:`ServiceContext` and hands it to each of its parts
+(payment methods, payments, refunds, webhooks, the reconciler), so they share the storage,
+the gateways, the event bus, the clock and the id factory without inheriting from one
+another.
 
 A provider call never happens inside a unit of work. :func:`call_provider` runs it and turns
 an exception into a :class:`ProviderFailure`; the operations record that in a unit of work
@@ -31,14 +36,14 @@ from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
 from paykit.service._rules.transaction import Transaction, run_in_transaction
 from paykit.storage.base import Storage
 
-__all__ = ["ProviderFailure", "ServiceCore", "call_provider", "provider_id", "require_active"]
+__all__ = ["ProviderFailure", "ServiceContext", "call_provider", "provider_id", "require_active"]
 
 T = TypeVar("T")
 
 _O = GatewayOutcome
 
 
-class ServiceCore:
+class ServiceContext:
     """The collaborators every operation shares, and the two ways to run a unit of work.
 
     ``PaymentService`` (see ``paykit.service``) documents the constructor's arguments.
@@ -60,34 +65,35 @@ class ServiceCore:
             gateways if isinstance(gateways, GatewayRegistry) else GatewayRegistry(gateways)
         )
         self.events = events if events is not None else EventBus()
-        self._clock = clock
-        self._new_id = id_factory
-        self._attempts = conflict_attempts
-        self._in_flight_grace = in_flight_grace
+        self.clock = clock
+        self.new_id = id_factory
+        self.conflict_attempts = conflict_attempts
+        self.in_flight_grace = in_flight_grace
 
-    def _transact(self, work: Callable[[Transaction], T]) -> T:
+    def transact(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` in a unit of work and commit it, retrying it after a conflict."""
         return run_in_transaction(
             self.storage,
             work,
-            clock=self._clock,
-            new_id=self._new_id,
+            clock=self.clock,
+            new_id=self.new_id,
             events=self.events,
-            attempts=self._attempts,
+            attempts=self.conflict_attempts,
         )
 
-    def _read(self, work: Callable[[Transaction], T]) -> T:
+    def read(self, work: Callable[[Transaction], T]) -> T:
         """Run read-only ``work`` in a unit of work that is rolled back."""
         with self.storage.unit_of_work() as uow:
-            return work(Transaction(uow, self._clock(), self._new_id))
+            return work(Transaction(uow, self.clock(), self.new_id))
 
-    def _believable(self, result: GatewayResult, claimed_at: datetime) -> GatewayResult:
+    def believable(self, result: GatewayResult, claimed_at: datetime) -> GatewayResult:
         """A "not found" within ``in_flight_grace`` of the claim is no proof of anything.
 
         The request being looked for may still be on its way to the provider; failing the
         record now would lose money the provider is about to take or pay out. Until the
         grace has passed, such an answer counts as unknown.
         """
-        too_early = self._clock() - claimed_at < self._in_flight_grace
+        too_early = self.clock() - claimed_at < self.in_flight_grace
         if result.outcome is _O.DECLINED and result.decline_code == NOT_FOUND and too_early:
             return attrs.evolve(
                 result,

@@ -27,13 +27,13 @@ from typing import Final, TextIO
 
 from paykit.errors import PaykitError
 from paykit.service import (
+    DEFAULT_POLICY,
     RECONCILABLE_STATUSES,
     PaymentService,
     ReconcileProgress,
     ReconcileReport,
     SweepCounts,
 )
-from paykit.service._reconciliation import DEFAULT_GIVE_UP_AFTER, DEFAULT_SWEPT_STATUSES
 
 __all__ = [
     "EXIT_ERRORS",
@@ -41,6 +41,7 @@ __all__ = [
     "EXIT_USAGE",
     "ConfigurationError",
     "ProgressBar",
+    "format_duration",
     "load_service",
     "main",
     "parse_duration",
@@ -77,6 +78,19 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(msg)
     parts = [timedelta(**{_UNITS[unit]: int(number)}) for number, unit in _PART.findall(text)]
     return sum(parts, timedelta())
+
+
+def format_duration(value: timedelta | None) -> str:
+    """The shortest :func:`parse_duration` text for ``value`` (``15m``, ``7d``, ``1h30m``)."""
+    if value is None:
+        return "never"
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def _duration(*, allow_zero: bool) -> Callable[[str], timedelta]:
@@ -131,15 +145,18 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--older-than",
         type=_duration(allow_zero=True),
-        default=timedelta(minutes=15),
+        default=DEFAULT_POLICY.older_than,
         metavar="DURATION",
-        help="only records unchanged for at least this long: 90s, 15m, 2h, 1d (default: 15m)",
+        help=(
+            "only records unchanged for at least this long: 90s, 15m, 2h, 1d "
+            f"(default: {format_duration(DEFAULT_POLICY.older_than)})"
+        ),
     )
     sweep.add_argument(
         "--limit",
         type=_positive_int,
-        default=1000,
-        help="at most this many payments and this many refunds (default: 1000)",
+        default=DEFAULT_POLICY.limit,
+        help=f"at most this many payments and this many refunds (default: {DEFAULT_POLICY.limit})",
     )
     sweep.add_argument(
         "--status",
@@ -150,32 +167,41 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--lease",
         type=_duration(allow_zero=False),
-        default=timedelta(minutes=5),
+        default=DEFAULT_POLICY.lease,
         metavar="DURATION",
-        help="how long this worker's claim on a record lasts (default: 5m)",
+        help=(
+            "how long this worker's claim on a record lasts "
+            f"(default: {format_duration(DEFAULT_POLICY.lease)})"
+        ),
     )
     sweep.add_argument(
         "--backoff",
         type=_duration(allow_zero=False),
-        default=timedelta(minutes=1),
+        default=DEFAULT_POLICY.backoff,
         metavar="DURATION",
-        help="wait before asking again about a still-unknown record; doubles (default: 1m)",
+        help=(
+            "wait before asking again about a still-unknown record; doubles "
+            f"(default: {format_duration(DEFAULT_POLICY.backoff)})"
+        ),
     )
     sweep.add_argument(
         "--max-backoff",
         type=_duration(allow_zero=False),
-        default=timedelta(hours=6),
+        default=DEFAULT_POLICY.max_backoff,
         metavar="DURATION",
-        help="the longest wait between two questions about one record (default: 6h)",
+        help=(
+            "the longest wait between two questions about one record "
+            f"(default: {format_duration(DEFAULT_POLICY.max_backoff)})"
+        ),
     )
     sweep.add_argument(
         "--give-up-after",
         type=_give_up_after,
-        default=DEFAULT_GIVE_UP_AFTER,
+        default=DEFAULT_POLICY.give_up_after,
         metavar="DURATION",
         help=(
             "mark stored webhooks unmatched for longer than this 'expired' and stop retrying "
-            "them, or 'never' (default: 7d)"
+            f"them, or 'never' (default: {format_duration(DEFAULT_POLICY.give_up_after)})"
         ),
     )
     sweep.add_argument(
@@ -326,7 +352,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     draw = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar(sys.stderr) if draw else None
-    statuses = tuple(dict.fromkeys(args.status)) if args.status else DEFAULT_SWEPT_STATUSES
+    statuses = tuple(dict.fromkeys(args.status)) if args.status else DEFAULT_POLICY.statuses
     try:
         report = service.reconcile(
             older_than=args.older_than,

@@ -33,8 +33,9 @@ from paykit import (
     SandboxToken,
     SweepCounts,
 )
-from paykit.cli import main, parse_duration, report_json, report_table
+from paykit.cli import format_duration, main, parse_duration, report_json, report_table
 from paykit.gateways.base import GatewayResult, PaymentLookup, RefundLookup
+from paykit.service import DEFAULT_POLICY, ReconcilePolicy
 
 ROOT = Path(__file__).parents[2]
 HOST = "clihost_app"
@@ -796,3 +797,22 @@ def test_python_dash_m_paykit_in_a_real_process(tmp_path: Path) -> None:
     }
     assert done.stderr.endswith(b"\r[####################] 3/3 payments+refunds\n")
     assert done.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    "text", ["1m30s", "15m", "1h30m", "7d", "1d2h3m4s", "0s"], ids=lambda text: text
+)
+def test_a_formatted_duration_parses_back_to_itself(text: str) -> None:
+    """``format_duration`` writes the shortest text ``parse_duration`` reads back."""
+    assert format_duration(parse_duration(text)) == text
+
+
+def test_the_help_shows_the_policys_defaults(capsys: Capture) -> None:
+    """The CLI takes its defaults from ``ReconcilePolicy``, so ``--help`` cannot drift."""
+    main(["reconcile", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+
+    assert ReconcilePolicy() == DEFAULT_POLICY
+    for value in (DEFAULT_POLICY.older_than, DEFAULT_POLICY.lease, DEFAULT_POLICY.max_backoff):
+        assert f"(default: {format_duration(value)})" in shown
+    assert f"(default: {DEFAULT_POLICY.limit})" in shown

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 
 from paykit import InMemoryStorage, Payment, PaymentService, WebhookSignatureError
-from paykit.gateways.paypal import CHECKOUT_TOKEN, FakePayPal, FakeVault, PayPalGateway
+from paykit.gateways.paypal import CHECKOUT_TOKEN, PayPalGateway
+from paykit.testing.fake_paypal import FakePayPal, FakeVault
 
 CUSTOMER = "customer-42"  # the host application's own customer id
 RETURN_URL = "https://shop.example/paypal/return"

@@ -22,7 +22,8 @@ import time
 
 from paykit import InMemoryStorage, Payment, PaymentService, WebhookSignatureError
 from paykit.gateways import PaymentLookup
-from paykit.gateways.stripe import FakeStripe, StripeGateway
+from paykit.gateways.stripe import StripeGateway
+from paykit.testing.fake_stripe import FakeStripe
 
 # The demo signs its own event with this; a real endpoint uses the whsec_ secret Stripe gives it.
 WEBHOOK_SECRET = "whsec_example_only"  # noqa: S105 - a public demo value, not a credential

@@ -60,7 +60,8 @@ from paykit import (
 from paykit.errors import GatewayConfigurationError
 from paykit.gateways.sandbox import LedgerKind
 from paykit.storage.sql import SqlStorage
-from paykit.testing import FaultKind, FaultPlan, FaultyGateway
+from paykit.testing import FaultPlan, FaultyGateway
+from paykit.testing.faults import FAULTY_GATEWAY_FAULTS
 
 _P = PaymentStatus
 _R = RefundStatus
@@ -417,7 +418,7 @@ class FaultRun:
 
     def summary(self) -> str:
         """What the run injected and proved."""
-        faults = ", ".join(f"{kind}={self.plan.counts[kind]}" for kind in FaultKind)
+        faults = ", ".join(f"{kind}={self.plan.counts[kind]}" for kind in FAULTY_GATEWAY_FAULTS)
         lines = [
             (
                 f"fault injection, seed {self.plan.seed}: "
@@ -479,7 +480,7 @@ def test_lifecycles_under_faults_keep_every_invariant(
 
     with capsys.disabled():
         print("\n" + run.summary())  # noqa: T201 - the run's report is the point
-    assert all(run.plan.counts[kind] > 0 for kind in FaultKind), run.plan.summary()
+    assert all(run.plan.counts[kind] > 0 for kind in FAULTY_GATEWAY_FAULTS), run.plan.summary()
     assert run.answers[str(WebhookOutcome.DUPLICATE)] > 0
 
 

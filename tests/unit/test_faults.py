@@ -29,6 +29,8 @@ from paykit.money import Money
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
 from paykit.testing.faults import (
     DEFAULT_RATES,
+    FAKE_PROVIDER_FAULTS,
+    FAULTY_GATEWAY_FAULTS,
     LOOKUP_FAULTS,
     REQUEST_FAULTS,
     WEBHOOK_FAULTS,
@@ -107,10 +109,23 @@ def faulty_gateway(
 
 
 def test_the_fault_groups_cover_every_kind() -> None:
-    """Request and webhook faults partition the kinds; lookups get a subset of requests."""
-    assert set(REQUEST_FAULTS) | set(WEBHOOK_FAULTS) == set(FaultKind)
+    """Request and webhook faults partition the injector's kinds; lookups get a subset."""
+    assert FAULTY_GATEWAY_FAULTS == REQUEST_FAULTS + WEBHOOK_FAULTS
     assert not set(REQUEST_FAULTS) & set(WEBHOOK_FAULTS)
     assert set(LOOKUP_FAULTS) == {_F.CONNECTION_REFUSED, _F.TIMEOUT_AFTER_SUCCESS, _F.SERVER_ERROR}
+
+
+def test_one_vocabulary_names_what_the_injector_and_the_fakes_inject() -> None:
+    """Every kind is injected by the sandbox's injector or the fakes; they share the requests."""
+    assert set(FAULTY_GATEWAY_FAULTS) | set(FAKE_PROVIDER_FAULTS) == set(FaultKind)
+    assert set(FAKE_PROVIDER_FAULTS) - set(REQUEST_FAULTS) == {_F.ERROR_RESPONSE}
+    assert not set(FAKE_PROVIDER_FAULTS) & set(WEBHOOK_FAULTS)
+
+
+def test_a_fault_only_the_fakes_script_gets_no_rate() -> None:
+    """A rate for ``error_response`` is refused: the injector would never inject it."""
+    with pytest.raises(ValueError, match="does not inject error_response"):
+        FaultPlan(1, {_F.ERROR_RESPONSE: 0.1})
 
 
 def test_default_rates_and_given_rates() -> None:
@@ -120,7 +135,8 @@ def test_default_rates_and_given_rates() -> None:
     assert sum(DEFAULT_RATES[kind] for kind in REQUEST_FAULTS) <= 1
     plan = FaultPlan(1, {_F.LOST_WEBHOOK: 0.5})
     assert plan.rates[_F.LOST_WEBHOOK] == 0.5
-    assert {plan.rates[kind] for kind in FaultKind if kind is not _F.LOST_WEBHOOK} == {0.0}
+    assert set(plan.rates) == set(FAULTY_GATEWAY_FAULTS)
+    assert {rate for kind, rate in plan.rates.items() if kind is not _F.LOST_WEBHOOK} == {0.0}
 
 
 @pytest.mark.parametrize(
@@ -651,7 +667,7 @@ def test_the_same_seed_gives_the_same_run() -> None:
     first, second = _run(2024), _run(2024)
     assert first == second
     history = first[0]
-    assert {kind for _, kind in history} == set(FaultKind)  # the script meets every kind
+    assert {kind for _, kind in history} == set(FAULTY_GATEWAY_FAULTS)  # it meets every kind
 
 
 def test_another_seed_gives_another_run() -> None:

@@ -71,32 +71,52 @@ timeouts after the provider acted, 5xx, 429, dropped responses, and webhooks del
 out of order, early or never -- chosen by a seeded ``FaultPlan`` so a failing run replays
 exactly (see ``paykit.testing.faults``).
 
-This package needs pytest installed (it is a development dependency, not a runtime one).
-``import paykit`` never imports it, so applications do not pay for it.
+``FakeStripe`` (``paykit.testing.fake_stripe``, needs the ``stripe`` extra) and
+``FakePayPal`` (``paykit.testing.fake_paypal``, needs the ``paypal`` extra) are scripted,
+in-process providers behind ``httpx.MockTransport``, to test an application against the
+Stripe and PayPal adapters offline. Their scripted faults and ``FaultyGateway``'s share one
+vocabulary, :class:`FaultKind`.
+
+The suites (``RepositoryContract``, ``GatewayConformance`` and their helpers) need pytest
+installed (a development dependency, not a runtime one); the fakes, the fault injector and
+``RunBeforeCommit`` do not. Each name that needs pytest or an extra is imported on first
+use, so importing one part never requires another's dependencies. ``import paykit`` never
+imports this package, so applications do not pay for it.
 """
 
-import pytest
+import importlib
+import sys
+from typing import TYPE_CHECKING, Final
 
-# Registered before the import below so that pytest rewrites the suite's asserts and a
-# failing contract test explains itself (``assert 2 == 3``) like a test in your own tree.
-pytest.register_assert_rewrite(
-    "paykit.testing.repository_contract", "paykit.testing.gateway_conformance"
-)
+from paykit.testing.faults import FaultKind, FaultPlan, FaultyGateway
+from paykit.testing.races import RunBeforeCommit
 
-# The imports follow the registration above on purpose.
-from paykit.testing.faults import FaultKind, FaultPlan, FaultyGateway  # noqa: E402
-from paykit.testing.gateway_conformance import (  # noqa: E402
-    CAPABILITIES,
-    Behaviour,
-    GatewayConformance,
-    GatewayHarness,
-)
-from paykit.testing.races import RunBeforeCommit  # noqa: E402
-from paykit.testing.repository_contract import RepositoryContract  # noqa: E402
+if sys.modules.get("pytest") is not None:
+    # pytest rewrites asserts only in its own runs, where it is imported already. Registered
+    # before the suites are imported, so a failing contract test explains itself
+    # (``assert 2 == 3``) like a test in your own tree.
+    import pytest
+
+    pytest.register_assert_rewrite(
+        "paykit.testing.repository_contract", "paykit.testing.gateway_conformance"
+    )
+
+if TYPE_CHECKING:
+    from paykit.testing.fake_paypal import FakePayPal
+    from paykit.testing.fake_stripe import FakeStripe
+    from paykit.testing.gateway_conformance import (
+        CAPABILITIES,
+        Behaviour,
+        GatewayConformance,
+        GatewayHarness,
+    )
+    from paykit.testing.repository_contract import RepositoryContract
 
 __all__ = [
     "CAPABILITIES",
     "Behaviour",
+    "FakePayPal",
+    "FakeStripe",
     "FaultKind",
     "FaultPlan",
     "FaultyGateway",
@@ -105,3 +125,23 @@ __all__ = [
     "RepositoryContract",
     "RunBeforeCommit",
 ]
+
+_HOMES: Final = {
+    "CAPABILITIES": "paykit.testing.gateway_conformance",
+    "Behaviour": "paykit.testing.gateway_conformance",
+    "GatewayConformance": "paykit.testing.gateway_conformance",
+    "GatewayHarness": "paykit.testing.gateway_conformance",
+    "RepositoryContract": "paykit.testing.repository_contract",
+    "FakeStripe": "paykit.testing.fake_stripe",
+    "FakePayPal": "paykit.testing.fake_paypal",
+}
+"""Where each name that needs pytest or an extra lives; imported on first use."""
+
+
+def __getattr__(name: str) -> object:
+    """A name of :data:`_HOMES`, from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(home), name)

@@ -1,10 +1,35 @@
-"""Seeded fault injection around the sandbox: the network and webhook failures of a real provider.
+"""The fault vocabulary of paykit's test kit, and seeded fault injection around the sandbox.
 
 A real provider's answers get lost, arrive as 5xx or 429, and its webhooks come twice, out of
-order, before the API response, or never. :class:`FaultyGateway` wraps a
-:class:`~paykit.gateways.SandboxGateway` (built with ``send_webhooks=True``) and injects those
-faults, chosen by a :class:`FaultPlan`'s seeded random generator, so a failing run can be
-replayed exactly::
+order, before the API response, or never. :class:`FaultKind` names each of those failures
+once, for every injector paykit ships: :class:`FaultyGateway` here (seeded, around the
+sandbox) and ``FakeStripe`` / ``FakePayPal`` (scripted, at the HTTP level). A kind means the
+same thing wherever it is injected:
+
+* ``connection_refused`` -- the request never reaches the provider: nothing happened.
+  FaultyGateway raises ``ConnectionRefusedError``; the fakes ``httpx.ConnectError``.
+* ``timeout_after_success`` -- the provider acts, then no answer arrives in time.
+  ``TimeoutError``; ``httpx.ReadTimeout``.
+* ``dropped_response`` -- the provider acts, then the connection is reset before the answer.
+  ``ConnectionResetError``; ``httpx.RemoteProtocolError``.
+* ``server_error`` -- a 5xx, after which the caller cannot tell whether the provider acted.
+  FaultyGateway flips a seeded coin and answers ``GatewayResult(outcome=UNKNOWN)``; a fake
+  answers the scripted 5xx without acting.
+* ``rate_limited`` -- a 429: the provider did nothing. FaultyGateway raises
+  :class:`~paykit.errors.GatewayError` (``gateway_code="rate_limit"``, ``retryable=True``);
+  a fake answers the scripted 429.
+* ``error_response`` -- any other error answer a test scripts on a fake (401, 409, 422...);
+  the provider did nothing. FaultyGateway does not inject it.
+* ``lost_webhook``, ``duplicate_webhook``, ``out_of_order_webhooks``, ``early_webhook`` --
+  the provider's webhooks go astray (below); FaultyGateway only.
+
+The fakes script a fault per request with their ``Fault`` (``Fault.connection_refused()``,
+``Fault.timeout_after_success()``, ``Fault.dropped_response()``, ``Fault.error(status, ...)``,
+whose kind follows from the status); :data:`FAKE_PROVIDER_FAULTS` lists what they inject.
+
+:class:`FaultyGateway` wraps a :class:`~paykit.gateways.SandboxGateway` (built with
+``send_webhooks=True``) and injects :data:`FAULTY_GATEWAY_FAULTS`, chosen by a
+:class:`FaultPlan`'s seeded random generator, so a failing run can be replayed exactly::
 
     sandbox = SandboxGateway(send_webhooks=True)
     plan = FaultPlan(seed=1234)
@@ -16,20 +41,10 @@ replayed exactly::
     faulty.deliver_webhooks()  # the provider's webhooks, with duplicates, shuffles and losses
     print(plan.summary())      # what the run injected
 
-Request faults (one at most per call, decided before the call):
-
-* ``connection_refused`` -- ``ConnectionRefusedError`` before the request reaches the sandbox:
-  nothing happened;
-* ``timeout_after_success`` -- the sandbox acts, then ``TimeoutError``;
-* ``server_error`` -- a 5xx: a seeded coin says whether the sandbox acted; the caller gets
-  ``GatewayResult(outcome=UNKNOWN)``;
-* ``rate_limited`` -- a 429: the sandbox is not called; the caller gets
-  :class:`~paykit.errors.GatewayError` (``gateway_code="rate_limit"``, ``retryable=True``);
-* ``dropped_response`` -- the sandbox acts, then ``ConnectionResetError``.
-
-``charge``, ``capture``, ``void`` and ``refund`` get all five; ``retrieve_payment`` and
-``retrieve_refund`` (lookups move no money) only the first three, at ``lookup_factor`` times
-their rate.
+Request faults (one at most per call, decided before the call): ``charge``, ``capture``,
+``void`` and ``refund`` meet all of :data:`REQUEST_FAULTS`; ``retrieve_payment`` and
+``retrieve_refund`` (lookups move no money) only :data:`LOOKUP_FAULTS`, at ``lookup_factor``
+times their rate.
 
 Webhook faults:
 
@@ -72,6 +87,8 @@ from paykit.gateways.sandbox import SandboxGateway
 
 __all__ = [
     "DEFAULT_RATES",
+    "FAKE_PROVIDER_FAULTS",
+    "FAULTY_GATEWAY_FAULTS",
     "LOOKUP_FAULTS",
     "REQUEST_FAULTS",
     "WEBHOOK_FAULTS",
@@ -83,13 +100,18 @@ __all__ = [
 
 
 class FaultKind(StrEnum):
-    """A failure :class:`FaultyGateway` can inject (see the module docstring)."""
+    """A failure paykit's test kit injects: one word for it everywhere (see the module docstring).
+
+    :class:`FaultyGateway` injects :data:`FAULTY_GATEWAY_FAULTS`; ``FakeStripe`` and
+    ``FakePayPal`` script :data:`FAKE_PROVIDER_FAULTS`.
+    """
 
     CONNECTION_REFUSED = "connection_refused"
     TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
     SERVER_ERROR = "server_error"
     RATE_LIMITED = "rate_limited"
     DROPPED_RESPONSE = "dropped_response"
+    ERROR_RESPONSE = "error_response"
     DUPLICATE_WEBHOOK = "duplicate_webhook"
     OUT_OF_ORDER_WEBHOOKS = "out_of_order_webhooks"
     EARLY_WEBHOOK = "early_webhook"
@@ -117,6 +139,19 @@ WEBHOOK_FAULTS: Final = (
     _F.LOST_WEBHOOK,
 )
 """The faults of webhook delivery."""
+
+FAULTY_GATEWAY_FAULTS: Final = REQUEST_FAULTS + WEBHOOK_FAULTS
+"""Every fault :class:`FaultyGateway` injects (all but ``error_response``)."""
+
+FAKE_PROVIDER_FAULTS: Final = (
+    _F.CONNECTION_REFUSED,
+    _F.TIMEOUT_AFTER_SUCCESS,
+    _F.DROPPED_RESPONSE,
+    _F.SERVER_ERROR,
+    _F.RATE_LIMITED,
+    _F.ERROR_RESPONSE,
+)
+"""The faults ``FakeStripe`` and ``FakePayPal`` script per request (their ``Fault.kind``)."""
 
 DEFAULT_RATES: Final[Mapping[FaultKind, float]] = MappingProxyType(
     {
@@ -150,7 +185,7 @@ class FaultPlan:
     ``out_of_order_webhooks``, per mutating call for ``early_webhook``. Given ``rates``
     replace :data:`DEFAULT_RATES` entirely: a fault not named there is never injected, so a
     test can provoke exactly one kind. Lookups meet their faults at ``lookup_factor`` times
-    these rates.
+    these rates. A rate for ``error_response``, which only the fakes script, is refused.
 
     ``random`` is the one ``random.Random(seed)`` every decision draws from; ``counts`` counts
     every fault injected and ``history`` lists them in order as ``(operation, fault)``.
@@ -164,12 +199,16 @@ class FaultPlan:
         lookup_factor: float = 0.5,
     ) -> None:
         chosen = DEFAULT_RATES if rates is None else rates
-        table = dict.fromkeys(FaultKind, 0.0)
-        for kind, rate in chosen.items():
+        table = dict.fromkeys(FAULTY_GATEWAY_FAULTS, 0.0)
+        for name, rate in chosen.items():
+            kind = FaultKind(name)
+            if kind not in FAULTY_GATEWAY_FAULTS:
+                msg = f"FaultyGateway does not inject {kind}: a fake provider scripts it"
+                raise ValueError(msg)
             if not 0.0 <= rate <= 1.0:
                 msg = f"the rate of {kind} must be between 0 and 1, not {rate}"
                 raise ValueError(msg)
-            table[FaultKind(kind)] = float(rate)
+            table[kind] = float(rate)
         request_total = sum(table[kind] for kind in REQUEST_FAULTS)
         if request_total > 1.0:
             msg = f"the request fault rates add up to {request_total}, above 1"

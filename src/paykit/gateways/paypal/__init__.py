@@ -17,12 +17,19 @@ A checkout (token :data:`CHECKOUT_TOKEN`) answers ``requires_action`` with PayPa
 link; once the payer is back, ``service.reconcile_payment`` captures the approved order. A
 PayPal vault id (a saved PayPal account or card) is charged at once.
 
-:class:`FakePayPal` is a scripted, in-process PayPal behind ``httpx.MockTransport`` for
-testing an application against :class:`PayPalGateway` offline.
+To test an application against :class:`PayPalGateway` offline, use ``FakePayPal``, a
+scripted, in-process PayPal behind ``httpx.MockTransport``, from its home
+:mod:`paykit.testing.fake_paypal`. ``FakePayPal`` and its helpers (``FakePayer``,
+``FakeVault``, ``Fault``, ``LedgerLine``, ``RecordedRequest``, ``WebhookSigner``) are still
+importable from here, and so is ``FaultKind`` (now :class:`paykit.testing.faults.FaultKind`);
+the fake is loaded only when one of them is used, so the adapter alone never loads it.
 
 This package imports ``httpx``, ``anyio`` and ``cryptography``; ``import paykit`` never
 imports it.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Final
 
 from paykit.gateways.paypal._amounts import (
     PAYPAL_CURRENCIES,
@@ -30,19 +37,21 @@ from paykit.gateways.paypal._amounts import (
     paypal_exponent,
     to_paypal_value,
 )
-from paykit.gateways.paypal._fake import (
-    FakePayer,
-    FakePayPal,
-    FakeVault,
-    Fault,
-    FaultKind,
-    LedgerLine,
-    RecordedRequest,
-    WebhookSigner,
-)
 from paykit.gateways.paypal._gateway import PayPalGateway
 from paykit.gateways.paypal._http import LIVE_URL, SANDBOX_URL
 from paykit.gateways.paypal._mapping import CHECKOUT_TOKEN, request_id
+
+if TYPE_CHECKING:
+    from paykit.testing.fake_paypal import (
+        FakePayer,
+        FakePayPal,
+        FakeVault,
+        Fault,
+        LedgerLine,
+        RecordedRequest,
+        WebhookSigner,
+    )
+    from paykit.testing.faults import FaultKind
 
 __all__ = [
     "CHECKOUT_TOKEN",
@@ -63,3 +72,28 @@ __all__ = [
     "request_id",
     "to_paypal_value",
 ]
+
+_HOMES: Final = {
+    **dict.fromkeys(
+        (
+            "FakePayPal",
+            "FakePayer",
+            "FakeVault",
+            "Fault",
+            "LedgerLine",
+            "RecordedRequest",
+            "WebhookSigner",
+        ),
+        "paykit.testing.fake_paypal",
+    ),
+    "FaultKind": "paykit.testing.faults",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The fake's names, from :mod:`paykit.testing.fake_paypal` on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(home), name)

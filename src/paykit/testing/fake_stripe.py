@@ -1,5 +1,15 @@
 """``FakeStripe``: a scripted, in-process Stripe behind ``httpx.MockTransport``.
 
+Test against :class:`~paykit.gateways.stripe.StripeGateway` offline with it::
+
+    from paykit.testing.fake_stripe import FakeStripe, FakeToken, Fault
+
+    fake = FakeStripe()
+    gateway = StripeGateway(api_key="sk_test_...", transport=fake.transport)
+
+(``paykit.gateways.stripe`` still re-exports ``FakeStripe``, ``FakeToken`` and ``Fault``, and
+imports this module only when one of them is used.)
+
 It answers the part of Stripe's v1 API that :class:`~paykit.gateways.stripe.StripeGateway`
 uses -- PaymentIntent create / confirm / capture / cancel / retrieve / search, Refund create /
 retrieve / list, PaymentMethod retrieve / attach / detach -- as a small state machine that
@@ -23,12 +33,15 @@ payment method                                 what happens
                                                key gets the replay
 =============================================  ===========================================
 
-:meth:`FakeStripe.inject` scripts transport faults and error answers for the next matching
-requests. Every request is recorded in :attr:`FakeStripe.requests`, and every movement of
-money in :attr:`FakeStripe.ledger`. Objects are built from ``templates`` (Stripe object
-shapes keyed by ``"payment_intent"``, ``"refund"``, ``"payment_method"``, ``"dispute"``,
-``"event"``), overriding only the fields the fake manages; paykit's own tests pass Stripe's
-published API fixtures, and small built-in shapes serve everyone else.
+:meth:`FakeStripe.inject` scripts faults for the next matching requests, named as everywhere
+in paykit's test kit (:class:`~paykit.testing.faults.FaultKind`): ``Fault.connection_refused()``,
+``Fault.timeout_after_success()``, ``Fault.dropped_response()`` and ``Fault.error(status,
+error_type, ...)``, an error answer in Stripe's shape. Every request is recorded in
+:attr:`FakeStripe.requests`, and every movement of money in :attr:`FakeStripe.ledger`.
+Objects are built from ``templates`` (Stripe object shapes keyed by ``"payment_intent"``,
+``"refund"``, ``"payment_method"``, ``"dispute"``, ``"event"``), overriding only the fields
+the fake manages; paykit's own tests pass Stripe's published API fixtures, and small
+built-in shapes serve everyone else.
 
 Webhooks: :meth:`FakeStripe.event` wraps an object in a Stripe event and
 :meth:`FakeStripe.sign_webhook` signs it with an endpoint secret the way Stripe does.
@@ -55,15 +68,16 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import parse_qsl
 
 import attrs
 import httpx
 import stripe
 
-__all__ = ["FakeStripe", "FakeToken", "Fault", "FaultKind", "LedgerLine", "RecordedRequest"]
+from paykit.testing._fake_http import FaultScript, ScriptedFault
+
+__all__ = ["FakeStripe", "FakeToken", "Fault", "LedgerLine", "RecordedRequest"]
 
 
 class FakeToken:
@@ -95,35 +109,12 @@ _CARDS: Final = {
 }
 
 
-class FaultKind(StrEnum):
-    """What an injected fault does to a request."""
+class Fault(ScriptedFault):
+    """A failure scripted for a request to :class:`FakeStripe` (hand it to ``fake.inject``).
 
-    RESET = "reset"
-    """The connection fails before Stripe sees the request (``httpx.ConnectError``)."""
-    LOSE_ANSWER = "lose_answer"
-    """Stripe carries the request out, then the answer is lost (``httpx.ReadTimeout``)."""
-    RESPOND = "respond"
-    """Stripe answers with ``status`` and ``error`` without carrying the request out."""
-
-
-@attrs.frozen(kw_only=True)
-class Fault:
-    """A scripted failure; build one with :meth:`reset`, :meth:`lose_answer` or :meth:`error`."""
-
-    kind: FaultKind
-    status: int = 500
-    body: Mapping[str, Any] = attrs.field(factory=dict)
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-
-    @classmethod
-    def reset(cls) -> Fault:
-        """The connection is reset before Stripe receives the request."""
-        return cls(kind=FaultKind.RESET)
-
-    @classmethod
-    def lose_answer(cls) -> Fault:
-        """Stripe acts on the request, but its answer never arrives."""
-        return cls(kind=FaultKind.LOSE_ANSWER)
+    :meth:`error` is an error answer in Stripe's shape; the other constructors are every
+    fake's (``connection_refused``, ``timeout_after_success``, ``dropped_response``).
+    """
 
     @classmethod
     def error(  # noqa: PLR0913 - the fields of Stripe's error object
@@ -135,16 +126,18 @@ class Fault:
         message: str = "Scripted error from the fake Stripe.",
         decline_code: str | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Fault:
-        """Stripe answers ``status`` with an error object of ``error_type`` (and ``code``)."""
+    ) -> Self:
+        """Stripe answers ``status`` with an error object of ``error_type`` (and ``code``).
+
+        Stripe answers instead of acting; the status gives the kind (``rate_limited``,
+        ``server_error`` or ``error_response``).
+        """
         error: dict[str, Any] = {"type": error_type, "message": message}
         if code is not None:
             error["code"] = code
         if decline_code is not None:
             error["decline_code"] = decline_code
-        return cls(
-            kind=FaultKind.RESPOND, status=status, body={"error": error}, headers=headers or {}
-        )
+        return cls._answering(status, {"error": error}, headers)
 
 
 @attrs.frozen
@@ -182,14 +175,6 @@ class _Answer:
     status: int
     body: dict[str, Any]
     lose: bool = False
-
-
-@attrs.define
-class _Scripted:
-    fault: Fault
-    method: str | None
-    path: str | None
-    times: int
 
 
 _DEFAULT_TEMPLATES: Final[Mapping[str, Mapping[str, Any]]] = {
@@ -323,7 +308,7 @@ class FakeStripe:
         self._disputes: dict[str, dict[str, Any]] = {}
         self._attached: dict[str, str] = {}
         self._replies: dict[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], _Answer]] = {}
-        self._script: list[_Scripted] = []
+        self._faults = FaultScript("Stripe")
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.ledger: list[LedgerLine] = []
@@ -343,8 +328,7 @@ class FakeStripe:
 
         ``path`` matches as a prefix (``"/v1/payment_intents"`` covers its sub-paths).
         """
-        with self._lock:
-            self._script.append(_Scripted(fault, method, path, times))
+        self._faults.add(fault, method=method, path=path, times=times)
 
     def complete_action(self, payment_intent_id: str, *, succeed: bool = True) -> None:
         """Play the customer finishing (or failing) 3-D Secure on a ``requires_action`` intent."""
@@ -523,20 +507,13 @@ class FakeStripe:
     def _handle(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
             record = self._record(request)
-            fault = self._next_fault(record)
-            if fault is not None and fault.kind is FaultKind.RESET:
-                msg = "connection reset by the fake Stripe"
-                raise httpx.ConnectError(msg, request=request)
-            if fault is not None and fault.kind is FaultKind.RESPOND:
+            fault = self._faults.before(request)
+            if fault is not None and fault.answered:
                 return self._response(
                     record, _Answer(fault.status, dict(fault.body)), extra=fault.headers
                 )
             answer, replayed = self._answer(record)
-            if (fault is not None and fault.kind is FaultKind.LOSE_ANSWER) or (
-                answer.lose and not replayed
-            ):
-                msg = "the fake Stripe's answer was lost"
-                raise httpx.ReadTimeout(msg, request=request)
+            self._faults.after(request, fault, lost=answer.lose and not replayed)
             return self._response(record, answer, replayed=replayed)
 
     def _record(self, request: httpx.Request) -> RecordedRequest:
@@ -554,18 +531,6 @@ class FakeStripe:
         )
         self.requests.append(record)
         return record
-
-    def _next_fault(self, record: RecordedRequest) -> Fault | None:
-        for scripted in self._script:
-            if scripted.method not in (None, record.method):
-                continue
-            if scripted.path is not None and not record.path.startswith(scripted.path):
-                continue
-            scripted.times -= 1
-            if scripted.times <= 0:
-                self._script.remove(scripted)
-            return scripted.fault
-        return None
 
     def _answer(self, record: RecordedRequest) -> tuple[_Answer, bool]:
         """Route the request, through Stripe's idempotency layer for a POST."""

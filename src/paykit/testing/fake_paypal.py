@@ -1,5 +1,15 @@
 """``FakePayPal``: a scripted, in-process PayPal behind ``httpx.MockTransport``.
 
+Test against :class:`~paykit.gateways.paypal.PayPalGateway` offline with it::
+
+    from paykit.testing.fake_paypal import FakePayPal, FakeVault, Fault
+
+    fake = FakePayPal()
+    gateway = PayPalGateway(fake.client_id, fake.client_secret, transport=fake.transport)
+
+(``paykit.gateways.paypal`` still re-exports this module's names, and imports it only when
+one of them is used.)
+
 It answers the part of PayPal's REST API that :class:`~paykit.gateways.paypal.PayPalGateway`
 uses -- the OAuth2 token, Orders v2 (create, show, update, authorize, capture), Payments v2
 (authorizations: show, capture, void; captures: show, refund; refunds: show), webhook
@@ -30,11 +40,14 @@ token                                             what happens
 :data:`FakeVault.REFUND_FAILS`                    paid; its refunds come back FAILED
 ================================================  ==================================================
 
-:meth:`FakePayPal.inject` scripts transport faults and error answers for the next matching
-requests. Every request is recorded in :attr:`FakePayPal.requests`, every movement of money
-in :attr:`FakePayPal.ledger`. :meth:`FakePayPal.event` and :meth:`FakePayPal.sign_webhook` make
-genuine-looking webhooks, signed by a throwaway certificate authority the fake generates (see
-:class:`WebhookSigner`) and serves at a ``paypal.com`` certificate URL.
+:meth:`FakePayPal.inject` scripts faults for the next matching requests, named as everywhere
+in paykit's test kit (:class:`~paykit.testing.faults.FaultKind`): ``Fault.connection_refused()``,
+``Fault.timeout_after_success()``, ``Fault.dropped_response()`` and ``Fault.error(status,
+issue, description)``, an error answer in PayPal's shape. Every request is recorded in
+:attr:`FakePayPal.requests`, every movement of money in :attr:`FakePayPal.ledger`.
+:meth:`FakePayPal.event` and :meth:`FakePayPal.sign_webhook` make genuine-looking webhooks,
+signed by a throwaway certificate authority the fake generates (see :class:`WebhookSigner`)
+and serves at a ``paypal.com`` certificate URL.
 """
 
 from __future__ import annotations
@@ -51,8 +64,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import parse_qsl
 
 import attrs
@@ -63,12 +75,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from paykit.testing._fake_http import FaultScript, ScriptedFault
+
 __all__ = [
     "FakePayPal",
     "FakePayer",
     "FakeVault",
     "Fault",
-    "FaultKind",
     "LedgerLine",
     "RecordedRequest",
     "WebhookSigner",
@@ -96,17 +109,6 @@ class FakePayer:
     """The capture stays PENDING (PENDING_REVIEW)."""
     REFUND_FAILS: Final = "refund-fails@buyer.example"
     """The payment succeeds; its refunds come back FAILED."""
-
-
-class FaultKind(StrEnum):
-    """What an injected fault does to a request."""
-
-    RESET = "reset"
-    """The connection fails before PayPal sees the request (``httpx.ConnectError``)."""
-    LOSE_ANSWER = "lose_answer"
-    """PayPal carries the request out, then the answer is lost (``httpx.ReadTimeout``)."""
-    RESPOND = "respond"
-    """PayPal answers ``status`` with ``body`` without carrying the request out."""
 
 
 _ERROR_MESSAGES: Final = {
@@ -160,30 +162,21 @@ def _error_body(
     return body
 
 
-@attrs.frozen(kw_only=True)
-class Fault:
-    """A scripted failure; build one with :meth:`reset`, :meth:`lose_answer` or :meth:`error`."""
+class Fault(ScriptedFault):
+    """A failure scripted for a request to :class:`FakePayPal` (hand it to ``fake.inject``).
 
-    kind: FaultKind
-    status: int = 500
-    body: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @classmethod
-    def reset(cls) -> Fault:
-        """The connection is reset before PayPal receives the request."""
-        return cls(kind=FaultKind.RESET)
+    :meth:`error` is an error answer in PayPal's shape; the other constructors are every
+    fake's (``connection_refused``, ``timeout_after_success``, ``dropped_response``).
+    """
 
     @classmethod
-    def lose_answer(cls) -> Fault:
-        """PayPal acts on the request, but its answer never arrives."""
-        return cls(kind=FaultKind.LOSE_ANSWER)
+    def error(cls, status: int, issue: str | None = None, description: str | None = None) -> Self:
+        """PayPal answers ``status`` with its error object (and ``issue`` in ``details``).
 
-    @classmethod
-    def error(cls, status: int, issue: str | None = None, description: str | None = None) -> Fault:
-        """PayPal answers ``status`` with its error object (and ``issue`` in ``details``)."""
-        return cls(
-            kind=FaultKind.RESPOND, status=status, body=_error_body(status, issue, description)
-        )
+        PayPal answers instead of acting; the status gives the kind (``rate_limited``,
+        ``server_error`` or ``error_response``).
+        """
+        return cls._answering(status, _error_body(status, issue, description))
 
 
 @attrs.frozen
@@ -224,14 +217,6 @@ class _Answer:
     lose: bool = False
     replay: Callable[[bool], Any] | None = None
     """Re-renders what this request created, for a later request with the same request id."""
-
-
-@attrs.define
-class _Scripted:
-    fault: Fault
-    method: str | None
-    path: str | None
-    times: int
 
 
 @attrs.define
@@ -442,7 +427,7 @@ class FakePayPal:
         self._refunds: dict[str, str] = {}
         self._refunded_capture: dict[str, str] = {}
         self._replies: dict[str, tuple[int, Callable[[bool], Any]]] = {}
-        self._script: list[_Scripted] = []
+        self._faults = FaultScript("PayPal")
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.ledger: list[LedgerLine] = []
@@ -468,8 +453,7 @@ class FakePayPal:
 
         ``path`` matches as a prefix (``"/v2/checkout/orders"`` covers its sub-paths).
         """
-        with self._lock:
-            self._script.append(_Scripted(fault, method, path, times))
+        self._faults.add(fault, method=method, path=path, times=times)
 
     def revoke_tokens(self) -> None:
         """Forget every access token issued so far (the next API call gets a 401)."""
@@ -690,18 +674,11 @@ class FakePayPal:
             time.sleep(self._token_delay)
         with self._lock:
             self.requests.append(record)
-            fault = self._next_fault(record)
-            if fault is not None and fault.kind is FaultKind.RESET:
-                msg = "connection reset by the fake PayPal"
-                raise httpx.ConnectError(msg, request=request)
-            if fault is not None and fault.kind is FaultKind.RESPOND:
-                return self._response(_Answer(fault.status, dict(fault.body)))
+            fault = self._faults.before(request)
+            if fault is not None and fault.answered:
+                return self._response(_Answer(fault.status, dict(fault.body)), fault.headers)
             answer, replayed = self._answer(record)
-            if (fault is not None and fault.kind is FaultKind.LOSE_ANSWER) or (
-                answer.lose and not replayed
-            ):
-                msg = "the fake PayPal's answer was lost"
-                raise httpx.ReadTimeout(msg, request=request)
+            self._faults.after(request, fault, lost=answer.lose and not replayed)
             if answer.status == 200 and isinstance(answer.body, bytes):  # noqa: PLR2004
                 return httpx.Response(
                     200, content=answer.body, headers={"Content-Type": "application/x-pem-file"}
@@ -724,20 +701,8 @@ class FakePayPal:
             request.method, str(request.url), request.url.path, body, headers, content
         )
 
-    def _next_fault(self, record: RecordedRequest) -> Fault | None:
-        for scripted in self._script:
-            if scripted.times <= 0:
-                continue
-            if scripted.method is not None and scripted.method != record.method:
-                continue
-            if scripted.path is not None and not record.path.startswith(scripted.path):
-                continue
-            scripted.times -= 1
-            return scripted.fault
-        return None
-
-    def _response(self, answer: _Answer) -> httpx.Response:
-        headers = {"Paypal-Debug-Id": secrets.token_hex(7)}
+    def _response(self, answer: _Answer, extra: Mapping[str, str] | None = None) -> httpx.Response:
+        headers = {"Paypal-Debug-Id": secrets.token_hex(7), **(extra or {})}
         if answer.body is None:
             return httpx.Response(answer.status, headers=headers)
         return httpx.Response(answer.status, json=answer.body, headers=headers)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Self
 
 import attrs
 import httpx
@@ -23,7 +24,17 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+from _webhook_shop import Delivery, Naming, Shop
+from paykit import (
+    InboxStatus,
+    InMemoryStorage,
+    Payment,
+    PaymentService,
+    PaymentStatus,
+    WebhookOutcome,
+)
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.gateways import WebhookEvent, WebhookEventType
 from paykit.gateways.base import (
     CaptureRequest,
     ChargeRequest,
@@ -32,8 +43,10 @@ from paykit.gateways.base import (
     RefundRequest,
     VoidRequest,
 )
-from paykit.gateways.paypal import CHECKOUT_TOKEN, FakePayPal, FakeVault, PayPalGateway
+from paykit.gateways.paypal import CHECKOUT_TOKEN, PayPalGateway
+from paykit.gateways.paypal._webhooks import IGNORED_REASON
 from paykit.money import Money
+from paykit.testing.fake_paypal import FakePayPal, FakeVault, Fault, WebhookSigner
 
 SCHEMAS: Final = Path(__file__).parent / "schemas"
 SPECS: Final = (
@@ -350,8 +363,242 @@ def paypal_error(
     status: int, issue: str | None = None, description: str | None = None, **extra: Any
 ) -> httpx.Response:
     """A PayPal error answer with ``issue`` in ``details``."""
-    from paykit.gateways.paypal import Fault  # noqa: PLC0415
+    from paykit.testing.fake_paypal import Fault  # noqa: PLC0415
 
     body = dict(Fault.error(status, issue, description).body)
     body.update(extra)
     return httpx.Response(status, json=body, headers={"Paypal-Debug-Id": "f00dfeed1234"})
+
+
+# -- the webhook contracts' harness (tests/_webhook_shop.py) --------------------------------
+
+_RESOURCE_TYPES: Final = (
+    ("CHECKOUT.ORDER.", "checkout-order"),
+    ("PAYMENT.CAPTURE.REFUNDED", "refund"),
+    ("PAYMENT.CAPTURE.REVERSED", "refund"),
+    ("PAYMENT.CAPTURE.", "capture"),
+    ("CUSTOMER.DISPUTE.", "dispute"),
+)
+
+
+def resource_type(event_type: str) -> str:
+    """The ``resource_type`` PayPal gives an event of ``event_type``."""
+    return next(kind for prefix, kind in _RESOURCE_TYPES if event_type.startswith(prefix))
+
+
+def _order_id(payment: Payment) -> str:
+    assert payment.provider_payment_id is not None
+    return payment.provider_payment_id
+
+
+@attrs.define(kw_only=True)
+class PayPalShop(Shop):
+    """A service selling through the PayPal adapter over a fake PayPal: the contracts' harness.
+
+    Every request and answer is checked against PayPal's schemas; every delivery is a PayPal
+    event about the fake's own objects, signed with the fake's certificate the way PayPal
+    signs it, and verified the ``mode`` way: asking PayPal (``"api"``) or here (``"offline"``).
+    """
+
+    fake: FakePayPal
+    gateway: PayPalGateway
+    validation: Validation
+
+    provider = "paypal"
+    modes: ClassVar[Sequence[str]] = ("api", "offline")
+    method_type = "paypal"
+    return_url = RETURN_URL
+    success_token = FakeVault.SUCCESS
+    action_token = CHECKOUT_TOKEN
+    types: ClassVar[Mapping[WebhookEventType, str]] = {
+        WebhookEventType.PAYMENT_SUCCEEDED: "PAYMENT.CAPTURE.COMPLETED",
+        WebhookEventType.REFUND_SUCCEEDED: "PAYMENT.CAPTURE.REFUNDED",
+        WebhookEventType.REFUND_FAILED: "PAYMENT.CAPTURE.REFUNDED",
+        WebhookEventType.DISPUTE_CREATED: "CUSTOMER.DISPUTE.CREATED",
+        WebhookEventType.DISPUTE_UPDATED: "CUSTOMER.DISPUTE.UPDATED",
+        WebhookEventType.DISPUTE_CLOSED: "CUSTOMER.DISPUTE.RESOLVED",
+    }
+    forgeries: ClassVar[Sequence[str]] = ("key", "webhook_id")
+    secrets: ClassVar[Sequence[str]] = (CLIENT_SECRET,)
+    now = datetime.fromtimestamp(NOW, UTC)
+    evidence_window = timedelta(days=10)
+    opened_status = "OPEN"
+    default_reason = "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"
+    other_reason = "UNAUTHORISED"
+    dispute_naming = Naming(payment_id=True, provider_payment_id=False)
+    refund_naming = Naming(payment_id=False, provider_payment_id=False)
+    logger = "paykit.gateways.paypal"
+    ignored_reason = IGNORED_REASON
+
+    @classmethod
+    def open(cls, mode: str | None = None) -> Self:
+        """A fresh fake PayPal, validating adapter and service."""
+        fake = make_fake()
+        transport, validation = validating(fake)
+        gateway = make_gateway(
+            transport,
+            webhook_verification=mode or "api",
+            webhook_trust_roots=[fake.signer.root_pem],
+        )
+        service = PaymentService(InMemoryStorage(), gateways={"paypal": gateway})
+        return cls(service=service, fake=fake, gateway=gateway, validation=validation)
+
+    def signed(
+        self, event_type: str, resource: Mapping[str, Any], *, forgery: str | None = None
+    ) -> Delivery:
+        """A PayPal event about ``resource`` (forged: another ``key`` or ``webhook_id``)."""
+        sign: dict[str, Any] = {}
+        if forgery == "key":
+            sign["signer"] = WebhookSigner.generate(cert_url=self.fake.signer.cert_url)
+        elif forgery == "webhook_id":
+            sign["webhook_id"] = "9SOMEONE0ELSES0WEBHOOK"
+        event = self.fake.event(event_type, resource, resource_type=resource_type(event_type))
+        headers, body = self.fake.sign_webhook(event, **sign)
+        return Delivery(event_type, headers, body)
+
+    def taken_but_untold(self, waiting: Payment) -> dict[str, Any]:
+        """The payer approves; paykit's capture answer is lost, but PayPal captured."""
+        order_id = _order_id(waiting)
+        approved = self.handle(self.customer_acts(waiting))
+        assert approved.outcome is WebhookOutcome.APPLIED
+        entries = self.service.list_webhook_events(waiting.id)
+        assert [(e.provider_type, e.status) for e in entries] == [
+            ("CHECKOUT.ORDER.APPROVED", InboxStatus.APPLIED)
+        ]
+        assert self.service.get_payment_status(waiting.id) is PaymentStatus.PROCESSING
+        self.fake.inject(Fault.lose_answer(), path=f"/v2/checkout/orders/{order_id}/capture")
+        assert self.service.reconcile_payment(waiting.id).status is PaymentStatus.PROCESSING
+        assert self.fake.charged(order_id) == waiting.amount.amount  # PayPal took it
+        return self.fake.capture_of(order_id)
+
+    def customer_acts(self, waiting: Payment) -> Delivery:
+        """The payer approves the checkout: CHECKOUT.ORDER.APPROVED."""
+        order_id = _order_id(waiting)
+        self.fake.approve(order_id)
+        return self.signed("CHECKOUT.ORDER.APPROVED", self.fake.order(order_id))
+
+    def tamper(self, body: bytes) -> bytes:
+        """The order's amount a hundredth of itself."""
+        return body.replace(b'"100.00"', b'"1.00"', 1)
+
+    def lookups_since(self, mark: int) -> list[str]:
+        """The order and payment lookups since ``mark`` (not the signature check)."""
+        return [r.path for r in self.fake.requests[mark:] if r.path.startswith("/v2/")]
+
+    def charged(self, payment: Payment) -> Money:
+        """Everything PayPal charged or captured for the payment's order."""
+        return Money.of(self.fake.charged(_order_id(payment)), payment.amount.currency)
+
+    def refunded(self, payment: Payment) -> Money:
+        """Everything PayPal refunded for the payment's order."""
+        return Money.of(self.fake.refunded(_order_id(payment)), payment.amount.currency)
+
+    def charged_back(self, payment: Payment) -> Money | None:
+        """``None``: the fake describes disputes but books no chargebacks."""
+        return None
+
+    def lose_next_refund_answer(self) -> None:
+        """The next capture refund refunds, but its answer is lost."""
+        self.fake.inject(Fault.lose_answer(), method="POST", path="/v2/payments/captures/")
+
+    def refund_resource(self, provider_refund_id: str) -> dict[str, Any]:
+        """The refund, checked against PayPal's refund schema."""
+        resource = super().refund_resource(provider_refund_id)
+        check(schemas().component("payments_payment_v2.json", "refund"), resource, "the refund")
+        return resource
+
+    def echoed_refund_id(self, resource: Mapping[str, Any]) -> str | None:
+        """The refund's ``custom_id``."""
+        refund_id = resource.get("custom_id")
+        return None if refund_id is None else str(refund_id)
+
+    def disputed_amount(self, amount: Money) -> str:
+        """PayPal's decimal string."""
+        return str(amount.amount)
+
+    def decide_dispute(
+        self, provider_payment_id: str, opened: Mapping[str, Any], *, won: bool
+    ) -> dict[str, Any]:
+        """The dispute ``RESOLVED`` in the seller's (``won``) or the buyer's favour."""
+        return self.dispute(
+            provider_payment_id,
+            status="RESOLVED",
+            outcome="RESOLVED_SELLER_FAVOUR" if won else "RESOLVED_BUYER_FAVOUR",
+            amount=opened["dispute_amount"]["value"],
+            reason=opened["reason"],
+            dispute_id=opened["dispute_id"],
+        )
+
+    def dispute_id(self, dispute: Mapping[str, Any]) -> str:
+        """The dispute's ``dispute_id``."""
+        return str(dispute["dispute_id"])
+
+    def unreadable_money(
+        self, provider_payment_id: str, provider_refund_id: str
+    ) -> list[tuple[str, dict[str, Any], str]]:
+        """A refund, a reversal and a dispute event with their money broken."""
+        refund = self.fake.refund(provider_refund_id)
+        nan = {"currency_code": "USD", "value": "NaN"}
+        reversal = {**refund, "seller_payable_breakdown": {"total_refunded_amount": nan}}
+        dispute = self.fake.dispute(provider_payment_id)
+        return [
+            ("PAYMENT.CAPTURE.REFUNDED", {**refund, "amount": nan}, "resource.amount.value"),
+            (
+                "PAYMENT.CAPTURE.REVERSED",
+                reversal,
+                "resource.seller_payable_breakdown.total_refunded_amount.value",
+            ),
+            (
+                "CUSTOMER.DISPUTE.CREATED",
+                {**dispute, "dispute_amount": {"currency_code": "XYZ", "value": "1.00"}},
+                "resource.dispute_amount.currency_code",
+            ),
+        ]
+
+    def completed_before_a_late_failure(self, amount: str) -> tuple[Payment, Delivery]:
+        """A PayPal payment captured at once; a PAYMENT.CAPTURE.DENIED of its capture."""
+        payment = self.paid(amount)
+        denied = {**self.fake.capture_of(_order_id(payment)), "status": "DECLINED"}
+        return payment, self.signed("PAYMENT.CAPTURE.DENIED", denied)
+
+    def charge(
+        self, amount: str = "25.00", currency: str = "USD", *, refund_fails: bool = False
+    ) -> str:
+        """A charge of a saved PayPal account straight through the adapter."""
+        token = FakeVault.REFUND_FAILS if refund_fails else FakeVault.SUCCESS
+        order = self.gateway.charge(vault_charge(token, amount=amount, currency=currency))
+        assert order.provider_id is not None
+        return order.provider_id
+
+    def refund_directly(self, provider_payment_id: str, amount: str, *, refund_id: str) -> str:
+        """A refund straight through the adapter."""
+        request = refund_request(provider_payment_id, amount, refund_id=refund_id)
+        refund = self.gateway.refund(request)
+        assert refund.provider_id is not None
+        return refund.provider_id
+
+    def refund_id_sent(self) -> str | None:
+        """``custom_id`` of the last capture refund request (each one schema-checked)."""
+        sent = [r for r in self.fake.requests if r.path.endswith("/refund")]
+        assert self.validation.requests["captures.refund"] == len(sent)
+        custom_id = sent[-1].body.get("custom_id")
+        return None if custom_id is None else str(custom_id)
+
+    def dispute(
+        self, provider_payment_id: str, *, dispute_id: str | None = None, **facts: Any
+    ) -> dict[str, Any]:
+        """A dispute over the order's capture; ``facts`` are :meth:`FakePayPal.dispute`'s."""
+        return self.fake.dispute(provider_payment_id, dispute_id=dispute_id, **facts)
+
+    def parse(
+        self, event_type: str, resource: Mapping[str, Any], *, checked: bool = True
+    ) -> WebhookEvent:
+        """Check a dispute and its event against PayPal's schemas, sign, parse."""
+        event = self.fake.event(event_type, resource, resource_type=resource_type(event_type))
+        if checked:
+            if event["resource_type"] == "dispute":
+                dispute_schema = schemas().component("customer_disputes_v1.json", "dispute")
+                check(dispute_schema, resource, "the dispute resource")
+            event_schema = schemas().component("notifications_webhooks_v1.json", "event")
+            check(event_schema, event, "the event")
+        return self.gateway.parse_webhook(*self.fake.sign_webhook(event))

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from paykit.errors import InvalidAmountError, ValidationError
 from paykit.gateways.paypal import (
     PAYPAL_CURRENCIES,
-    FakeVault,
     from_paypal_money,
     paypal_exponent,
     to_paypal_value,
 )
 from paykit.money import Money, from_minor_units
+from paykit.testing.fake_paypal import FakeVault
 
 
 @pytest.mark.parametrize(

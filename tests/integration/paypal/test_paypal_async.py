@@ -24,7 +24,8 @@ from _paypal_support import (
 
 from paykit.errors import WebhookSignatureError
 from paykit.gateways import GatewayOutcome, WebhookEventType
-from paykit.gateways.paypal import FakePayPal, Fault, PayPalGateway
+from paykit.gateways.paypal import PayPalGateway
+from paykit.testing.fake_paypal import FakePayPal, Fault
 
 _O = GatewayOutcome
 T = TypeVar("T")
@@ -89,7 +90,7 @@ def test_async_retries_and_unknowns() -> None:
     """A lost answer is retried under the same request id asynchronously too, or ``unknown``."""
     retried, lost = make_fake(), make_fake()
     for fake in (retried, lost):
-        fake.inject(Fault.lose_answer(), method="POST", path="/v2/checkout/orders")
+        fake.inject(Fault.timeout_after_success(), method="POST", path="/v2/checkout/orders")
 
     ok = _run(retried, lambda gateway: gateway.charge_async(vault_charge()), max_retries=1)
     unknown = _run(lost, lambda gateway: gateway.charge_async(vault_charge()))

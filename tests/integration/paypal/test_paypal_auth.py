@@ -20,7 +20,8 @@ from _paypal_support import (
 
 from paykit.errors import GatewayConfigurationError, GatewayError
 from paykit.gateways import GatewayOutcome
-from paykit.gateways.paypal import Fault, PayPalGateway
+from paykit.gateways.paypal import PayPalGateway
+from paykit.testing.fake_paypal import Fault
 
 _O = GatewayOutcome
 

@@ -20,8 +20,9 @@ from typing import Any, Final
 from _paypal_support import make_fake, make_gateway, validating
 
 from paykit.gateways import Gateway, WebhookEventType
-from paykit.gateways.paypal import CHECKOUT_TOKEN, FakePayer, FakePayPal, FakeVault, PayPalGateway
+from paykit.gateways.paypal import CHECKOUT_TOKEN, PayPalGateway
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
+from paykit.testing.fake_paypal import FakePayer, FakePayPal, FakeVault
 
 _VAULT: Final = {
     Behaviour.SUCCEED: FakeVault.SUCCESS,

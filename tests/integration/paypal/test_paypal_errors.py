@@ -24,7 +24,7 @@ from _paypal_support import (
 from paykit.errors import GatewayConfigurationError, GatewayError
 from paykit.gateways import GatewayOutcome
 from paykit.gateways.base import NOT_FOUND
-from paykit.gateways.paypal import FakePayer, FakeVault, Fault
+from paykit.testing.fake_paypal import FakePayer, FakeVault, Fault
 
 _O = GatewayOutcome
 ORDERS = "/v2/checkout/orders"
@@ -141,7 +141,7 @@ def test_a_connection_that_never_opened_is_a_retryable_error() -> None:
     fake = make_fake()
     gateway = make_gateway(fake=fake)
     gateway.charge(vault_charge(payment_id="pay_warm"))  # the token is cached
-    fake.inject(Fault.reset(), method="POST", path=ORDERS)
+    fake.inject(Fault.connection_refused(), method="POST", path=ORDERS)
 
     with pytest.raises(GatewayError) as raised:
         gateway.charge(vault_charge())
@@ -153,8 +153,8 @@ def test_a_connection_that_never_opened_is_a_retryable_error() -> None:
 def test_a_reset_then_a_lost_answer_is_unknown() -> None:
     """Once any attempt may have arrived, exhausted retries are ``unknown``, never an error."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer(), method="POST", path=ORDERS)
-    fake.inject(Fault.reset(), method="POST", path=ORDERS, times=2)
+    fake.inject(Fault.timeout_after_success(), method="POST", path=ORDERS)
+    fake.inject(Fault.connection_refused(), method="POST", path=ORDERS, times=2)
 
     result = make_gateway(fake=fake, max_retries=2).charge(vault_charge())
 
@@ -265,7 +265,7 @@ def test_a_lookup_before_a_change_that_fails_is_a_retryable_error() -> None:
     gateway = make_gateway(fake=fake)
     paid = gateway.charge(vault_charge())
     assert paid.provider_id
-    fake.inject(Fault.lose_answer(), method="GET", path=ORDERS)
+    fake.inject(Fault.timeout_after_success(), method="GET", path=ORDERS)
 
     with pytest.raises(GatewayError, match="nothing was sent"):
         gateway.refund(refund_request(paid.provider_id, "10.00"))
@@ -279,7 +279,7 @@ def test_lookups_without_an_answer_are_unknown() -> None:
     gateway = make_gateway(fake=fake)
     paid = gateway.charge(vault_charge())
     assert paid.provider_id
-    fake.inject(Fault.lose_answer(), method="GET")
+    fake.inject(Fault.timeout_after_success(), method="GET")
 
     assert gateway.retrieve_payment(payment_lookup(paid.provider_id)).outcome is _O.UNKNOWN
 

@@ -16,7 +16,10 @@ from _paypal_support import (
 )
 
 from paykit.domain.payment_method import PaymentMethodType
-from paykit.gateways.paypal import CHECKOUT_TOKEN, FakePayPal, FakeVault
+from paykit.gateways import GatewayOutcome
+from paykit.gateways.paypal import CHECKOUT_TOKEN
+from paykit.testing import FaultKind
+from paykit.testing.fake_paypal import FakePayPal, FakeVault, Fault
 
 
 def _client(fake: FakePayPal) -> tuple[httpx.Client, dict[str, str]]:
@@ -131,3 +134,81 @@ def test_pending_captures_are_pending() -> None:
 
     refund = gateway.refund(refund_request(result.provider_id, "1.00"))
     assert (refund.outcome.value, refund.decline_code) == ("declined", "NOT_CAPTURED")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "acted"),
+    [
+        (Fault.connection_refused(), httpx.ConnectError, False),
+        (Fault.timeout_after_success(), httpx.ReadTimeout, True),
+        (Fault.dropped_response(), httpx.RemoteProtocolError, True),
+    ],
+    ids=["connection_refused", "timeout_after_success", "dropped_response"],
+)
+def test_each_transport_fault_does_what_its_kind_says(
+    fault: Fault, error: type[httpx.TransportError], acted: bool
+) -> None:
+    """A refused request is not carried out; a lost answer was, and the retry gets the order."""
+    fake = make_fake()
+    client, auth = _client(fake)
+    headers = {**auth, "PayPal-Request-Id": "req-1"}
+    fake.inject(fault, method="POST", path="/v2/checkout/orders")
+
+    with pytest.raises(error):
+        client.post("/v2/checkout/orders", json=_ORDER, headers=headers)
+    assert len(fake.ledger) == int(acted)
+    retry = client.post("/v2/checkout/orders", json=_ORDER, headers=headers)
+
+    assert retry.status_code == (200 if acted else 201)  # 200: PayPal's answer to a known id
+    assert len(fake.ledger) == 1
+
+
+def test_a_dropped_response_leaves_the_charge_unknown() -> None:
+    """Through the adapter a dropped answer is ``unknown``, though PayPal charged."""
+    fake = make_fake()
+    fake.inject(Fault.dropped_response(), method="POST", path="/v2/checkout/orders")
+
+    result = make_gateway(fake=fake).charge(vault_charge())
+
+    assert result.outcome is GatewayOutcome.UNKNOWN
+    assert len(fake.orders_for("pay_test_1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (429, FaultKind.RATE_LIMITED),
+        (500, FaultKind.SERVER_ERROR),
+        (503, FaultKind.SERVER_ERROR),
+        (401, FaultKind.ERROR_RESPONSE),
+        (422, FaultKind.ERROR_RESPONSE),
+    ],
+)
+def test_an_error_answer_is_named_by_its_status(status: int, kind: FaultKind) -> None:
+    """``Fault.error`` is a 429, a 5xx or another error answer in the one fault vocabulary."""
+    fault = Fault.error(status, "SOME_ISSUE")
+
+    assert (fault.kind, fault.answered) == (kind, True)
+    assert fault.body["details"][0]["issue"] == "SOME_ISSUE"
+
+
+def test_an_error_answer_is_sent_instead_of_acting() -> None:
+    """A scripted 422 reaches the caller as PayPal's error object; no order is made."""
+    fake = make_fake()
+    client, auth = _client(fake)
+    fake.inject(Fault.error(422, "INSTRUMENT_DECLINED"), method="POST")
+
+    answer = client.post(
+        "/v2/checkout/orders", json=_ORDER, headers={**auth, "PayPal-Request-Id": "r"}
+    )
+
+    assert answer.status_code == 422
+    assert answer.json()["details"][0]["issue"] == "INSTRUMENT_DECLINED"
+    assert fake.ledger == []
+
+
+def test_the_old_names_of_the_transport_faults_still_work() -> None:
+    """``reset`` and ``lose_answer`` are the deprecated names of the refused and lost faults."""
+    assert Fault.reset() == Fault.connection_refused()
+    assert Fault.lose_answer() == Fault.timeout_after_success()
+    assert isinstance(Fault.lose_answer(), Fault)

@@ -25,15 +25,8 @@ from _paypal_support import (
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import UnsupportedPaymentMethodError, ValidationError
 from paykit.gateways import AUTHENTICATION_REQUIRED, GatewayOutcome
-from paykit.gateways.paypal import (
-    CHECKOUT_TOKEN,
-    LIVE_URL,
-    SANDBOX_URL,
-    FakeVault,
-    Fault,
-    PayPalGateway,
-    request_id,
-)
+from paykit.gateways.paypal import CHECKOUT_TOKEN, LIVE_URL, SANDBOX_URL, PayPalGateway, request_id
+from paykit.testing.fake_paypal import FakeVault, Fault
 
 _O = GatewayOutcome
 
@@ -258,7 +251,7 @@ def test_every_post_carries_a_request_id_and_no_get_does() -> None:
 def test_retries_carry_the_same_request_id() -> None:
     """A request retried after a lost answer and a 500 keeps its ``PayPal-Request-Id``."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer(), method="POST", path="/v2/checkout/orders")
+    fake.inject(Fault.timeout_after_success(), method="POST", path="/v2/checkout/orders")
     fake.inject(Fault.error(500), method="POST", path="/v2/checkout/orders")
     gateway = make_gateway(fake=fake, max_retries=2)
 

@@ -10,14 +10,8 @@ from _paypal_support import RETURN_URL, make_fake, make_gateway, payment_lookup
 
 from paykit import InMemoryStorage, PaymentService, PaymentStatus
 from paykit.errors import PaymentProcessingError
-from paykit.gateways.paypal import (
-    CHECKOUT_TOKEN,
-    FakePayer,
-    FakePayPal,
-    FakeVault,
-    Fault,
-    PayPalGateway,
-)
+from paykit.gateways.paypal import CHECKOUT_TOKEN, PayPalGateway
+from paykit.testing.fake_paypal import FakePayer, FakePayPal, FakeVault, Fault
 
 _P = PaymentStatus
 
@@ -159,7 +153,7 @@ def test_a_lost_charge_answer_is_processing_until_reconciled() -> None:
 def test_a_charge_that_never_left_fails_the_payment() -> None:
     """A connection refused before sending fails the payment: nothing was charged."""
     service, _, fake = _service()
-    fake.inject(Fault.reset(), path="/v2/checkout/orders", times=1)
+    fake.inject(Fault.connection_refused(), path="/v2/checkout/orders", times=1)
     with pytest.raises(PaymentProcessingError):
         _pay(service, FakeVault.SUCCESS)
 

@@ -36,8 +36,9 @@ from paykit.errors import (
     WebhookSignatureError,
 )
 from paykit.gateways import GatewayOutcome, WebhookEventType, WebhookGateway
-from paykit.gateways.paypal import FakePayPal, Fault, PayPalGateway, WebhookSigner
+from paykit.gateways.paypal import PayPalGateway
 from paykit.gateways.paypal._webhooks import allowed_cert_url, default_roots
+from paykit.testing.fake_paypal import FakePayPal, Fault, WebhookSigner
 
 _O = GatewayOutcome
 _E = WebhookEventType
@@ -111,7 +112,7 @@ def test_the_verification_request_id_covers_everything_verified() -> None:
     assert fake.requests[-1].request_id != first
 
 
-@pytest.mark.parametrize("fault", [Fault.error(503), Fault.lose_answer()])
+@pytest.mark.parametrize("fault", [Fault.error(503), Fault.timeout_after_success()])
 def test_paypal_unreachable_is_a_retryable_error(fault: Fault) -> None:
     """When PayPal cannot be asked, the error says so and lets PayPal deliver again."""
     fake = make_fake()
@@ -447,7 +448,7 @@ def test_a_lost_certificate_fetch_is_retryable() -> None:
     fake = make_fake()
     gateway = _offline(fake)
     headers, body = _capture_event(fake, gateway)
-    fake.inject(Fault.reset(), path="/v1/notifications/certs/")
+    fake.inject(Fault.connection_refused(), path="/v1/notifications/certs/")
 
     with pytest.raises(GatewayError, match="certificate could not be fetched"):
         gateway.parse_webhook(headers, body)

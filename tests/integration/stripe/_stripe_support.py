@@ -12,13 +12,18 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Self
 
+import attrs
 import httpx
 
+from _webhook_shop import Delivery, Naming, Shop
+from paykit import InMemoryStorage, Payment, PaymentService
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.gateways import WebhookEvent, WebhookEventType
 from paykit.gateways.base import (
     CaptureRequest,
     ChargeRequest,
@@ -27,8 +32,10 @@ from paykit.gateways.base import (
     RefundRequest,
     VoidRequest,
 )
-from paykit.gateways.stripe import FakeStripe, FakeToken, StripeGateway
-from paykit.money import Money
+from paykit.gateways.stripe import StripeGateway
+from paykit.gateways.stripe._webhooks import IGNORED_REASON
+from paykit.money import Money, from_minor_units, to_minor_units
+from paykit.testing.fake_stripe import FakeStripe, FakeToken, Fault
 
 FIXTURES: Final = Path(__file__).parent / "fixtures"
 
@@ -201,3 +208,211 @@ def refund_lookup(
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+# -- the webhook contracts' harness (tests/_webhook_shop.py) --------------------------------
+
+
+def _provider_id(payment: Payment) -> str:
+    assert payment.provider_payment_id is not None
+    return payment.provider_payment_id
+
+
+@attrs.define(kw_only=True)
+class StripeShop(Shop):
+    """A service selling through the Stripe adapter over a fake Stripe: the contracts' harness.
+
+    Every delivery is a Stripe event the fake builds from its own objects, signed with the
+    endpoint secret the way Stripe signs it.
+    """
+
+    fake: FakeStripe
+    gateway: StripeGateway
+
+    provider = "stripe"
+    method_type = "credit_card"
+    return_url = "https://shop.example/3ds-return"
+    success_token = FakeToken.SUCCESS
+    action_token = FakeToken.AUTHENTICATION_REQUIRED
+    types: ClassVar[Mapping[WebhookEventType, str]] = {
+        WebhookEventType.PAYMENT_SUCCEEDED: "payment_intent.succeeded",
+        WebhookEventType.REFUND_SUCCEEDED: "refund.updated",
+        WebhookEventType.REFUND_FAILED: "refund.failed",
+        WebhookEventType.DISPUTE_CREATED: "charge.dispute.created",
+        WebhookEventType.DISPUTE_UPDATED: "charge.dispute.updated",
+        WebhookEventType.DISPUTE_CLOSED: "charge.dispute.closed",
+    }
+    forgeries: ClassVar[Sequence[str]] = ("another secret",)
+    secrets: ClassVar[Sequence[str]] = (WEBHOOK_SECRET, OLD_WEBHOOK_SECRET, API_KEY)
+    now = datetime.fromtimestamp(NOW, UTC)
+    evidence_window = timedelta(days=7)
+    opened_status = "needs_response"
+    default_reason = "fraudulent"
+    other_reason = "product_not_received"
+    dispute_naming = Naming(payment_id=False, provider_payment_id=True)
+    refund_naming = Naming(payment_id=True, provider_payment_id=True)
+    logger = "paykit.gateways.stripe"
+    ignored_reason = IGNORED_REASON
+
+    @classmethod
+    def open(cls, mode: str | None = None) -> Self:
+        """A fresh fake Stripe, adapter (both webhook secrets) and service."""
+        assert mode is None, "Stripe verifies a delivery one way: by the endpoint secret"
+        fake = make_fake()
+        gateway = make_gateway(fake.transport)
+        service = PaymentService(InMemoryStorage(), gateways={"credit_card": gateway})
+        return cls(service=service, fake=fake, gateway=gateway)
+
+    def signed(
+        self,
+        event_type: str,
+        resource: Mapping[str, Any],
+        *,
+        forgery: str | None = None,
+        secret: str = WEBHOOK_SECRET,
+    ) -> Delivery:
+        """A Stripe event about ``resource`` signed with ``secret`` (another one if forged)."""
+        if forgery is not None:
+            secret = "whsec_someone_else"
+        event = self.fake.event(event_type, resource)
+        headers, body = self.fake.sign_webhook(event, secret=secret)
+        return Delivery(event_type, headers, body)
+
+    def taken_but_untold(self, waiting: Payment) -> dict[str, Any]:
+        """The customer passes 3-D Secure at Stripe: the PaymentIntent has succeeded."""
+        intent_id = _provider_id(waiting)
+        self.fake.complete_action(intent_id)
+        return self.fake.payment_intent(intent_id)
+
+    def customer_acts(self, waiting: Payment) -> Delivery:
+        """The customer passes 3-D Secure: payment_intent.succeeded."""
+        return self.signed("payment_intent.succeeded", self.taken_but_untold(waiting))
+
+    def tamper(self, body: bytes) -> bytes:
+        """The PaymentIntent's amount one cent more."""
+        return body.replace(b'"amount": 10000', b'"amount": 10001', 1)
+
+    def lookups_since(self, mark: int) -> list[str]:
+        """Every call to Stripe since ``mark`` (Stripe's signatures are checked offline)."""
+        return [request.path for request in self.fake.requests[mark:]]
+
+    def charged(self, payment: Payment) -> Money:
+        """Everything Stripe charged or captured for the payment."""
+        return from_minor_units(self.fake.charged_units(payment.id), payment.amount.currency)
+
+    def refunded(self, payment: Payment) -> Money:
+        """Everything Stripe refunded for the payment."""
+        return from_minor_units(self.fake.refunded_units(payment.id), payment.amount.currency)
+
+    def charged_back(self, payment: Payment) -> Money | None:
+        """Everything lost disputes took back, as the fake's ledger books it."""
+        return from_minor_units(self.fake.charged_back_units(payment.id), payment.amount.currency)
+
+    def lose_next_refund_answer(self) -> None:
+        """The next ``POST /v1/refunds`` refunds, but its answer is lost."""
+        self.fake.inject(Fault.lose_answer(), method="POST", path="/v1/refunds")
+
+    def echoed_refund_id(self, resource: Mapping[str, Any]) -> str | None:
+        """``metadata[paykit_refund_id]`` of the Refund."""
+        refund_id = resource["metadata"].get("paykit_refund_id")
+        return None if refund_id is None else str(refund_id)
+
+    def disputed_amount(self, amount: Money) -> int:
+        """Stripe's integer units."""
+        return to_minor_units(amount)
+
+    def decide_dispute(
+        self, provider_payment_id: str, opened: Mapping[str, Any], *, won: bool
+    ) -> dict[str, Any]:
+        """The dispute ``won`` or ``lost`` (losing books a chargeback)."""
+        return self.fake.update_dispute(opened["id"], status="won" if won else "lost")
+
+    def dispute_id(self, dispute: Mapping[str, Any]) -> str:
+        """The Dispute's ``id``."""
+        return str(dispute["id"])
+
+    def unreadable_money(
+        self, provider_payment_id: str, provider_refund_id: str
+    ) -> list[tuple[str, dict[str, Any], str]]:
+        """refund.updated, charge.refunded and charge.dispute.created with their money broken."""
+        refund = self.fake.refund(provider_refund_id)
+        charge = {
+            "object": "charge",
+            "id": "ch_test_1",
+            "payment_intent": provider_payment_id,
+            "amount_refunded": 3000,
+            "currency": "usd",
+        }
+        dispute = self.fake.open_dispute(provider_payment_id)
+        return [
+            ("refund.updated", {**refund, "amount": "NaN"}, "data.object.amount"),
+            ("refund.updated", {**refund, "currency": "usdollar"}, "data.object.currency"),
+            (
+                "charge.refunded",
+                {**charge, "amount_refunded": "3000"},
+                "data.object.amount_refunded",
+            ),
+            ("charge.dispute.created", {**dispute, "amount": 12.5}, "data.object.amount"),
+            ("charge.dispute.created", {**dispute, "currency": "xyz"}, "data.object.currency"),
+        ]
+
+    def completed_before_a_late_failure(self, amount: str) -> tuple[Payment, Delivery]:
+        """A 3-D Secure payment its webhook completed; a payment_failed of its first attempt."""
+        waiting = self.waiting(amount)
+        first_attempt = {
+            **self.fake.payment_intent(_provider_id(waiting)),
+            "status": "requires_payment_method",
+            "next_action": None,
+            "last_payment_error": {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+                "message": "Your card was declined.",
+            },
+        }
+        self.handle(self.customer_acts(waiting))
+        return waiting, self.signed("payment_intent.payment_failed", first_attempt)
+
+    def charge(
+        self, amount: str = "25.00", currency: str = "USD", *, refund_fails: bool = False
+    ) -> str:
+        """A card charge straight through the adapter."""
+        token = FakeToken.REFUND_FAIL if refund_fails else FakeToken.SUCCESS
+        paid = self.gateway.charge(charge_request(amount=amount, currency=currency, token=token))
+        assert paid.provider_id is not None
+        return paid.provider_id
+
+    def refund_directly(self, provider_payment_id: str, amount: str, *, refund_id: str) -> str:
+        """A refund straight through the adapter."""
+        request = refund_request(provider_payment_id, amount, refund_id=refund_id)
+        refund = self.gateway.refund(request)
+        assert refund.provider_id is not None
+        return refund.provider_id
+
+    def refund_id_sent(self) -> str | None:
+        """``metadata[paykit_refund_id]`` of the last ``POST /v1/refunds``."""
+        sent = [r for r in self.fake.requests if (r.method, r.path) == ("POST", "/v1/refunds")]
+        return sent[-1].form.get("metadata[paykit_refund_id]")
+
+    def dispute(
+        self, provider_payment_id: str, *, dispute_id: str | None = None, **facts: Any
+    ) -> dict[str, Any]:
+        """Open a dispute as Stripe opens one (an inquiry for ``warning_*``), then move it.
+
+        ``facts`` are :meth:`FakeStripe.open_dispute`'s; with ``dispute_id`` only ``status``.
+        """
+        status = facts.pop("status", "needs_response")
+        if dispute_id is not None:
+            return self.fake.update_dispute(dispute_id, status=status, **facts)
+        opening = "warning_needs_response" if status.startswith("warning") else "needs_response"
+        dispute = self.fake.open_dispute(provider_payment_id, status=opening, **facts)
+        if status == opening:
+            return dispute
+        return self.fake.update_dispute(dispute["id"], status=status)
+
+    def parse(
+        self, event_type: str, resource: Mapping[str, Any], *, checked: bool = True
+    ) -> WebhookEvent:
+        """Sign a Stripe event with the endpoint secret and parse it."""
+        delivery = self.signed(event_type, resource)
+        return self.gateway.parse_webhook(delivery.headers, delivery.body)

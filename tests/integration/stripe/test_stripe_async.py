@@ -27,7 +27,8 @@ from _stripe_support import (
 
 from paykit.errors import GatewayConfigurationError
 from paykit.gateways import GatewayOutcome
-from paykit.gateways.stripe import FakeStripe, FakeToken, Fault, StripeGateway
+from paykit.gateways.stripe import StripeGateway
+from paykit.testing.fake_stripe import FakeStripe, FakeToken, Fault
 
 _O = GatewayOutcome
 T = TypeVar("T")
@@ -123,7 +124,7 @@ def test_async_decline_and_action_map_like_sync() -> None:
 def test_async_retry_after_a_reset_uses_the_same_key_and_charges_once() -> None:
     """The SDK's async retry after a connection reset repeats the key; one charge results."""
     fake = make_fake()
-    fake.inject(Fault.reset(), method="POST")
+    fake.inject(Fault.connection_refused(), method="POST")
 
     result = _run(
         fake, lambda gateway: gateway.charge_async(charge_request()), max_network_retries=1
@@ -137,7 +138,7 @@ def test_async_retry_after_a_reset_uses_the_same_key_and_charges_once() -> None:
 def test_async_lost_answer_without_retries_is_unknown() -> None:
     """An async charge whose answer is lost is ``unknown``, like the sync one."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer(), method="POST")
+    fake.inject(Fault.timeout_after_success(), method="POST")
 
     result = _run(fake, lambda gateway: gateway.charge_async(charge_request()))
 

@@ -15,8 +15,9 @@ from typing import Final
 from _stripe_support import NOW, WEBHOOK_SECRET, make_fake, make_gateway, sign
 
 from paykit.gateways import Gateway, WebhookEventType
-from paykit.gateways.stripe import FakeStripe, FakeToken, StripeGateway
+from paykit.gateways.stripe import StripeGateway
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
+from paykit.testing.fake_stripe import FakeStripe, FakeToken
 
 _TOKENS: Final = {
     Behaviour.SUCCEED: FakeToken.SUCCESS,

@@ -29,7 +29,7 @@ from paykit.errors import (
     PaykitError,
 )
 from paykit.gateways import GatewayOutcome, VoidRequest
-from paykit.gateways.stripe import FakeToken, Fault
+from paykit.testing.fake_stripe import FakeToken, Fault
 
 _O = GatewayOutcome
 
@@ -84,8 +84,8 @@ def test_the_fake_decline_is_a_decline_too() -> None:
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault.reset(),
-        Fault.lose_answer(),
+        Fault.connection_refused(),
+        Fault.timeout_after_success(),
         Fault.error(500, "api_error", message="Internal error"),
         Fault.error(502, "api_error"),
         Fault.error(503, "api_error"),

@@ -8,7 +8,8 @@ from _stripe_support import API_KEY, charge_request, make_fake, make_gateway, pa
 
 from paykit.errors import GatewayError
 from paykit.gateways import GatewayOutcome
-from paykit.gateways.stripe import FakeStripe, FakeToken, Fault
+from paykit.testing import FaultKind
+from paykit.testing.fake_stripe import FakeStripe, FakeToken, Fault
 
 _O = GatewayOutcome
 _AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -108,3 +109,79 @@ def test_the_built_in_shapes_work_without_fixtures() -> None:
 
     assert held.outcome is _O.AUTHORIZED
     assert repr(fake) == "FakeStripe(intents=1, refunds=0)"
+
+
+_CHARGE = {"amount": "100", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "acted"),
+    [
+        (Fault.connection_refused(), httpx.ConnectError, False),
+        (Fault.timeout_after_success(), httpx.ReadTimeout, True),
+        (Fault.dropped_response(), httpx.RemoteProtocolError, True),
+    ],
+    ids=["connection_refused", "timeout_after_success", "dropped_response"],
+)
+def test_each_transport_fault_does_what_its_kind_says(
+    fault: Fault, error: type[httpx.TransportError], acted: bool
+) -> None:
+    """A refused request is not carried out; a lost answer was, and the retry gets the replay."""
+    fake = make_fake()
+    fake.inject(fault, method="POST", path="/v1/payment_intents")
+
+    with pytest.raises(error):
+        _post(fake, "/v1/payment_intents", _CHARGE, "k1")
+    assert len(fake.ledger) == int(acted)
+    retry = _post(fake, "/v1/payment_intents", _CHARGE, "k1")
+
+    assert retry.status_code == 200
+    assert ("idempotent-replayed" in retry.headers) is acted
+    assert len(fake.ledger) == 1
+
+
+def test_a_dropped_response_leaves_the_charge_unknown() -> None:
+    """Through the adapter a dropped answer is ``unknown``, though Stripe charged."""
+    fake = make_fake()
+    fake.inject(Fault.dropped_response(), method="POST")
+    gateway = make_gateway(fake.transport)
+
+    result = gateway.charge(charge_request())
+
+    assert result.outcome is _O.UNKNOWN
+    assert fake.charged_units("pay_test_1") == 2500
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (429, FaultKind.RATE_LIMITED),
+        (500, FaultKind.SERVER_ERROR),
+        (503, FaultKind.SERVER_ERROR),
+        (401, FaultKind.ERROR_RESPONSE),
+        (402, FaultKind.ERROR_RESPONSE),
+    ],
+)
+def test_an_error_answer_is_named_by_its_status(status: int, kind: FaultKind) -> None:
+    """``Fault.error`` is a 429, a 5xx or another error answer in the one fault vocabulary."""
+    fault = Fault.error(status, "api_error", headers={"retry-after": "1"})
+
+    assert (fault.kind, fault.answered) == (kind, True)
+    assert fault.body["error"]["type"] == "api_error"
+    assert fault.headers == {"retry-after": "1"}
+
+
+def test_the_old_names_of_the_transport_faults_still_work() -> None:
+    """``reset`` and ``lose_answer`` are the deprecated names of the refused and lost faults."""
+    assert Fault.reset() == Fault.connection_refused()
+    assert Fault.lose_answer() == Fault.timeout_after_success()
+    assert isinstance(Fault.reset(), Fault)
+    assert not Fault.connection_refused().answered
+
+
+def test_a_fault_outside_the_fakes_vocabulary_or_for_no_request_is_refused() -> None:
+    """A webhook fault cannot be scripted on a request, and ``times`` must be at least 1."""
+    with pytest.raises(ValueError, match="kind"):
+        Fault(kind=FaultKind.LOST_WEBHOOK)
+    with pytest.raises(ValueError, match="at least 1"):
+        make_fake().inject(Fault.connection_refused(), times=0)

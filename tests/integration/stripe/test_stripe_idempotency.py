@@ -11,7 +11,7 @@ from _stripe_support import charge_request, make_fake, make_gateway, payment_loo
 
 from paykit.errors import IdempotencyConflict
 from paykit.gateways import GatewayOutcome
-from paykit.gateways.stripe import Fault
+from paykit.testing.fake_stripe import Fault
 
 _O = GatewayOutcome
 
@@ -19,7 +19,7 @@ _O = GatewayOutcome
 def test_connection_reset_then_success_sends_one_key_twice_and_charges_once() -> None:
     """A reset connection is retried by the SDK with the same key; the card is charged once."""
     fake = make_fake()
-    fake.inject(Fault.reset(), method="POST", path="/v1/payment_intents")
+    fake.inject(Fault.connection_refused(), method="POST", path="/v1/payment_intents")
     gateway = make_gateway(fake.transport, max_network_retries=1)
 
     result = gateway.charge(charge_request(amount="25.00"))
@@ -36,7 +36,7 @@ def test_connection_reset_then_success_sends_one_key_twice_and_charges_once() ->
 def test_a_lost_answer_is_replayed_on_the_sdk_retry_not_charged_again() -> None:
     """Stripe charged but the answer was lost: the retry gets the replay, one charge in all."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer(), method="POST", path="/v1/payment_intents")
+    fake.inject(Fault.timeout_after_success(), method="POST", path="/v1/payment_intents")
     gateway = make_gateway(fake.transport, max_network_retries=1)
 
     result = gateway.charge(charge_request(amount="25.00"))
@@ -49,7 +49,7 @@ def test_a_lost_answer_is_replayed_on_the_sdk_retry_not_charged_again() -> None:
 def test_default_retries_survive_two_failures_with_one_key() -> None:
     """The default of two SDK retries rides out a reset and a 503, all under one key."""
     fake = make_fake()
-    fake.inject(Fault.reset(), method="POST")
+    fake.inject(Fault.connection_refused(), method="POST")
     fake.inject(Fault.error(503, "api_error", message="Service unavailable"), method="POST")
     gateway = make_gateway(fake.transport, max_network_retries=2)
 
@@ -64,7 +64,7 @@ def test_default_retries_survive_two_failures_with_one_key() -> None:
 def test_exhausted_retries_are_unknown_and_a_later_retry_charges_once() -> None:
     """When every attempt fails the charge is ``unknown``; paykit's retry later is a replay."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer(), method="POST", path="/v1/payment_intents")
+    fake.inject(Fault.timeout_after_success(), method="POST", path="/v1/payment_intents")
     gateway = make_gateway(fake.transport, max_network_retries=0)
     request = charge_request()
 

@@ -10,7 +10,7 @@ from paykit import InMemoryStorage, PaymentService
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.errors import GatewayConfigurationError, GatewayError
 from paykit.gateways import PaymentMethodDetails
-from paykit.gateways.stripe import Fault
+from paykit.testing.fake_stripe import Fault
 
 
 def test_attach_posts_the_customer_and_returns_display_details() -> None:
@@ -158,7 +158,7 @@ def test_attaching_again_after_a_detach_really_attaches() -> None:
 def test_a_lost_answer_on_attach_is_retryable() -> None:
     """Attaching is idempotent, so a lost answer raises a retryable GatewayError."""
     fake = make_fake()
-    fake.inject(Fault.lose_answer())
+    fake.inject(Fault.timeout_after_success())
     gateway = make_gateway(fake.transport)
 
     with pytest.raises(GatewayError) as caught:

@@ -23,7 +23,7 @@ from paykit import (
     WebhookOutcome,
 )
 from paykit.gateways import NOT_FOUND
-from paykit.gateways.stripe import FakeStripe, FakeToken, Fault
+from paykit.testing.fake_stripe import FakeStripe, FakeToken, Fault
 
 _P = PaymentStatus
 
@@ -71,7 +71,7 @@ def test_a_charge_stripe_never_received_fails_once_search_has_caught_up() -> Non
     """Reset before Stripe saw it: unknown for two hours, then failed with ``not_found``."""
     fake, clock = make_fake(), Clock()
     service, events = _shop(fake, clock)
-    payment_id = _charge_with(fake, Fault.reset(), service)
+    payment_id = _charge_with(fake, Fault.connection_refused(), service)
 
     clock.now += timedelta(minutes=30)
     early = service.reconcile(older_than=timedelta(minutes=15))
@@ -95,7 +95,7 @@ def test_a_charge_whose_answer_was_lost_is_found_not_failed_however_late() -> No
     """Stripe charged and the answer was lost: search finds it, even hours later."""
     fake, clock = make_fake(), Clock()
     service, _events = _shop(fake, clock)
-    payment_id = _charge_with(fake, Fault.lose_answer(), service)
+    payment_id = _charge_with(fake, Fault.timeout_after_success(), service)
 
     clock.now += timedelta(hours=5)
     report = service.reconcile(older_than=timedelta(minutes=15))
@@ -111,7 +111,7 @@ def test_a_payment_failed_as_never_received_that_turns_up_is_flagged_not_reopene
     """Search lagged past the limit after all: Stripe's success event is flagged for review."""
     fake, clock = make_fake(), Clock()
     service, events = _shop(fake, clock)
-    payment_id = _charge_with(fake, Fault.reset(), service)
+    payment_id = _charge_with(fake, Fault.connection_refused(), service)
     clock.now += timedelta(hours=3)
     service.reconcile(older_than=timedelta(minutes=15))
     assert service.get_payment_status(payment_id) is _P.FAILED

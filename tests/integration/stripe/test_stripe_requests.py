@@ -41,7 +41,8 @@ from paykit.gateways import (
     PaymentMethodGateway,
     WebhookGateway,
 )
-from paykit.gateways.stripe import FakeToken, StripeGateway
+from paykit.gateways.stripe import StripeGateway
+from paykit.testing.fake_stripe import FakeToken
 
 _O = GatewayOutcome
 

@@ -2,6 +2,7 @@
 
 from paykit.domain.dispute import DISPUTE_TRANSITIONS, Dispute, DisputeStatus
 from paykit.domain.events import Event, EventType
+from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
 from paykit.domain.payment import PAYMENT_TRANSITIONS, NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import REFUND_TRANSITIONS, Refund, RefundStatus
@@ -16,6 +17,8 @@ __all__ = [
     "DisputeStatus",
     "Event",
     "EventType",
+    "IdempotentRequest",
+    "IdempotentRequestStatus",
     "InboxEntry",
     "InboxStatus",
     "LogType",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from paykit.domain.dispute import Dispute
+from paykit.domain.idempotent_request import IdempotentRequest
 from paykit.domain.metadata import check_metadata
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
@@ -21,7 +22,7 @@ from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = ["StagedWrites"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
 
 
 class StagedWrites(Generic[R]):
@@ -67,7 +68,9 @@ class StagedWrites(Generic[R]):
             self.removed.clear()
 
 
-def _check_storable(record: PaymentMethod | Payment | Refund | Dispute | InboxEntry) -> None:
+def _check_storable(
+    record: PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest,
+) -> None:
     """Refuse metadata that not every storage could keep unchanged."""
     metadata = getattr(record, "metadata", None)
     if metadata:

@@ -8,7 +8,8 @@ Concurrency control is part of the contract (DESIGN.md section 6). Records carry
 ``version``. ``update`` records the version the caller read; ``commit`` raises
 :class:`~paykit.errors.ConcurrencyConflict` -- and writes nothing -- if another unit of work
 committed a change to any of those records first, or if a unique key (idempotency key per
-customer or payment, one default method per customer) would be taken twice. After a
+customer or payment, one default method per customer, one record per API idempotency key
+and owner) would be taken twice. After a
 successful commit each written record's ``version`` is the stored one. The service retries
 a conflicting unit of work from the start, which is what makes the refund ceiling hold under
 concurrency: the check and the reservation change the payment record.
@@ -32,6 +33,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from paykit.domain.dispute import Dispute
+from paykit.domain.idempotent_request import IdempotentRequest
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
@@ -40,6 +42,7 @@ from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = [
     "DisputeRepository",
+    "IdempotentRequestRepository",
     "PaymentMethodRepository",
     "PaymentRepository",
     "RefundRepository",
@@ -217,6 +220,42 @@ class WebhookInboxRepository(Protocol):
         ...
 
 
+class IdempotentRequestRepository(Protocol):
+    """Requests remembered by their API ``Idempotency-Key``, unique by ``(owner, key)``.
+
+    A second record for a pair already stored -- two concurrent requests with one key
+    both claiming it -- makes its commit raise ``ConcurrencyConflict`` and write nothing;
+    the loser's retry finds the winner's record. ``owner`` and ``key`` do not change.
+    """
+
+    def get(self, record_id: str) -> IdempotentRequest:
+        """Return the record or raise ``NotFound``."""
+        ...
+
+    def find(self, owner: str, key: str) -> IdempotentRequest | None:
+        """The record of ``owner``'s ``key``, if any (another owner's same key is not it)."""
+        ...
+
+    def add(self, request: IdempotentRequest) -> None:
+        """Stage a new record; a second one for the same ``(owner, key)`` conflicts at commit."""
+        ...
+
+    def update(self, request: IdempotentRequest) -> None:
+        """Stage a change to a record read in this unit of work (the answer, a new claim)."""
+        ...
+
+    def remove(self, request: IdempotentRequest) -> None:
+        """Stage the deletion of a record read in this unit of work (expired, or abandoned)."""
+        ...
+
+    def list_expired(self, now: datetime, *, limit: int) -> Sequence[IdempotentRequest]:
+        """Up to ``limit`` records whose ``expires_at`` is not after ``now``, for the sweep.
+
+        Longest expired first (by ``expires_at``, ties in the order they were added).
+        """
+        ...
+
+
 class TransactionLogRepository(Protocol):
     """The append-only audit log: there is no update and no delete."""
 
@@ -260,6 +299,11 @@ class UnitOfWork(Protocol):
     @property
     def webhook_inbox(self) -> WebhookInboxRepository:
         """Received provider events."""
+        ...
+
+    @property
+    def idempotent_requests(self) -> IdempotentRequestRepository:
+        """API requests remembered by their idempotency key."""
         ...
 
     def has_stale_reads(self) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 import attrs
 
 from paykit.domain.dispute import Dispute
+from paykit.domain.idempotent_request import IdempotentRequest
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund, RefundStatus
@@ -30,7 +31,7 @@ from paykit.storage.base import Storage
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -426,6 +427,70 @@ class _WebhookInbox(_Table[InboxEntry]):
                 self._unmatched.pop(entry.id, None)
 
 
+class _IdempotentRequests(_Table[IdempotentRequest]):
+    """API requests by idempotency key, unique by ``(owner, key)``.
+
+    The key index is kept here rather than through ``taken``: a unit may remove a record
+    and add another for the same key (an expired claim replaced), as the SQL storage's
+    delete-then-insert allows, so a key held by a record this unit removes is free.
+    """
+
+    kind = "idempotent request"
+    sort_key = staticmethod(attrgetter("expires_at"))
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        _Table.__init__(self, storage.idempotent_requests, _clone_idempotent_request, storage.lock)
+        self._keys = storage.idempotent_request_keys
+
+    def find(self, owner: str, key: str) -> IdempotentRequest | None:
+        for request in self.added.values():
+            if request.owner == owner and request.key == key:
+                return request
+        with self.lock:  # keys are recorded in apply(), under this lock
+            request_id = self._keys.get((owner, key))
+            if request_id is None or request_id in self.removed:
+                return None
+            return self.get(request_id)
+
+    def list_expired(self, now: datetime, *, limit: int) -> Sequence[IdempotentRequest]:
+        if limit <= 0:
+            return []
+        chosen = [request for request in self.current() if request.expires_at <= now]
+        chosen.sort(key=self.sort_key)  # stable: ties stay in the order they were added
+        return [
+            request if self._is_staged(request) else self._read(request)
+            for request in chosen[:limit]
+        ]
+
+    def check(self) -> None:
+        """Versions and ids, then the ``(owner, key)`` pairs. Call under the lock."""
+        _Table.check(self)
+        if not self.added and not self.changed:
+            return
+        keys, removed = self._keys, self.removed
+        claimed: dict[tuple[str, str], str] = {}
+        for request in (*self.added.values(), *self.changed.values()):
+            pair = (request.owner, request.key)
+            if claimed.setdefault(pair, request.id) != request.id:
+                msg = f"idempotency key {request.key!r} is used twice in this unit of work"
+                raise ConcurrencyConflict(msg)
+            holder = keys.get(pair)
+            if holder is not None and holder != request.id and holder not in removed:
+                msg = "an idempotency key in this unit of work was taken by another one; retry"
+                raise ConcurrencyConflict(msg)
+
+    def apply(self) -> None:
+        """Write the staged changes and move the key index along. Call after :meth:`check`."""
+        keys, stored = self._keys, self.stored
+        for record_id in (*self.removed, *self.changed):
+            old = stored.get(record_id)
+            if old is not None and keys.get((old.owner, old.key)) == record_id:
+                del keys[(old.owner, old.key)]
+        _Table.apply(self)
+        for request in (*self.added.values(), *self.changed.values()):
+            keys[(request.owner, request.key)] = request.id
+
+
 Reconcilable = TypeVar("Reconcilable", Payment, Refund)
 
 
@@ -440,6 +505,7 @@ _clone_payment = _make_cloner(Payment)
 _clone_refund = _make_cloner(Refund)
 _clone_dispute = _make_cloner(Dispute)
 _clone_inbox_entry = _make_cloner(InboxEntry)
+_clone_idempotent_request = _make_cloner(IdempotentRequest)
 
 
 class _TransactionLog:
@@ -519,6 +585,7 @@ class InMemoryUnitOfWork:
     refunds = _Repository(_Refunds)
     disputes = _Repository(_Disputes)
     webhook_inbox = _Repository(_WebhookInbox)
+    idempotent_requests = _Repository(_IdempotentRequests)
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self._storage = storage
@@ -635,6 +702,9 @@ class InMemoryStorage:
         """(provider, event id) -> inbox entry id."""
         self.unmatched_inbox: dict[str, None] = {}
         """Ids of unmatched inbox entries, oldest first (an ordered set)."""
+        self.idempotent_requests: dict[str, IdempotentRequest] = {}
+        self.idempotent_request_keys: dict[tuple[str, str], str] = {}
+        """(owner, idempotency key) -> idempotent request id."""
         self.payment_provider_ids: dict[tuple[str, str], str] = {}
         """(provider, provider payment id) -> payment id."""
         self.refund_provider_ids: dict[str, set[str]] = {}

@@ -22,6 +22,7 @@ from typing import Self
 from paykit.errors import ConcurrencyConflict
 from paykit.storage.base import (
     DisputeRepository,
+    IdempotentRequestRepository,
     PaymentMethodRepository,
     PaymentRepository,
     RefundRepository,
@@ -90,6 +91,10 @@ class _HookedUnitOfWork:
     @property
     def webhook_inbox(self) -> WebhookInboxRepository:
         return self._inner.webhook_inbox
+
+    @property
+    def idempotent_requests(self) -> IdempotentRequestRepository:
+        return self._inner.idempotent_requests
 
     def has_stale_reads(self) -> bool:
         return self._inner.has_stale_reads()

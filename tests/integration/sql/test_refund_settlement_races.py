@@ -41,6 +41,7 @@ from paykit import (
 from paykit.gateways.base import WebhookEventType
 from paykit.storage.base import (
     DisputeRepository,
+    IdempotentRequestRepository,
     PaymentMethodRepository,
     PaymentRepository,
     RefundRepository,
@@ -151,6 +152,10 @@ class _ReadHookedUnitOfWork:
     @property
     def webhook_inbox(self) -> WebhookInboxRepository:
         return self._inner.webhook_inbox
+
+    @property
+    def idempotent_requests(self) -> IdempotentRequestRepository:
+        return self._inner.idempotent_requests
 
     def has_stale_reads(self) -> bool:
         return self._inner.has_stale_reads()

@@ -6,7 +6,8 @@ checks the comparison notices, so "no differences" cannot pass by comparing noth
 
 Databases made by an older revision are upgraded with their rows in them: a 0001 database
 with payments, refunds and log entries becomes a head database whose records read back as
-before, with the new fields at their defaults; the downgrade takes it back to 0001.
+before, with the new fields at their defaults; the downgrade takes it back to 0001. A 0002
+database gains only the idempotent requests table at 0003, and loses only it going back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.schema import DropIndex
 from paykit import LogType, Money, Payment, PaymentStatus, Refund, RefundStatus
 from paykit import TransactionLogEntry as LogEntry
 from paykit.domain.dispute import Dispute, DisputeStatus
+from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.storage.sql import SqlStorage, current_revision, head_revision, upgrade
@@ -83,6 +85,7 @@ def test_upgrading_an_empty_database_gives_exactly_the_models(
             "transaction_log",
             "disputes",
             "webhook_inbox",
+            "idempotent_requests",
             "paykit_alembic_version",
         )
     }
@@ -275,7 +278,7 @@ def test_upgrading_a_0001_database_keeps_its_records(
 
     storage.upgrade()
 
-    assert storage.current_revision() == head_revision() == "0002"
+    assert storage.current_revision() == head_revision() == "0003"
     assert _differences(storage) == []
     with storage.unit_of_work() as uow:
         got = uow.payments.get(payment.id)
@@ -357,6 +360,7 @@ def test_downgrading_to_0001_and_upgrading_again(
     names = set(inspect(storage.engine).get_table_names(schema=schema))
     assert f"{table_prefix}disputes" not in names
     assert f"{table_prefix}webhook_inbox" not in names
+    assert f"{table_prefix}idempotent_requests" not in names
     for table, added in NEW_IN_0002.items():
         assert not added & _columns(storage, table), table
     indexes = inspect(storage.engine).get_indexes(storage.tables.payments.name, schema=schema)
@@ -372,4 +376,60 @@ def test_downgrading_to_0001_and_upgrading_again(
         assert got == attrs.evolve(payment, version=1)
         assert uow.refunds.get(refund.id) == attrs.evolve(refund, version=1)
         assert list(uow.transaction_log.list_for_payment(payment.id)) == [entry]
+    storage.dispose()
+
+
+def _idempotent_request() -> IdempotentRequest:
+    """A completed request, as the API would remember it."""
+    return IdempotentRequest(
+        id=f"idem_{uuid.uuid4().hex}",
+        owner="customer:cus_old",
+        key="key-after-upgrade",
+        fingerprint="sha256:abc",
+        status=IdempotentRequestStatus.COMPLETED,
+        response_status=201,
+        response_body='{"id": "pay_1"}',
+        created_at=T0,
+        expires_at=T0,
+    )
+
+
+@pytest.mark.parametrize("table_prefix", ["", "pk_"])
+def test_0003_adds_only_the_idempotent_requests_table_and_its_downgrade_drops_only_it(
+    database: tuple[str, str | None], table_prefix: str
+) -> None:
+    """A 0002 database keeps its rows through 0003 and back; only the new table comes and goes."""
+    url, schema = database
+    storage = SqlStorage(url, schema=schema, table_prefix=table_prefix)
+    storage.upgrade("0002")
+    payment, refund, entry = _v0001_records()
+    with storage.unit_of_work() as uow:
+        uow.payments.add(payment)
+        uow.refunds.add(refund)
+        uow.transaction_log.append(entry)
+        uow.commit()
+    before = set(inspect(storage.engine).get_table_names(schema=schema))
+    assert f"{table_prefix}idempotent_requests" not in before
+
+    storage.upgrade()
+
+    assert storage.current_revision() == "0003"
+    assert _differences(storage) == []
+    after = set(inspect(storage.engine).get_table_names(schema=schema))
+    assert after - before == {f"{table_prefix}idempotent_requests"}
+    request = _idempotent_request()
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id) == payment
+        uow.idempotent_requests.add(request)
+        uow.commit()
+
+    _downgrade(storage, "0002")
+
+    assert storage.current_revision() == "0002"
+    assert set(inspect(storage.engine).get_table_names(schema=schema)) == before
+    storage.upgrade()
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id) == payment
+        assert uow.refunds.get(refund.id) == refund
+        assert uow.idempotent_requests.find(request.owner, request.key) is None  # dropped
     storage.dispose()

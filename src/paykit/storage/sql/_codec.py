@@ -30,6 +30,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from paykit.domain.dispute import Dispute, DisputeStatus
+from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
@@ -46,6 +47,8 @@ __all__ = [
     "dispute_row",
     "entry_from_row",
     "entry_row",
+    "idempotent_request_from_row",
+    "idempotent_request_row",
     "inbox_entry_from_row",
     "inbox_entry_row",
     "json_document",
@@ -425,6 +428,43 @@ def inbox_entry_from_row(row: RowMapping) -> InboxEntry:
         received_at=row["received_at"],
         applied_at=row["applied_at"],
         payload=row["payload"],
+        version=row["version"],
+    )
+
+
+# -- idempotent requests ---------------------------------------------------------------------
+
+
+def idempotent_request_row(request: IdempotentRequest, version: int) -> dict[str, Any]:
+    """The row of an idempotent request as it will be stored at ``version``."""
+    return {
+        "id": request.id,
+        "owner": request.owner,
+        "idempotency_key": request.key,
+        "fingerprint": request.fingerprint,
+        "status": str(request.status),
+        "response_status": request.response_status,
+        "response_body": request.response_body,
+        "created_at": request.created_at,
+        "locked_until": request.locked_until,
+        "expires_at": request.expires_at,
+        "version": version,
+    }
+
+
+def idempotent_request_from_row(row: RowMapping) -> IdempotentRequest:
+    """The idempotent request a row holds."""
+    return IdempotentRequest(
+        id=row["id"],
+        owner=row["owner"],
+        key=row["idempotency_key"],
+        fingerprint=row["fingerprint"],
+        status=IdempotentRequestStatus(row["status"]),
+        response_status=row["response_status"],
+        response_body=row["response_body"],
+        created_at=row["created_at"],
+        locked_until=row["locked_until"],
+        expires_at=row["expires_at"],
         version=row["version"],
     )
 

@@ -9,7 +9,8 @@ Every table has ``seq``, an auto-incrementing surrogate primary key that records
 rows were inserted in, and ``id``, paykit's own id, unique. Listings are "oldest first":
 by ``created_at`` (the webhook inbox: ``received_at``), ties broken by ``seq`` -- the order
 the reference in-memory store gives -- and the audit log is listed by ``seq`` alone, the
-order it was written.
+order it was written. Expired idempotent requests are listed by ``expires_at``, then
+``seq``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Tables(NamedTuple):
     transaction_log: Table
     disputes: Table
     webhook_inbox: Table
+    idempotent_requests: Table
 
 
 def _seq() -> Column[int]:
@@ -339,6 +341,36 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     _index(webhook_inbox, "unmatched_pay", "provider_payment_id", where=unmatched)
     _index(webhook_inbox, "unmatched_refund", "provider_refund_id", where=unmatched)
 
+    # The API's Idempotency-Key: what a replay is answered with, until it expires.
+    idempotent_requests = Table(
+        f"{p}idempotent_requests",
+        metadata,
+        _seq(),
+        _id(),
+        Column("owner", String(ID_LENGTH), nullable=False),
+        Column("idempotency_key", String(ID_LENGTH), nullable=False),
+        Column("fingerprint", String(ID_LENGTH), nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("response_status", Integer),
+        Column("response_body", Text),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("locked_until", UtcDateTime()),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        Column("version", Integer, nullable=False),
+    )
+    # Two requests claiming one key: the second insert is refused, a conflict to retry (the
+    # name must not end in "_provider_id", see _uow.is_conflict).
+    _index(idempotent_requests, "key", "owner", "idempotency_key", unique=True)
+    # The sweep: the longest expired first.
+    _index(idempotent_requests, "expires", "expires_at")
+
     return Tables(
-        metadata, payment_methods, payments, refunds, transaction_log, disputes, webhook_inbox
+        metadata,
+        payment_methods,
+        payments,
+        refunds,
+        transaction_log,
+        disputes,
+        webhook_inbox,
+        idempotent_requests,
     )

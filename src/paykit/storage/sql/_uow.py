@@ -16,9 +16,9 @@ How a unit of work uses the database (the contract is in ``paykit.storage.base``
   zero means another unit of work committed a change to that record first, and the whole
   transaction is rolled back and :class:`~paykit.errors.ConcurrencyConflict` raised. A
   unique index refusing a row (an idempotency key, a second default method, an id taken,
-  one provider's dispute or webhook event recorded twice) or the database breaking a
-  deadlock raises the same error. A provider id taken twice is
-  an integrity error, not a race, and is raised as SQLAlchemy's ``IntegrityError``. A
+  one provider's dispute or webhook event recorded twice, an API idempotency key claimed
+  twice) or the database breaking a deadlock raises the same error. A provider id taken
+  twice is an integrity error, not a race, and is raised as SQLAlchemy's ``IntegrityError``. A
   commit that is one single-row statement runs without ``BEGIN``/``COMMIT``: a statement
   is atomic on its own.
 """
@@ -48,6 +48,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from paykit.domain.dispute import Dispute
+from paykit.domain.idempotent_request import IdempotentRequest
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund, RefundStatus
@@ -60,7 +61,7 @@ from paykit.storage.sql._schema import UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry)
+R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
 
 _CONFLICT_SQLSTATES: Final = frozenset(
     {
@@ -79,6 +80,7 @@ _STAGED_LAST: Final = 2**62
 
 _BY_CREATED: Final[Callable[[Any], Any]] = attrgetter("created_at")
 _BY_RECEIVED: Final[Callable[[Any], Any]] = attrgetter("received_at")
+_BY_EXPIRY: Final[Callable[[Any], Any]] = attrgetter("expires_at")
 _LEAST_RECENTLY_UPDATED: Final[Callable[[Any], Any]] = attrgetter("updated_at", "created_at")
 """The sweeps' order (then insertion order), as their query sorts."""
 _INBOX_IDS: Final = ("payment_id", "provider_payment_id", "provider_refund_id")
@@ -132,6 +134,7 @@ class Statements:
         self.refunds = _TableStatements(tables.refunds)
         self.disputes = _TableStatements(tables.disputes)
         self.inbox = _TableStatements(tables.webhook_inbox, "received_at")
+        self.idempotent = _TableStatements(tables.idempotent_requests, "expires_at")
         methods, payments, refunds = tables.payment_methods, tables.payments, tables.refunds
         disputes, inbox = tables.disputes, tables.webhook_inbox
         log = tables.transaction_log
@@ -199,6 +202,20 @@ class Statements:
             .order_by(*self.inbox.oldest_first)
         )
         self._inbox_unmatched: dict[tuple[bool, frozenset[str], bool], Select[Any]] = {}
+
+        idempotent = tables.idempotent_requests
+        # Served by the unique (owner, idempotency_key) index.
+        self.idempotent_by_key = sql_select(idempotent).where(
+            idempotent.c.owner == bindparam("owner"),
+            idempotent.c.idempotency_key == bindparam("key"),
+        )
+        # Served by the expires_at index: the sweep reads the longest expired first.
+        self.idempotent_expired = (
+            sql_select(idempotent)
+            .where(idempotent.c.expires_at <= bindparam("now"))
+            .order_by(*self.idempotent.oldest_first)
+            .limit(bindparam("limit"))
+        )
 
     def payment_list(self, *, customer: bool, order: bool, status: bool) -> Select[Any]:
         """The listing of payments filtered by the given columns, oldest first."""
@@ -644,6 +661,25 @@ class _WebhookInbox(_Repository[InboxEntry]):
         return self._select(rows, lambda e: e.payment_id == payment_id)
 
 
+class _IdempotentRequests(_Repository[IdempotentRequest]):
+    kind = "idempotent request"
+
+    def find(self, owner: str, key: str) -> IdempotentRequest | None:
+        for request in self.added.values():
+            if request.owner == owner and request.key == key:
+                return request
+        rows = self._uow.rows(self._uow.statements.idempotent_by_key, {"owner": owner, "key": key})
+        return self._found(rows)
+
+    def list_expired(self, now: datetime, *, limit: int) -> Sequence[IdempotentRequest]:
+        if limit <= 0:
+            return []
+        rows = self._uow.rows(
+            self._uow.statements.idempotent_expired, {"now": now, "limit": self._overscan(limit)}
+        )
+        return self._select(rows, lambda r: r.expires_at <= now, limit=limit)
+
+
 class _TransactionLog:
     """The append-only audit log: entries are inserted, never updated or deleted."""
 
@@ -694,12 +730,20 @@ class SqlUnitOfWork:
             _codec.inbox_entry_row,
             _BY_RECEIVED,
         )
+        self.idempotent_requests = _IdempotentRequests(
+            self,
+            statements.idempotent,
+            _codec.idempotent_request_from_row,
+            _codec.idempotent_request_row,
+            _BY_EXPIRY,
+        )
         self._repositories: tuple[_Repository[Any], ...] = (
             self.payment_methods,
             self.payments,
             self.refunds,
             self.disputes,
             self.webhook_inbox,
+            self.idempotent_requests,
         )
         """In foreign-key order: the order a commit writes them in."""
 

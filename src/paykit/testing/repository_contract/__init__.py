@@ -21,6 +21,8 @@ suite checks what the contract promises and what the service relies on, one mixi
 * :class:`DisputeContract` and :class:`WebhookInboxContract` -- disputes and webhook inbox
   entries round-trip and are unique by their provider's id; the inbox lists what is
   unmatched;
+* :class:`IdempotentRequestContract` -- the API's idempotency records round-trip, are unique
+  by (owner, key), are version-checked, and are listed for the sweep once expired;
 * :class:`ReconciliationContract` -- the reconciliation sweep's listings pick exactly the
   records that are due, least recently updated first;
 * :class:`ThreadContract` -- under threads, retried units of work keep the refund ceiling.
@@ -52,6 +54,7 @@ from paykit.testing.repository_contract._audit_log import AuditLogContract
 from paykit.testing.repository_contract._base import RepositoryContractBase
 from paykit.testing.repository_contract._concurrency import ConcurrencyContract
 from paykit.testing.repository_contract._disputes import DisputeContract
+from paykit.testing.repository_contract._idempotent_requests import IdempotentRequestContract
 from paykit.testing.repository_contract._lookups import ListingAndLookupContract
 from paykit.testing.repository_contract._metadata import MetadataContract
 from paykit.testing.repository_contract._reconciliation import ReconciliationContract
@@ -65,6 +68,7 @@ __all__ = [
     "AuditLogContract",
     "ConcurrencyContract",
     "DisputeContract",
+    "IdempotentRequestContract",
     "ListingAndLookupContract",
     "MetadataContract",
     "ReconciliationContract",
@@ -83,6 +87,7 @@ __all__ = [
 class RepositoryContract(
     ThreadContract,
     ReconciliationContract,
+    IdempotentRequestContract,
     WebhookInboxContract,
     DisputeContract,
     AuditLogContract,

@@ -79,9 +79,10 @@ class Payments:
     ) -> Payment:
         """Record a ``pending`` payment of ``amount`` for the host's ``order_id``.
 
-        ``capture=False`` makes it authorize-only (capture later with :meth:`capture_payment`).
-        The same ``idempotency_key`` (per customer) returns the same payment; the same key with
-        different parameters raises :class:`~paykit.errors.IdempotencyConflict`.
+        ``capture=False`` makes it authorize-only (capture later with
+        :meth:`PaymentService.capture_payment`). The same ``idempotency_key`` (per customer)
+        returns the same payment; the same key with different parameters raises
+        :class:`~paykit.errors.IdempotencyConflict`.
         """
         customer_id = checked_text(customer_id, "customer_id", max_length=255)
         order_id = checked_text(order_id, "order_id", max_length=255)
@@ -179,7 +180,7 @@ class Payments:
             return_url = checked_text(return_url, "return_url", max_length=2048)
 
         def claim(tx: Transaction) -> tuple[Payment, str]:
-            payment = tx.uow.payments.get(payment_id)
+            payment, method = tx.uow.payments.get_with_method(payment_id)
             if payment.status is not _P.PENDING:
                 msg = (
                     f"payment {payment.id} is {payment.status}; only pending payments are "
@@ -188,7 +189,6 @@ class Payments:
                 raise InvalidStateTransition(
                     msg, current=str(payment.status), requested=str(_P.PROCESSING)
                 )
-            method = tx.uow.payment_methods.get(payment.payment_method_id)
             require_active(method)
             self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
             payment.attempt_count += 1
@@ -393,7 +393,7 @@ class Payments:
     ) -> GatewayResult:
         """Call the provider for a payment; turn an exception into an audit entry and an error.
 
-        A refused charge (see :func:`_call_provider`) fails the payment: nothing moved. An
+        A refused charge (see :func:`call_provider`) fails the payment: nothing moved. An
         exception of unknown meaning leaves the payment where it is, for reconciliation.
         """
         outcome = call_provider(call)

@@ -123,8 +123,7 @@ class Refunds:
         refund_id = checked_id(refund_id, "refund_id")
 
         def claim(tx: Transaction) -> tuple[Refund, Payment]:
-            refund = tx.uow.refunds.get(refund_id)
-            payment = tx.uow.payments.get(refund.payment_id)
+            refund, payment = tx.uow.refunds.get_with_payment(refund_id)
             # Everything that can fail locally fails before the claim, not after it.
             self._context.gateways.by_name(payment.provider)
             provider_id(payment)
@@ -161,8 +160,7 @@ class Refunds:
         refund_id = checked_id(refund_id, "refund_id")
 
         def work(tx: Transaction) -> Refund:
-            refund = tx.uow.refunds.get(refund_id)
-            payment = tx.uow.payments.get(refund.payment_id)
+            refund, payment = tx.uow.refunds.get_with_payment(refund_id)
             tx.move_refund(
                 refund, payment, _R.CANCELLED, LogType.REFUND_CANCELLED, "refund cancelled"
             )

@@ -74,7 +74,7 @@ _REFUND_EVENTS: Final = frozenset({_W.REFUND_SUCCEEDED, _W.REFUND_FAILED, _W.REF
 
 
 class WebhookOutcome(StrEnum):
-    """What :meth:`WebhookOperations.handle_webhook` did with a delivery."""
+    """What :meth:`PaymentService.handle_webhook` did with a delivery."""
 
     APPLIED = "applied"
     UNMATCHED = "unmatched"

@@ -84,6 +84,14 @@ class PaymentRepository(Protocol):
         """Return the payment or raise ``NotFound``."""
         ...
 
+    def get_with_method(self, payment_id: str) -> tuple[Payment, PaymentMethod]:
+        """The payment and its payment method, as two ``get`` calls would return them.
+
+        A storage may read both at once (SQL joins them). ``NotFound`` names whichever is
+        missing.
+        """
+        ...
+
     def add(self, payment: Payment) -> None:
         """Stage a new payment."""
         ...
@@ -131,6 +139,13 @@ class RefundRepository(Protocol):
 
     def get(self, refund_id: str) -> Refund:
         """Return the refund or raise ``NotFound``."""
+        ...
+
+    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
+        """The refund and its payment, as two ``get`` calls would return them.
+
+        As :meth:`PaymentRepository.get_with_method`: one read where the storage can.
+        """
         ...
 
     def add(self, refund: Refund) -> None:

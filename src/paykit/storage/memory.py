@@ -85,6 +85,8 @@ class _Table(StagedWrites[R]):
     """The storage's unique keys of this kind of record (``None``: it has none)."""
     taken_message = ""
     """What a conflict on one of those keys says."""
+    uow: InMemoryUnitOfWork
+    """The unit of work this table belongs to (for reads that span two tables)."""
 
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
@@ -201,6 +203,10 @@ class _Payments(_Table[Payment]):
     def unique_keys(self) -> dict[tuple[str, str], str]:
         return _new_keys(((p.customer_id, p.idempotency_key), p.id) for p in self.added.values())
 
+    def get_with_method(self, payment_id: str) -> tuple[Payment, PaymentMethod]:
+        payment = self.get(payment_id)
+        return payment, self.uow.payment_methods.get(payment.payment_method_id)
+
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
@@ -276,6 +282,10 @@ class _Refunds(_Table[Refund]):
 
     def unique_keys(self) -> dict[tuple[str, str], str]:
         return _new_keys(((r.payment_id, r.idempotency_key), r.id) for r in self.added.values())
+
+    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
+        refund = self.get(refund_id)
+        return refund, self.uow.payments.get(refund.payment_id)
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():
@@ -567,6 +577,7 @@ class _Repository(Generic[TableT]):
         if uow is None:
             return self
         table = self._build(uow._storage)  # noqa: SLF001 - the unit of work's own storage
+        table.uow = uow
         uow.__dict__[self._name] = table
         uow._open.append(table)  # noqa: SLF001 - the tables commit() must look at
         return table

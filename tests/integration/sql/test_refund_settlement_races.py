@@ -98,6 +98,13 @@ class _RefundReads:
         self._unit.read_a_refund = True
         return refund
 
+    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
+        # Read as a storage without a joined read would (one statement each), so that the
+        # competing settlement can commit between the two; SQL's own joined read cannot
+        # straddle a commit, but the retry must hold for every storage.
+        refund = self.get(refund_id)
+        return refund, self._unit.payments.get(refund.payment_id)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

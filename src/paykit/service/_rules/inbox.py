@@ -152,8 +152,7 @@ def settle_refund(
     tx: Transaction, refund_id: str, result: GatewayResult, operation: Operation
 ) -> Refund:
     """Apply the answer to a refund call or lookup, then the events that waited for its id."""
-    refund = tx.uow.refunds.get(refund_id)
-    payment = tx.uow.payments.get(refund.payment_id)
+    refund, payment = tx.uow.refunds.get_with_payment(refund_id)
     learned = learn_provider_refund_id(tx, refund, result.provider_id)
     apply_refund_result(tx, refund, payment, result, operation)
     if learned:

@@ -156,6 +156,19 @@ class Statements:
             .where(refunds.c.payment_id == bindparam("payment_id"))
             .order_by(*self.refunds.oldest_first)
         )
+        # One read where a unit needs two records: a payment and its method (a LEFT JOIN: a
+        # method may have been removed since), a refund and its payment. The joined table's
+        # columns carry a prefix so they cannot clash.
+        self.payment_with_method = (
+            sql_select(payments, *_prefixed(methods, JOINED))
+            .outerjoin(methods, payments.c.payment_method_id == methods.c.id)
+            .where(payments.c.id == bindparam("id"))
+        )
+        self.refund_with_payment = (
+            sql_select(refunds, *_prefixed(payments, JOINED))
+            .join(payments, refunds.c.payment_id == payments.c.id)
+            .where(refunds.c.id == bindparam("id"))
+        )
         self.log_insert: Insert = log.insert()
         self.log_of_payment = (
             sql_select(log).where(log.c.payment_id == bindparam("payment_id")).order_by(log.c.seq)
@@ -259,6 +272,19 @@ class Statements:
         return statement
 
 
+JOINED: Final = "joined__"
+"""The prefix of the joined table's columns in :attr:`Statements.payment_with_method`."""
+
+
+def _prefixed(table: Table, prefix: str) -> list[Any]:
+    return [column.label(prefix + column.name) for column in table.c]
+
+
+def _unprefixed(row: RowMapping, prefix: str) -> dict[str, Any]:
+    """The joined table's part of a row, under its own column names."""
+    return {key.removeprefix(prefix): value for key, value in row.items() if key.startswith(prefix)}
+
+
 def _due(table: Table, status_filter: Any) -> Select[Any]:  # noqa: ANN401 - a SQL expression
     """Records of ``table`` a reconciliation sweep should ask about, least recently updated first.
 
@@ -351,6 +377,20 @@ class _Repository(StagedWrites[R]):
             if rows:
                 return self._load(rows[0])
         raise NotFound(self.kind, record_id)
+
+    def joined(self, row: RowMapping, record_id: str) -> R:
+        """The record another table's joined read brought along, as :meth:`get` would give it.
+
+        A record this unit staged or removed wins over the row, as in :meth:`get`; a row
+        without it (a LEFT JOIN found nothing) is ``NotFound``.
+        """
+        staged = self.staged(record_id)
+        if staged is not None:
+            return staged
+        columns = _unprefixed(row, JOINED)
+        if record_id in self.removed or columns.get("id") is None:
+            raise NotFound(self.kind, record_id)
+        return self._load(columns)  # type: ignore[arg-type]  # a mapping of the table's columns
 
     def _found(self, rows: Sequence[RowMapping]) -> R | None:
         """The record a unique lookup found, as this unit sees it."""
@@ -461,6 +501,17 @@ class _PaymentMethods(_Repository[PaymentMethod]):
 class _Payments(_Repository[Payment]):
     kind = "payment"
 
+    def get_with_method(self, payment_id: str) -> tuple[Payment, PaymentMethod]:
+        """The payment and its method in one read (unless this unit staged the payment)."""
+        if self.staged(payment_id) is not None or payment_id in self.removed:
+            payment = self.get(payment_id)
+            return payment, self._uow.payment_methods.get(payment.payment_method_id)
+        rows = self._uow.rows(self._uow.statements.payment_with_method, {"id": payment_id})
+        if not rows:
+            raise NotFound(self.kind, payment_id)
+        payment = self._load(rows[0])
+        return payment, self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
+
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
@@ -532,6 +583,17 @@ class _Payments(_Repository[Payment]):
 
 class _Refunds(_Repository[Refund]):
     kind = "refund"
+
+    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
+        """The refund and its payment in one read (unless this unit staged the refund)."""
+        if self.staged(refund_id) is not None or refund_id in self.removed:
+            refund = self.get(refund_id)
+            return refund, self._uow.payments.get(refund.payment_id)
+        rows = self._uow.rows(self._uow.statements.refund_with_payment, {"id": refund_id})
+        if not rows:
+            raise NotFound(self.kind, refund_id)
+        refund = self._load(rows[0])
+        return refund, self._uow.payments.joined(rows[0], refund.payment_id)
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():

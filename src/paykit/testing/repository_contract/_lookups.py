@@ -13,8 +13,11 @@ payment -- including ids the unit itself added or just learned.
 
 from __future__ import annotations
 
-from paykit.domain.payment import PaymentStatus
+import pytest
+
+from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund
+from paykit.errors import NotFound
 from paykit.storage.base import Storage
 from paykit.testing.repository_contract._records import (
     CUSTOMER,
@@ -39,6 +42,12 @@ def _refunds_of_two_providers(
     stripe_refund = _refund(stripe_payment, provider_refund_id=stripe_refund_id)
     _save(storage, sandbox_payment, stripe_payment, sandbox_refund, stripe_refund)
     return sandbox_refund, stripe_refund
+
+
+def _paid_with(method_id: str) -> Payment:
+    payment = _payment(status=PaymentStatus.COMPLETED)
+    payment.payment_method_id = method_id
+    return payment
 
 
 class ListingAndLookupContract:
@@ -227,3 +236,48 @@ class ListingAndLookupContract:
             found = uow.refunds.find_by_provider_id("sandbox", "re_learned")
             assert _id_of(found) == submitted.id
             assert uow.refunds.find_by_provider_id("stripe", "re_added") == added
+
+    # -- two records in one read ---------------------------------------------------------
+
+    def test_a_payment_with_its_method_reads_as_two_gets(self, storage: Storage) -> None:
+        """``get_with_method`` gives what ``get`` gives for each; a unit's own changes win."""
+        method = _method()
+        payment = _paid_with(method.id)
+        _save(storage, method, payment)
+        with storage.unit_of_work() as uow:
+            read_payment, read_method = uow.payments.get_with_method(payment.id)
+            assert (read_payment, read_method) == (payment, method)
+            read_method.brand = "changed in this unit"
+            uow.payment_methods.update(read_method)
+            assert uow.payments.get_with_method(payment.id)[1].brand == "changed in this unit"
+        with storage.unit_of_work() as uow:
+            added = _paid_with(method.id)
+            uow.payments.add(added)
+            assert uow.payments.get_with_method(added.id) == (added, method)
+
+    def test_a_payment_or_method_that_is_gone_is_not_found(self, storage: Storage) -> None:
+        """A missing payment, or a payment whose method was removed, raises ``NotFound``."""
+        method = _method()
+        payment = _paid_with(method.id)
+        _save(storage, method, payment)
+        with storage.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.payments.get_with_method("pay_missing")
+            uow.payment_methods.remove(uow.payment_methods.get(method.id))
+            with pytest.raises(NotFound):
+                uow.payments.get_with_method(payment.id)
+
+    def test_a_refund_with_its_payment_reads_as_two_gets(self, storage: Storage) -> None:
+        """``get_with_payment`` gives what ``get`` gives for each; a unit's own changes win."""
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        refund = _refund(payment)
+        _save(storage, payment, refund)
+        with storage.unit_of_work() as uow:
+            assert uow.refunds.get_with_payment(refund.id) == (refund, payment)
+            changed = uow.payments.get(payment.id)
+            changed.description = "changed in this unit"
+            uow.payments.update(changed)
+            _, seen = uow.refunds.get_with_payment(refund.id)
+            assert seen.description == "changed in this unit"
+            with pytest.raises(NotFound):
+                uow.refunds.get_with_payment("re_missing")

@@ -108,7 +108,7 @@ def _checked_amount(
     return normalised
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, init=False)
 class Money:
     """An exact, non-negative amount in one currency.
 
@@ -121,10 +121,8 @@ class Money:
     amount: Decimal
     currency: str
 
-    def __attrs_post_init__(self) -> None:
-        normalised = _checked_amount(self.amount, self.currency, "amount")
-        if normalised is not self.amount:
-            object.__setattr__(self, "amount", normalised)
+    def __init__(self, amount: Decimal, currency: str) -> None:
+        self.__attrs_init__(_checked_amount(amount, currency, "amount"), currency)
 
     @classmethod
     def of(
@@ -140,7 +138,7 @@ class Money:
         ``field`` and ``currency_field`` name the caller's arguments in any error, so the
         message points at its input.
         """
-        return _trusted(_checked_amount(amount, currency, field, currency_field), currency)
+        return cls(_checked_amount(amount, currency, field, currency_field), currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -164,20 +162,11 @@ class Money:
             f"cannot combine {self.currency} with {other.currency}", field="currency"
         )
 
-    # Arithmetic and comparison run several times per refund, so each checks the currency
-    # inline and builds its result without re-validating it (see ``_trusted``).
-
     def __add__(self, other: Money) -> Money:
         currency = self.currency
         if other.currency != currency:
             raise self._mismatch(other)
-        total = self.amount + other.amount
-        if total > _MAX_AMOUNTS[currency]:
-            return Money(total, currency)  # raises, naming the maximum
-        money = _new(Money)
-        _set(money, "amount", total)
-        _set(money, "currency", currency)
-        return money
+        return Money(self.amount + other.amount, currency)  # checks the maximum
 
     def __sub__(self, other: Money) -> Money:
         currency = self.currency
@@ -185,13 +174,7 @@ class Money:
             raise self._mismatch(other)
         if other.amount > self.amount:
             raise InvalidAmountError(f"{self} minus {other} would be negative", field="amount")
-        difference = self.amount - other.amount
-        if not difference:  # a released or settled reservation: share the one zero
-            return Money.zero(currency)
-        money = _new(Money)
-        _set(money, "amount", difference)
-        _set(money, "currency", currency)
-        return money
+        return Money(self.amount - other.amount, currency)
 
     def __lt__(self, other: Money) -> bool:
         if other.currency != self.currency:
@@ -221,30 +204,6 @@ class Money:
 
 
 _ZEROS: dict[str, Money] = {}
-
-_MAX_AMOUNTS: Final = {
-    code: Decimal(MAX_MINOR_UNITS).scaleb(-exponent)
-    for code, exponent in ISO_4217_MINOR_UNITS.items()
-}
-"""The largest amount of each currency: ``MAX_MINOR_UNITS`` at the currency's exponent.
-
-A sum of two valid amounts has at most 13 digits, so comparing it with this is exactly
-the ``total.scaleb(exponent) > MAX_MINOR_UNITS`` of the full check."""
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _trusted(amount: Decimal, currency: str) -> Money:
-    """Build ``Money`` from a result already known to be valid, skipping the checks.
-
-    Only for sums and differences of two valid amounts of one currency: their places and
-    sign are already right. Money arithmetic is on the hot path of every refund.
-    """
-    money = _new(Money)
-    _set(money, "amount", amount)
-    _set(money, "currency", currency)
-    return money
 
 
 def to_minor_units(money: Money, *, exponent: int | None = None) -> int:

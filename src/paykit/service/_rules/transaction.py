@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from types import MemberDescriptorType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -51,62 +50,6 @@ _REFUND_EVENTS: Final = {
 }
 
 
-def _frozen_builder(cls: type[A]) -> Callable[..., A]:
-    """A keyword-only constructor for a frozen, slotted attrs class, for the hot path.
-
-    It builds exactly what ``cls(...)`` builds from the same keywords -- defaults filled
-    in, converters applied -- but sets each slot through its descriptor instead of going
-    through attrs' ``__init__`` (on Python 3.11 a class call with keywords also packs them
-    into a dict). Audit entries and events are made ten and eight times per payment
-    lifecycle. The class is checked here, so a validator, hook or factory default added to
-    it later fails at import instead of being skipped.
-    """
-    fields = attrs.fields(cls)
-    hooks = ("__attrs_pre_init__", "__attrs_post_init__")
-    if any(hasattr(cls, hook) for hook in hooks) or any(
-        field.validator is not None
-        or not field.init
-        or field.alias != field.name
-        or isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]  # it is a class
-        for field in fields
-    ):
-        msg = f"{cls.__name__} has validators, hooks or computed fields: build it with attrs"
-        raise TypeError(msg)
-    namespace: dict[str, object] = {"new": object.__new__, "cls": cls}
-    params = []
-    lines = []
-    for field in fields:
-        params.append(field.name)
-        if field.default is not attrs.NOTHING:
-            namespace[f"default_{field.name}"] = field.default
-            params[-1] += f"=default_{field.name}"
-        slot = getattr(cls, field.name)
-        if not isinstance(slot, MemberDescriptorType):
-            msg = f"{cls.__name__}.{field.name} is not a slot"
-            raise TypeError(msg)
-        namespace[f"set_{field.name}"] = slot.__set__
-        value = field.name
-        if isinstance(field.converter, attrs.Converter):
-            msg = f"{cls.__name__}.{field.name} has a Converter object: build it with attrs"
-            raise TypeError(msg)
-        if field.converter is not None:
-            namespace[f"convert_{field.name}"] = field.converter
-            value = f"convert_{field.name}({field.name})"
-        lines.append(f"    set_{field.name}(record, {value})")
-    header = f"def build(*, {', '.join(params)}):"
-    source = "\n".join([header, "    record = new(cls)", *lines, "    return record"])
-    exec(source, namespace)  # noqa: S102 - the source is built from attrs field names only
-    return namespace["build"]  # type: ignore[return-value]  # built above with this signature
-
-
-if TYPE_CHECKING:  # type-check the calls against the classes' own signatures
-    _new_entry = TransactionLogEntry
-    _new_event = Event
-else:
-    _new_entry = _frozen_builder(TransactionLogEntry)
-    _new_event = _frozen_builder(Event)
-
-
 class Transaction:
     """A unit of work plus the clock, the id factory and the events waiting for the commit."""
 
@@ -129,7 +72,7 @@ class Transaction:
         data: dict[str, Any] | None = None,
     ) -> None:
         """Append an audit entry."""
-        entry = _new_entry(
+        entry = TransactionLogEntry(
             id=self.new_id("log"),
             payment_id=payment_id,
             log_type=log_type,
@@ -154,7 +97,7 @@ class Transaction:
     ) -> None:
         """Queue a host event; it is published once the unit of work has committed."""
         self.events.append(
-            _new_event(
+            Event(
                 type=event_type,
                 payment=payment,
                 refund=refund,

@@ -346,12 +346,15 @@ class _Repository(StagedWrites[R]):
         """Insertion order of the rows this unit has read, to keep staged records in place."""
         self._read_versions: dict[str, int] = {}
         """The version of each row this unit has read, as first read."""
+        self._read_rows: dict[str, RowMapping] = {}
+        """Each row as last read, so an update writes only the columns that changed."""
 
     # -- reads ---------------------------------------------------------------------------
 
     def _load(self, row: RowMapping) -> R:
         record = self._decode(row)
         self._seq[record.id] = row["seq"]
+        self._read_rows[record.id] = row
         if record.id not in self._read_versions:
             self._read_versions[record.id] = record.version
         return record
@@ -462,7 +465,10 @@ class _Repository(StagedWrites[R]):
         for record in self._changed_in_write_order():
             version = record.version + 1
             row = self._encode(record, version)
-            del row["id"]
+            read = self._read_rows.get(record.id)
+            if read is not None:  # only what changed: a smaller statement, fewer binds
+                row = {k: v for k, v in row.items() if _must_write(k, v, read)}
+            row.pop("id", None)
             row["match_id"] = record.id
             row["match_version"] = record.version
             steps.append(_Step(statements.update, row, expect=1))
@@ -482,6 +488,17 @@ class _Repository(StagedWrites[R]):
             self._seq.clear()
         if self._read_versions:
             self._read_versions.clear()
+        if self._read_rows:
+            self._read_rows.clear()
+
+
+def _must_write(column: str, value: object, read: RowMapping) -> bool:
+    """Whether an update writes ``column``: it changed since the read, or may have.
+
+    JSON documents (metadata) are always written: the record shares the decoded document
+    with the row it was read from, so a change made in place would compare equal.
+    """
+    return column == "version" or isinstance(value, dict | list) or read.get(column) != value
 
 
 class _PaymentMethods(_Repository[PaymentMethod]):

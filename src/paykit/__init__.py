@@ -71,6 +71,7 @@ from paykit.service import (
 from paykit.storage import InMemoryStorage, Storage, UnitOfWork
 
 __version__ = "0.1.0"
+"""paykit's version (the package's, as built by hatch from this line)."""
 
 __all__ = [
     "ALL_EVENTS",

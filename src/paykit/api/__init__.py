@@ -56,7 +56,10 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX: Final = "/api/v1/payments"
+"""Where the endpoints are mounted unless ``prefix`` says otherwise: the original app's path."""
+
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
+"""The largest request body accepted (64 KiB) unless ``max_body_bytes`` says otherwise."""
 
 
 def create_router(  # noqa: PLR0913 - each is a separate, optional policy

@@ -63,6 +63,7 @@ RefundPolicy = Callable[[Principal, str], bool]
 staff only, as the original app's ``processed_by`` suggests.)"""
 
 DEMO_CUSTOMER: Final = "cus_demo"
+"""The customer every caller is under :func:`insecure_demo_authenticator`."""
 
 
 def staff_only_refunds(principal: Principal, customer_id: str) -> bool:

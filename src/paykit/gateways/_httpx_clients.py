@@ -4,7 +4,7 @@ Adapters take the usual httpx seams -- a ``transport`` (``httpx.MockTransport`` 
 an ``async_transport``, or ready ``client`` / ``async_client`` objects -- and this class
 turns them into the two clients they send with. A transport that is also asynchronous (as
 ``MockTransport`` is) serves both. Clients handed in are used as they are and never closed
-here; clients built here are closed by :meth:`HttpxClients.close` / :meth:`aclose`.
+here; clients built here are closed by :meth:`HttpxClients.close` / :meth:`HttpxClients.aclose`.
 
 Imported only by the adapters, so ``import paykit`` never needs httpx.
 """

@@ -21,10 +21,10 @@ token                      what happens
                            completes it
 =========================  ==================================================================
 
-The sandbox keeps a :attr:`ledger` of every movement of money it made, so tests can check
-that nothing was charged or refunded twice, and honours idempotency keys the way providers
-do: the same key returns the first answer, and the same key with other parameters is an
-error. ``latency`` (seconds) is slept on every call, for benchmarks.
+The sandbox keeps a :attr:`~SandboxGateway.ledger` of every movement of money it made, so
+tests can check that nothing was charged or refunded twice, and honours idempotency keys the
+way providers do: the same key returns the first answer, and the same key with other
+parameters is an error. ``latency`` (seconds) is slept on every call, for benchmarks.
 
 It also sends webhooks the way providers do. With ``send_webhooks=True`` every state change
 it makes (a charge's outcome, capture, void, 3-D Secure, settlement, refunds, disputes) puts

@@ -171,6 +171,7 @@ class ReconcilePolicy:
 
 
 DEFAULT_POLICY: Final = ReconcilePolicy()
+"""The sweep's defaults, as :class:`ReconcilePolicy` states them."""
 
 
 class Reconciler:

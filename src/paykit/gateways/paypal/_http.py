@@ -60,7 +60,10 @@ __all__ = [
 ]
 
 SANDBOX_URL: Final = "https://api-m.sandbox.paypal.com"
+"""PayPal's sandbox API (``environment="sandbox"``)."""
+
 LIVE_URL: Final = "https://api-m.paypal.com"
+"""PayPal's live API (``environment="live"``)."""
 _TOKEN_PATH: Final = "/v1/oauth2/token"  # noqa: S105 - a URL path, not a credential
 _RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
 _NOT_SENT: Final = (

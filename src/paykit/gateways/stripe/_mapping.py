@@ -11,7 +11,8 @@ PaymentIntent status to outcome:
 ``requires_action``        ``requires_action`` with ``next_action`` (and the client secret
                            for the caller, as a ``SecretStr``, when asked for)
 ``processing``             ``pending``
-``requires_confirmation``  ``pending`` (confirmed later, by the customer or :meth:`confirm`)
+``requires_confirmation``  ``pending`` (confirmed later, by the customer or
+                           :meth:`StripeGateway.confirm`)
 ``requires_payment_method`` ``declined`` with ``last_payment_error``'s decline code
 ``canceled``               ``succeeded`` for a void (the hold is gone), else ``declined``
 =========================  ========================================================

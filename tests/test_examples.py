@@ -48,3 +48,23 @@ def test_quickstart_tells_the_truth() -> None:
     assert "failed: insufficient_funds" in output
     assert "requires_action: send the customer to https://" in output
     assert "after the challenge: completed" in output
+
+
+def test_rest_api_example_tells_the_truth() -> None:
+    """The REST API example's output states the answers the API really gave."""
+    script = next(path for path in EXAMPLES if path.name == "rest_api.py")
+    output = subprocess.run(  # noqa: S603 - runs our own example script
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "-> 401 problem not_authenticated" in output
+    assert "credit_card visa 4242" in output
+    assert "-> 201 pay_" in output
+    assert "-> 201 (replayed) pay_" in output
+    assert "-> 422 problem validation_error (field amount): must be a decimal string" in output
+    assert "completed, amount 100.00 USD, captured 100.00 USD" in output
+    assert "-> 403 problem forbidden" in output
+    assert "-> 201 re_" in output
+    assert "completed 50.00 USD" in output
+    assert "-> 422 problem invalid_refund_amount (field amount)" in output
+    assert "partially_refunded, amount 100.00 USD, captured 100.00 USD, refundable 50.00" in output
+    assert "status_changed     [completed -> partially_refunded]" in output

@@ -1,31 +1,47 @@
-"""The ``paykit`` command line: ``paykit reconcile`` runs one reconciliation sweep.
+"""The ``paykit`` command line: ``paykit reconcile`` and ``paykit serve``.
 
-The command does not configure storage or gateways itself: ``--service module:attribute``
-(or ``PAYKIT_SERVICE``) names the host application's configured :class:`PaymentService`,
-or a zero-argument callable returning one, the way ``uvicorn app:app`` names an app. The
-current directory is importable, as with uvicorn.
+``paykit reconcile`` runs one reconciliation sweep. It does not configure storage or
+gateways itself: ``--service module:attribute`` (or ``PAYKIT_SERVICE``) names the host
+application's configured :class:`PaymentService`, or a zero-argument callable returning one,
+the way ``uvicorn app:app`` names an app. The current directory is importable, as with
+uvicorn.
 
-Exit codes: 0 when the sweep ran (records still unknown are asked again by a later sweep),
-1 when asking the provider about any record raised or the sweep stopped early (a paykit
-error is one line on stderr; anything else, such as a database outage, a traceback), 2 for
-usage and configuration errors.
+``paykit serve`` runs the REST API (:mod:`paykit.api`) under uvicorn, on 127.0.0.1:8000 by
+default: on the host's ``--service`` with its ``--authenticator module:attribute``, or on a
+built-in service (a SQLite file, ``--database``, and the sandbox gateway for cards and
+wallets). ``--demo`` lets every caller in as one demo customer with staff rights, so it is
+refused on any address but loopback. uvicorn and FastAPI (``pip install 'paykit[api]'``) are
+imported only by ``serve``, so ``reconcile`` runs without them.
+
+Exit codes: 0 when the sweep ran (records still unknown are asked again by a later sweep)
+or the server stopped cleanly (Ctrl+C, SIGTERM); 1 when asking the provider about any record
+raised or the sweep stopped early (a paykit error is one line on stderr; anything else, such
+as a database outage, a traceback), or the server could not start (the port is taken); 2 for
+usage and configuration errors (a missing authenticator, ``--demo`` off loopback, the
+``api`` extra not installed).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import ipaddress
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO, cast
+
+import attrs
 
 from paykit.errors import PaykitError
+from paykit.gateways import SandboxGateway
+from paykit.gateways.registry import Route, RouteKey
 from paykit.service import (
     DEFAULT_POLICY,
     RECONCILABLE_STATUSES,
@@ -35,16 +51,29 @@ from paykit.service import (
     SweepCounts,
 )
 
+if TYPE_CHECKING:  # paykit.api imports FastAPI: only ``paykit serve`` may load it
+    from fastapi import FastAPI
+
+    from paykit.api import Authenticator
+
 __all__ = [
+    "DEFAULT_DATABASE",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
     "EXIT_ERRORS",
     "EXIT_OK",
     "EXIT_USAGE",
     "ConfigurationError",
     "ProgressBar",
+    "ServePlan",
+    "base_url",
     "format_duration",
+    "is_loopback",
+    "load_authenticator",
     "load_service",
     "main",
     "parse_duration",
+    "plan_serve",
     "report_json",
     "report_table",
 ]
@@ -57,6 +86,15 @@ EXIT_USAGE: Final = 2
 """Bad options or a ``--service`` that does not lead to a ``PaymentService``."""
 
 SERVICE_ENV: Final = "PAYKIT_SERVICE"
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+DEFAULT_DATABASE: Final = "sqlite:///paykit.db"
+"""The built-in service's storage for ``paykit serve`` without ``--service``."""
+DEMO_METHOD_TYPES: Final = ("credit_card", "debit_card", "digital_wallet")
+"""The payment method types the built-in service routes to the sandbox gateway."""
+API_EXTRA: Final = "pip install 'paykit[api]'"
+_API_MODULES: Final = frozenset({"fastapi", "starlette", "uvicorn"})
 
 # The statuses reconcile_payment asks the provider about; reconcile() refuses any other.
 SWEEPABLE_STATUSES: Final = tuple(sorted(RECONCILABLE_STATUSES))
@@ -134,14 +172,7 @@ def _parser() -> argparse.ArgumentParser:
             "2 for usage or configuration errors."
         ),
     )
-    sweep.add_argument(
-        "--service",
-        metavar="MODULE:ATTRIBUTE",
-        help=(
-            "the application's configured PaymentService, or a zero-argument callable "
-            f"returning one, e.g. myapp.payments:service (default: ${SERVICE_ENV})"
-        ),
-    )
+    _add_service_option(sweep)
     sweep.add_argument(
         "--older-than",
         type=_duration(allow_zero=True),
@@ -213,7 +244,75 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--json", action="store_true", help="print the report as one JSON object (for cron)"
     )
+    _add_serve_command(commands)
     return parser
+
+
+def _add_service_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--service",
+        metavar="MODULE:ATTRIBUTE",
+        help=(
+            "the application's configured PaymentService, or a zero-argument callable "
+            f"returning one, e.g. myapp.payments:service (default: ${SERVICE_ENV})"
+        ),
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:  # noqa: PLR2004 - TCP's range
+        msg = f"{text!r} is not a port number from 1 to 65535"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _add_serve_command(commands: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    serve = commands.add_parser(
+        "serve",
+        help="run the REST API with uvicorn (needs the api extra)",
+        description=(
+            "Run the REST API (paykit.api) with uvicorn and print where its OpenAPI page is. "
+            "Without --service it serves a built-in service: a SQLite file (--database) and "
+            "the sandbox gateway for cards and wallets. Every caller is authenticated: give "
+            "--authenticator MODULE:ATTRIBUTE, or --demo (loopback only) to let every caller "
+            "in as one demo customer with staff rights. Exit code 0 after a clean stop "
+            "(Ctrl+C), 1 when the server could not start, 2 for usage or configuration errors."
+        ),
+    )
+    _add_service_option(serve)
+    serve.add_argument(
+        "--authenticator",
+        metavar="MODULE:ATTRIBUTE",
+        help=(
+            "the application's authenticator: a callable that turns a request into a "
+            "paykit.api.Principal, or None to refuse it, e.g. myapp.auth:authenticate"
+        ),
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help=(
+            "let every caller in as the demo customer, with staff rights "
+            "(INSECURE: only on a loopback --host, only without --service)"
+        ),
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"the address to listen on (default: {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"the TCP port to listen on (default: {DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--database",
+        metavar="URL",
+        help=(
+            "the built-in service's storage, a SQLAlchemy URL; migrated on start "
+            f"(default: {DEFAULT_DATABASE}; not with --service, which brings its own)"
+        ),
+    )
 
 
 def load_service(spec: str) -> PaymentService:
@@ -221,17 +320,7 @@ def load_service(spec: str) -> PaymentService:
 
     Raises :class:`ConfigurationError` with a one-line message saying what to fix.
     """
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
-        msg = f"{spec!r} is not module:attribute, e.g. myapp.payments:service"
-        raise ConfigurationError(msg)
-    target: object = _import(module_name)
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError:
-            msg = f"module {module_name!r} has no attribute {attribute!r}"
-            raise ConfigurationError(msg) from None
+    target = _resolve(spec, "myapp.payments:service")
     if isinstance(target, PaymentService):
         return target
     if not callable(target):
@@ -247,6 +336,36 @@ def load_service(spec: str) -> PaymentService:
         msg = f"{spec}() returned a {type(made).__name__}, not a PaymentService"
         raise ConfigurationError(msg)
     return made
+
+
+def load_authenticator(spec: str) -> Authenticator:
+    """Import ``module:attribute`` and return the authenticator (a callable) it names.
+
+    The callable takes the request and returns a ``paykit.api.Principal`` or ``None``; it is
+    used as it is, not called to make one. Raises :class:`ConfigurationError`.
+    """
+    target = _resolve(spec, "myapp.auth:authenticate")
+    if not callable(target):
+        kind = type(target).__name__
+        msg = f"{spec} is a {kind}, not a callable that turns a request into a Principal"
+        raise ConfigurationError(msg)
+    return cast("Authenticator", target)
+
+
+def _resolve(spec: str, example: str) -> object:
+    """The object ``module:attribute`` names (the attribute may be dotted)."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        msg = f"{spec!r} is not module:attribute, e.g. {example}"
+        raise ConfigurationError(msg)
+    target: object = _import(module_name)
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            msg = f"module {module_name!r} has no attribute {attribute!r}"
+            raise ConfigurationError(msg) from None
+    return target
 
 
 def _import(module_name: str) -> ModuleType:
@@ -377,6 +496,195 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_ERRORS if errors else EXIT_OK
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8 or ::1); names never are."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name such as "localhost" could resolve to anything
+        return False
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+@attrs.frozen(kw_only=True)
+class ServePlan:
+    """What ``paykit serve`` runs: the app, where, what it prints first and what it closes."""
+
+    app: FastAPI
+    host: str
+    port: int
+    banner: tuple[str, ...]
+    close: Callable[[], None]
+    """Disposes of what the command opened (the built-in service's storage)."""
+
+
+def plan_serve(  # noqa: PLR0913 - the command's options, one keyword each
+    *,
+    service: str | None = None,
+    authenticator: str | None = None,
+    demo: bool = False,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    database: str | None = None,
+    service_label: str = "--service",
+) -> ServePlan:
+    """Check the options of ``paykit serve`` and build the app it runs, without running it.
+
+    ``service`` and ``authenticator`` are ``module:attribute`` specs; without ``service`` the
+    built-in service is built on ``database`` (migrated) and the sandbox. Raises
+    :class:`ConfigurationError` with a one-line message saying what to pass instead.
+    """
+    _check_serve_options(
+        service=service, authenticator=authenticator, demo=demo, host=host, database=database
+    )
+    api = _import_api()
+    authenticate = (
+        api.insecure_demo_authenticator if demo else load_authenticator(cast("str", authenticator))
+    )
+    close = _nothing_to_close  # the host's service is the host's to close
+    if service is not None:
+        try:
+            payments = load_service(service)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{service_label}: {error}") from None
+        storage = f"the service {service}"
+    else:
+        payments, close = _builtin_service(database or DEFAULT_DATABASE)
+        storage = database or DEFAULT_DATABASE
+    app = api.create_app(payments, authenticate=authenticate)
+    url = base_url(host, port)
+    banner = [
+        f"paykit API: {url}{api.DEFAULT_PREFIX}/ (storage: {storage})",
+        f"OpenAPI page: {url}/docs",
+    ]
+    if demo:
+        banner.append(
+            f"demo mode (insecure): every caller is customer {api.DEMO_CUSTOMER} with staff "
+            "rights; listening on loopback only"
+        )
+    return ServePlan(app=app, host=host, port=port, banner=tuple(banner), close=close)
+
+
+def _nothing_to_close() -> None:
+    """What ``paykit serve`` closes of a service it did not open."""
+
+
+def _check_serve_options(
+    *, service: str | None, authenticator: str | None, demo: bool, host: str, database: str | None
+) -> None:
+    if demo and authenticator:
+        msg = "give --authenticator MODULE:ATTRIBUTE or --demo, not both"
+        raise ConfigurationError(msg)
+    if not demo and not authenticator:
+        msg = (
+            "the API needs to know who is calling: pass --authenticator MODULE:ATTRIBUTE "
+            "(a callable that turns a request into a paykit.api.Principal, or None to "
+            "refuse it), or --demo to try the built-in service on this machine"
+        )
+        raise ConfigurationError(msg)
+    if demo and service:
+        msg = (
+            f"--demo serves only the built-in demo service; with --service (or ${SERVICE_ENV}) "
+            "pass --authenticator MODULE:ATTRIBUTE"
+        )
+        raise ConfigurationError(msg)
+    if demo and not is_loopback(host):
+        msg = (
+            f"--demo lets every caller in with staff rights, so it listens only on a loopback "
+            f"address (127.0.0.0/8 or ::1), not {host!r}; to serve other machines pass "
+            "--authenticator MODULE:ATTRIBUTE"
+        )
+        raise ConfigurationError(msg)
+    if service and database:
+        msg = "--database is for the built-in service; your --service brings its own storage"
+        raise ConfigurationError(msg)
+
+
+def _import_api() -> ModuleType:
+    """``paykit.api``, after checking uvicorn is there too; the missing extra said plainly."""
+    try:
+        import uvicorn  # noqa: F401, PLC0415 - serve's own dependency, checked before any work
+
+        from paykit import api  # noqa: PLC0415 - imports FastAPI, which reconcile must not need
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in _API_MODULES:
+            raise
+        msg = f"paykit serve needs the api extra ({missing} is not installed): {API_EXTRA}"
+        raise ConfigurationError(msg) from None
+    return api
+
+
+def _builtin_service(database: str) -> tuple[PaymentService, Callable[[], None]]:
+    """A service on ``database`` (migrated now) with the sandbox for cards and wallets."""
+    try:
+        from paykit.storage.sql import SqlStorage  # noqa: PLC0415 - the sql extra, only here
+    except ModuleNotFoundError as error:
+        msg = (
+            f"the built-in service stores in SQL ({error.name} is not installed): "
+            "pip install 'paykit[api,sql]'"
+        )
+        raise ConfigurationError(msg) from None
+    try:
+        storage = SqlStorage(database)
+        storage.upgrade()
+    except Exception as error:  # noqa: BLE001 - a bad URL or an unwritable file, in one line
+        msg = f"--database {database}: {type(error).__name__}: {error}"
+        raise ConfigurationError(msg) from None
+    sandbox = SandboxGateway()
+    gateways: dict[RouteKey, Route] = dict.fromkeys(DEMO_METHOD_TYPES, sandbox)
+    service = PaymentService(storage, gateways)
+    return service, storage.dispose
+
+
+def _serve(args: argparse.Namespace) -> int:
+    spec = args.service or os.environ.get(SERVICE_ENV) or None
+    try:
+        plan = plan_serve(
+            service=spec,
+            authenticator=args.authenticator,
+            demo=args.demo,
+            host=args.host,
+            port=args.port,
+            database=args.database,
+            service_label="--service" if args.service else SERVICE_ENV,
+        )
+    except ConfigurationError as error:
+        _fail(str(error))
+        return EXIT_USAGE
+    import uvicorn  # noqa: PLC0415 - present: plan_serve checked
+
+    sys.stdout.write("\n".join(plan.banner) + "\n")
+    sys.stdout.flush()
+    # uvicorn stops gracefully on SIGTERM, then restores the handler it found and raises the
+    # signal again; ours turns it into _Stopped, so the storage is closed and the exit is 0.
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        uvicorn.run(plan.app, host=plan.host, port=plan.port)
+    except _Stopped:
+        pass
+    except SystemExit as exit_:  # uvicorn exits when it cannot start (the port is taken)
+        _fail(f"the server did not start on {base_url(plan.host, plan.port)} (code {exit_.code})")
+        return EXIT_ERRORS
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        plan.close()
+    return EXIT_OK
+
+
+class _Stopped(Exception):  # noqa: N818 - not an error: the server was asked to stop
+    """SIGTERM arrived: the server has stopped (see :func:`_serve`)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    del signum, frame
+    raise _Stopped
+
+
 def _fail(message: str) -> None:
     one_line = " ".join(part.strip() for part in message.splitlines())
     sys.stderr.write(f"paykit: error: {one_line}\n")
@@ -388,4 +696,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on bad options (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    return _reconcile(args)  # the only command so far; argparse rejects any other
+    if args.command == "serve":
+        return _serve(args)
+    return _reconcile(args)  # argparse rejects any other command

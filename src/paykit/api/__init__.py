@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paykit.api._auth import (
@@ -128,7 +129,8 @@ def create_app(  # noqa: PLR0913 - each is a separate, optional policy
         status = getattr(error, "status_code", 500)
         headers = dict(getattr(error, "headers", None) or {})
         if status == 405:  # noqa: PLR2004 - Starlette's Allow names one route's methods only
-            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
+            path = get_route_path(request.scope)  # without the prefix it is mounted under
+            headers["Allow"] = ", ".join(_allowed_methods(app, path))
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         detail = {404: "no such endpoint", 405: "method not allowed here"}.get(status, "error")
         return problem_response(ApiProblem(status, code, detail, headers=headers))

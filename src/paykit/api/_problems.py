@@ -28,7 +28,7 @@ from paykit.errors import (
     ValidationError,
 )
 
-__all__ = ["STATUS_BY_ERROR", "ApiProblem", "problem_for", "problem_response"]
+__all__ = ["MEDIA_TYPE", "STATUS_BY_ERROR", "ApiProblem", "problem_for", "problem_response"]
 
 PROBLEM_TYPE_BASE: Final = "https://paykit.dev/problems/"
 MEDIA_TYPE: Final = "application/problem+json"
@@ -121,5 +121,7 @@ def validation_problem(errors: Sequence[Any]) -> ApiProblem:
     message = str(first.get("msg", "invalid value"))
     if first.get("type") == "extra_forbidden":
         message = "is not a field of this request; remove it"
+    if first.get("type") == "json_invalid":  # pydantic's location is a character offset
+        return ApiProblem(422, "validation_error", "the body is not valid JSON", field=None)
     message = message.removeprefix("Value error, ")
     return ApiProblem(422, "validation_error", message, field=field)

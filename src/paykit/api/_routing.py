@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paykit.api._auth import Authenticator, Principal
 from paykit.api._idempotency import IdempotencyGate, Replay, fingerprint
 from paykit.api._problems import (
+    MEDIA_TYPE,
     ApiProblem,
     problem_for,
     problem_response,
@@ -147,9 +148,13 @@ async def _check_size(request: Request, limit: int) -> None:
 
 
 async def _authenticate(request: Request, authenticate: Authenticator) -> Principal:
-    answer: Any = authenticate(request)
-    if inspect.isawaitable(answer):
-        answer = await answer
+    # A plain function may block (a database lookup, Django's ORM): run it off the loop.
+    if inspect.iscoroutinefunction(authenticate):
+        answer: Any = await authenticate(request)
+    else:
+        answer = await run_in_threadpool(authenticate, request)
+        if inspect.isawaitable(answer):
+            answer = await answer
     if answer is None:
         raise ApiProblem(
             401,
@@ -164,10 +169,12 @@ async def _authenticate(request: Request, authenticate: Authenticator) -> Princi
 
 
 def _replayed(replay: Replay) -> Response:
+    # Answers of 400 and above are problems; the stored body is the same either way.
+    problem = replay.status >= 400  # noqa: PLR2004 - HTTP's own boundary
     return Response(
         content=replay.body,
         status_code=replay.status,
-        media_type="application/json",
+        media_type=MEDIA_TYPE if problem else "application/json",
         headers={"Idempotent-Replayed": "true"},
     )
 

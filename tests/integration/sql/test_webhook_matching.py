@@ -71,8 +71,7 @@ def _pay(service: PaymentService, token: str) -> Payment:
 
 def _review_flags(service: PaymentService, payment_id: str) -> int:
     return sum(
-        entry.log_type is LogType.NEEDS_REVIEW
-        for entry in service.get_transaction_log(payment_id)
+        entry.log_type is LogType.NEEDS_REVIEW for entry in service.get_transaction_log(payment_id)
     )
 
 
@@ -131,7 +130,7 @@ def test_a_refund_event_naming_two_refunds_is_flagged_and_applied_to_neither(
     answer = service.handle_webhook("sandbox", {}, body)
 
     assert answer.outcome is WebhookOutcome.IGNORED
-    assert service.get_refund(first.id).status == second.status == service.get_refund(
-        second.id
-    ).status
+    assert (
+        service.get_refund(first.id).status == second.status == service.get_refund(second.id).status
+    )
     assert _review_flags(service, payment.id) == 1

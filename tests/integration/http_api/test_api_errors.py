@@ -85,6 +85,16 @@ def test_a_body_above_the_limit_is_a_413_before_parsing(ada: Client) -> None:
     _problem(answer, 413, "request_too_large")
 
 
+def test_a_body_that_is_not_json_is_a_422_without_a_field(ada: Client) -> None:
+    """Broken JSON is refused as such, not blamed on a character position."""
+    answer = ada.post(
+        "/methods/", content=b'{"type": ', headers={"content-type": "application/json"}
+    )
+
+    problem = _problem(answer, 422, "validation_error", None)
+    assert problem["detail"] == "the body is not valid JSON"
+
+
 def test_a_state_conflict_is_a_409(ada: Client) -> None:
     """Processing a completed payment again is a 409 invalid_state_transition."""
     payment = paid(ada)

@@ -60,6 +60,7 @@ def test_an_error_answer_is_replayed_with_its_status(ada: Client) -> None:
 
     assert (first.status_code, again.status_code) == (409, 409)
     assert again.json() == first.json()
+    assert again.headers["content-type"] == "application/problem+json"
 
 
 def test_the_same_key_with_another_body_is_a_422(ada: Client) -> None:

@@ -1,7 +1,7 @@
 """The OpenAPI document is checked in (docs/openapi.json) and cannot drift from the code.
 
 After a deliberate change to the API, regenerate it with
-``PAYKIT_UPDATE_OPENAPI=1 python -m pytest tests/integration/api/test_api_openapi.py``
+``PAYKIT_UPDATE_OPENAPI=1 python -m pytest tests/integration/http_api/test_api_openapi.py``
 and review the diff like any other change to the API.
 """
 

@@ -11,14 +11,20 @@ wrapper is a storage like any other.
     rival = PaymentService(storage, gateways)         # competes over the plain storage
     racer = RunBeforeCommit(storage, lambda: rival.create_refund(payment_id, "60.00"))
     PaymentService(racer, gateways).create_refund(payment_id, "60.00")  # retried, refused
+
+:class:`RunBetweenReads` runs the action between a unit's read of a refund and of its
+payment instead: the moment where a unit can hold one record from before a rival's commit
+and one from after it (``UnitOfWork.has_stale_reads`` exists for that).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from paykit.domain.payment import Payment
+from paykit.domain.refund import Refund
 from paykit.errors import ConcurrencyConflict
 from paykit.storage.base import (
     DisputeRepository,
@@ -32,7 +38,7 @@ from paykit.storage.base import (
     WebhookInboxRepository,
 )
 
-__all__ = ["RunBeforeCommit"]
+__all__ = ["DelegatingUnitOfWork", "RunBeforeCommit", "RunBetweenReads"]
 
 
 class RunBeforeCommit:
@@ -61,53 +67,60 @@ class RunBeforeCommit:
             self._action()
 
 
-class _HookedUnitOfWork:
-    """The inner unit of work, with :meth:`RunBeforeCommit.before_commit` before its commit."""
+class DelegatingUnitOfWork:
+    """A unit of work that hands every call to ``inner``: the base of the racing wrappers.
 
-    def __init__(self, inner: UnitOfWork, owner: RunBeforeCommit) -> None:
+    A subclass overrides the one step it races on (a commit, a read) and keeps the rest.
+    """
+
+    def __init__(self, inner: UnitOfWork) -> None:
         self._inner = inner
-        self._owner = owner
 
     @property
     def payment_methods(self) -> PaymentMethodRepository:
+        """The inner unit's payment methods."""
         return self._inner.payment_methods
 
     @property
     def payments(self) -> PaymentRepository:
+        """The inner unit's payments."""
         return self._inner.payments
 
     @property
     def refunds(self) -> RefundRepository:
+        """The inner unit's refunds."""
         return self._inner.refunds
 
     @property
     def transaction_log(self) -> TransactionLogRepository:
+        """The inner unit's audit log."""
         return self._inner.transaction_log
 
     @property
     def disputes(self) -> DisputeRepository:
+        """The inner unit's disputes."""
         return self._inner.disputes
 
     @property
     def webhook_inbox(self) -> WebhookInboxRepository:
+        """The inner unit's webhook inbox."""
         return self._inner.webhook_inbox
 
     @property
     def idempotent_requests(self) -> IdempotentRequestRepository:
+        """The inner unit's idempotent requests."""
         return self._inner.idempotent_requests
 
     def has_stale_reads(self) -> bool:
+        """Ask the inner unit."""
         return self._inner.has_stale_reads()
 
     def commit(self) -> None:
-        self._owner.before_commit()
-        try:
-            self._inner.commit()
-        except ConcurrencyConflict:
-            self._owner.conflicts += 1
-            raise
+        """Commit the inner unit."""
+        self._inner.commit()
 
     def rollback(self) -> None:
+        """Roll the inner unit back."""
         self._inner.rollback()
 
     def __enter__(self) -> Self:
@@ -121,3 +134,110 @@ class _HookedUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._inner.__exit__(exc_type, exc, tb)
+
+
+class _HookedUnitOfWork(DelegatingUnitOfWork):
+    """The inner unit of work, with :meth:`RunBeforeCommit.before_commit` before its commit."""
+
+    def __init__(self, inner: UnitOfWork, owner: RunBeforeCommit) -> None:
+        super().__init__(inner)
+        self._owner = owner
+
+    def commit(self) -> None:
+        self._owner.before_commit()
+        try:
+            self._inner.commit()
+        except ConcurrencyConflict:
+            self._owner.conflicts += 1
+            raise
+
+
+class RunBetweenReads:
+    """A storage that runs ``action`` once, between a unit's read of a refund and of a payment.
+
+    ``RunBeforeCommit`` runs its action after every read of the unit; this one runs it between
+    two reads, where a settlement that commits leaves the unit holding one record from before
+    and one from after it. ``skip`` passes over that many such moments first (a webhook reads
+    the refund and its payment twice). ``units`` counts the units of work begun through it.
+    """
+
+    def __init__(self, inner: Storage, action: Callable[[], object], *, skip: int = 0) -> None:
+        self.inner = inner
+        self._action = action
+        self._skip = skip
+        self.fired = False
+        self.units = 0
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A unit of work of the inner storage that may run the action between two reads."""
+        self.units += 1
+        return _ReadHookedUnitOfWork(self.inner.unit_of_work(), self)
+
+    def between_reads(self) -> None:
+        """Run the action at the first moment not skipped, and never again."""
+        if self.fired:
+            return
+        if self._skip:
+            self._skip -= 1
+            return
+        self.fired = True
+        self._action()
+
+
+class _RefundReads:
+    """A unit's refunds, noting each ``get`` (every other method is the inner one's)."""
+
+    def __init__(self, inner: RefundRepository, unit: _ReadHookedUnitOfWork) -> None:
+        self._inner = inner
+        self._unit = unit
+
+    def get(self, refund_id: str) -> Refund:
+        refund = self._inner.get(refund_id)
+        self._unit.read_a_refund = True
+        return refund
+
+    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
+        # Read as a storage without a joined read would (one statement each), so that the
+        # competing settlement can commit between the two; SQL's own joined read cannot
+        # straddle a commit, but the retry must hold for every storage.
+        refund = self.get(refund_id)
+        return refund, self._unit.payments.get(refund.payment_id)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the inner one has
+        return getattr(self._inner, name)
+
+
+class _PaymentReads:
+    """A unit's payments, whose ``get`` right after a refund read runs the owner's action."""
+
+    def __init__(self, inner: PaymentRepository, unit: _ReadHookedUnitOfWork) -> None:
+        self._inner = inner
+        self._unit = unit
+
+    def get(self, payment_id: str) -> Payment:
+        if self._unit.read_a_refund:
+            self._unit.read_a_refund = False
+            self._unit.owner.between_reads()
+        return self._inner.get(payment_id)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the inner one has
+        return getattr(self._inner, name)
+
+
+class _ReadHookedUnitOfWork(DelegatingUnitOfWork):
+    """The inner unit of work, with :meth:`RunBetweenReads.between_reads` between two reads."""
+
+    def __init__(self, inner: UnitOfWork, owner: RunBetweenReads) -> None:
+        super().__init__(inner)
+        self.owner = owner
+        self.read_a_refund = False
+        self._refunds = _RefundReads(inner.refunds, self)
+        self._payments = _PaymentReads(inner.payments, self)
+
+    @property
+    def payments(self) -> PaymentRepository:
+        return self._payments
+
+    @property
+    def refunds(self) -> RefundRepository:
+        return self._refunds

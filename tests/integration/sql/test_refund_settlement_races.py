@@ -13,9 +13,8 @@ exactly there, on every storage: memory, a SQLite file, and PostgreSQL when
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from collections.abc import Iterator
+from typing import Any, Final, NamedTuple
 
 import pytest
 
@@ -28,7 +27,6 @@ from paykit import (
     InvalidAmountError,
     LogType,
     Money,
-    Payment,
     PaymentService,
     PaymentStatus,
     Refund,
@@ -39,151 +37,10 @@ from paykit import (
     WebhookOutcome,
 )
 from paykit.gateways.base import WebhookEventType
-from paykit.storage.base import (
-    DisputeRepository,
-    IdempotentRequestRepository,
-    PaymentMethodRepository,
-    PaymentRepository,
-    RefundRepository,
-    TransactionLogRepository,
-    UnitOfWork,
-    WebhookInboxRepository,
-)
 from paykit.storage.sql import SqlStorage
+from paykit.testing.races import RunBetweenReads
 
 CUSTOMER: Final = "cus_settle"
-
-
-class RunBetweenReads:
-    """A storage that runs ``action`` once, between a unit's read of a refund and of a payment.
-
-    ``RunBeforeCommit`` runs its action after every read of the unit; this one runs it between
-    two reads, where a settlement that commits leaves the unit holding one record from before
-    and one from after it. ``skip`` passes over that many such moments first (a webhook reads
-    the refund and its payment twice). ``units`` counts the units of work begun through it.
-    """
-
-    def __init__(self, inner: Storage, action: Callable[[], object], *, skip: int = 0) -> None:
-        self.inner = inner
-        self._action = action
-        self._skip = skip
-        self.fired = False
-        self.units = 0
-
-    def unit_of_work(self) -> UnitOfWork:
-        """A unit of work of the inner storage that may run the action between two reads."""
-        self.units += 1
-        return _ReadHookedUnitOfWork(self.inner.unit_of_work(), self)
-
-    def between_reads(self) -> None:
-        """Run the action at the first moment not skipped, and never again."""
-        if self.fired:
-            return
-        if self._skip:
-            self._skip -= 1
-            return
-        self.fired = True
-        self._action()
-
-
-class _RefundReads:
-    """A unit's refunds, noting each ``get`` (every other method is the inner one's)."""
-
-    def __init__(self, inner: RefundRepository, unit: _ReadHookedUnitOfWork) -> None:
-        self._inner = inner
-        self._unit = unit
-
-    def get(self, refund_id: str) -> Refund:
-        refund = self._inner.get(refund_id)
-        self._unit.read_a_refund = True
-        return refund
-
-    def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
-        # Read as a storage without a joined read would (one statement each), so that the
-        # competing settlement can commit between the two; SQL's own joined read cannot
-        # straddle a commit, but the retry must hold for every storage.
-        refund = self.get(refund_id)
-        return refund, self._unit.payments.get(refund.payment_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _PaymentReads:
-    """A unit's payments, whose ``get`` right after a refund read runs the owner's action."""
-
-    def __init__(self, inner: PaymentRepository, unit: _ReadHookedUnitOfWork) -> None:
-        self._inner = inner
-        self._unit = unit
-
-    def get(self, payment_id: str) -> Payment:
-        if self._unit.read_a_refund:
-            self._unit.read_a_refund = False
-            self._unit.owner.between_reads()
-        return self._inner.get(payment_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _ReadHookedUnitOfWork:
-    """The inner unit of work, with :meth:`RunBetweenReads.between_reads` between two reads."""
-
-    def __init__(self, inner: UnitOfWork, owner: RunBetweenReads) -> None:
-        self._inner = inner
-        self.owner = owner
-        self.read_a_refund = False
-        self._refunds = _RefundReads(inner.refunds, self)
-        self._payments = _PaymentReads(inner.payments, self)
-
-    @property
-    def payment_methods(self) -> PaymentMethodRepository:
-        return self._inner.payment_methods
-
-    @property
-    def payments(self) -> PaymentRepository:
-        return self._payments
-
-    @property
-    def refunds(self) -> RefundRepository:
-        return self._refunds
-
-    @property
-    def transaction_log(self) -> TransactionLogRepository:
-        return self._inner.transaction_log
-
-    @property
-    def disputes(self) -> DisputeRepository:
-        return self._inner.disputes
-
-    @property
-    def webhook_inbox(self) -> WebhookInboxRepository:
-        return self._inner.webhook_inbox
-
-    @property
-    def idempotent_requests(self) -> IdempotentRequestRepository:
-        return self._inner.idempotent_requests
-
-    def has_stale_reads(self) -> bool:
-        return self._inner.has_stale_reads()
-
-    def commit(self) -> None:
-        self._inner.commit()
-
-    def rollback(self) -> None:
-        self._inner.rollback()
-
-    def __enter__(self) -> Self:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._inner.__exit__(exc_type, exc, tb)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])

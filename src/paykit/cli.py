@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO, cast
 
 import attrs
 
+from paykit.analytics._report_cli import add_report_command, run_report
 from paykit.errors import PaykitError
 from paykit.gateways import SandboxGateway
 from paykit.gateways.registry import Route, RouteKey
@@ -245,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the report as one JSON object (for cron)"
     )
     _add_serve_command(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -696,6 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help (0) and on bad options (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if args.command == "report":
+        return run_report(args)
     if args.command == "serve":
         return _serve(args)
     return _reconcile(args)  # argparse rejects any other command

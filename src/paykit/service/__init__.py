@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from paykit._defaults import new_id, utc_now
 from paykit.event_bus import EventBus
@@ -37,9 +38,24 @@ from paykit.service._refunds import Refunds
 from paykit.service._webhooks import WebhookOutcome, WebhookResult, Webhooks
 from paykit.storage.base import Storage
 
+if TYPE_CHECKING:
+    from paykit.service._async import AsyncPaymentService as AsyncPaymentService
+
+
+def __getattr__(name: str) -> object:
+    """``AsyncPaymentService`` on first use: it needs anyio, which the core does not."""
+    if name == "AsyncPaymentService":
+        from paykit.service._async import AsyncPaymentService  # noqa: PLC0415 - needs anyio
+
+        return AsyncPaymentService
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 __all__ = [
     "DEFAULT_POLICY",
     "RECONCILABLE_STATUSES",
+    "AsyncPaymentService",
     "PaymentMethods",
     "PaymentService",
     "Payments",

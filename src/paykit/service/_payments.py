@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, Final, NoReturn
 
@@ -33,7 +33,6 @@ from paykit.money import AmountLike, Money
 from paykit.service._context import (
     ProviderFailure,
     ServiceContext,
-    call_provider,
     provider_id,
     require_active,
 )
@@ -46,6 +45,7 @@ from paykit.service._rules.validation import (
     checked_text,
     parse_payment_status,
 )
+from paykit.service._steps import Steps, call, read, run_sync, transact
 
 __all__ = ["RECONCILABLE_STATUSES", "Payments"]
 
@@ -175,6 +175,15 @@ class Payments:
         a charge their bank wants authenticated fails with ``authentication_required``
         instead of waiting for an action nobody will take.
         """
+        return run_sync(
+            self._context,
+            self.process_steps(payment_id, return_url=return_url, off_session=off_session),
+        )
+
+    def process_steps(
+        self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
+    ) -> Steps[Payment]:
+        """:meth:`process` as steps, for either driver (see ``_steps``)."""
         payment_id = checked_id(payment_id, "payment_id")
         if return_url is not None:
             return_url = checked_text(return_url, "return_url", max_length=2048)
@@ -202,7 +211,7 @@ class Payments:
             )
             return payment, method.provider_payment_method_id
 
-        payment, token = self._context.transact(claim)
+        payment, token = yield from transact(claim)
         request = ChargeRequest(
             payment_id=payment.id,
             amount=payment.amount,
@@ -216,14 +225,14 @@ class Payments:
             metadata={key: str(value) for key, value in payment.metadata.items()},
             off_session=off_session,
         )
-        outcome = self._charge_along_route(payment, request)
+        outcome = yield from self._charge_along_route(payment, request)
         if isinstance(outcome, ProviderFailure):
-            self._record_failure(payment.id, Operation.CHARGE, outcome)
-        return self._record_payment_result(payment.id, outcome, Operation.CHARGE)
+            return (yield from self._record_failure(payment.id, Operation.CHARGE, outcome))
+        return (yield from self._record_payment_result(payment.id, outcome, Operation.CHARGE))
 
     def _charge_along_route(
         self, payment: Payment, request: ChargeRequest
-    ) -> GatewayResult | ProviderFailure:
+    ) -> Steps[GatewayResult | ProviderFailure]:
         """Charge through the payment's gateway, failing over along its route when allowed.
 
         The next gateway is tried only when the previous one definitely did not take the
@@ -232,14 +241,14 @@ class Payments:
         route = self._route(payment)
         for position, gateway in enumerate(route):
             if gateway.name != payment.provider:
-                payment = self._context.transact(
+                payment = yield from transact(
                     partial(self._fail_over, payment=payment, gateway=gateway)
                 )
-            outcome = call_provider(partial(gateway.charge, request))
+            outcome = yield from call(gateway, "charge", request)
             reason = _failover_reason(outcome)
             if reason is None or position == len(route) - 1:
                 return outcome
-            self._context.transact(partial(_log_failover, payment_id=payment.id, reason=reason))
+            yield from transact(partial(_log_failover, payment_id=payment.id, reason=reason))
         msg = "unreachable: a route has at least one gateway"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
 
@@ -269,6 +278,10 @@ class Payments:
 
     def capture(self, payment_id: str, amount: AmountLike | None = None) -> Payment:
         """Capture an ``authorized`` payment, all of it or ``amount`` of it."""
+        return run_sync(self._context, self.capture_steps(payment_id, amount))
+
+    def capture_steps(self, payment_id: str, amount: AmountLike | None = None) -> Steps[Payment]:
+        """:meth:`capture` as steps, for either driver (see ``_steps``)."""
         payment_id = checked_id(payment_id, "payment_id")
 
         def check(tx: Transaction) -> tuple[Payment, Money]:
@@ -278,7 +291,7 @@ class Payments:
             payment.check_capture_amount(money)
             return payment, money
 
-        payment, money = self._context.read(check)
+        payment, money = yield from read(check)
         gateway = self._context.gateways.by_name(payment.provider)
         request = CaptureRequest(
             payment_id=payment.id,
@@ -286,48 +299,66 @@ class Payments:
             amount=money,
             idempotency_key=provider_key(payment.id, Operation.CAPTURE),
         )
-        result = self._call_gateway(lambda: gateway.capture(request), payment.id, Operation.CAPTURE)
+        result = yield from self._call_gateway(
+            gateway, "capture", request, payment.id, Operation.CAPTURE
+        )
         if result.outcome is _O.SUCCEEDED and result.amount is None:
             result = _with_amount(result, money)
-        return self._record_payment_result(
-            payment.id, result, Operation.CAPTURE, raise_on_decline=True
+        return (
+            yield from self._record_payment_result(
+                payment.id, result, Operation.CAPTURE, raise_on_decline=True
+            )
         )
 
     def void(self, payment_id: str) -> Payment:
         """Release the hold of an ``authorized`` payment (it becomes ``cancelled``)."""
-        payment = self.get(payment_id)
+        return run_sync(self._context, self.void_steps(payment_id))
+
+    def void_steps(self, payment_id: str) -> Steps[Payment]:
+        """:meth:`void` as steps, for either driver (see ``_steps``)."""
+        payment = yield from self.get_steps(payment_id)
         _require_status(payment, _P.AUTHORIZED, "void")
-        return self._void(payment)
+        return (yield from self._void(payment))
 
     def cancel(self, payment_id: str) -> Payment:
         """Cancel a payment that has not taken money: pending, requires_action or authorized."""
-        payment = self.get(payment_id)
+        return run_sync(self._context, self.cancel_steps(payment_id))
+
+    def cancel_steps(self, payment_id: str) -> Steps[Payment]:
+        """:meth:`cancel` as steps, for either driver (see ``_steps``)."""
+        payment = yield from self.get_steps(payment_id)
         if payment.status in (_P.AUTHORIZED, _P.REQUIRES_ACTION):
-            return self._void(payment)
+            return (yield from self._void(payment))
 
         def work(tx: Transaction) -> Payment:
             current = tx.uow.payments.get(payment_id)
             tx.move_payment(current, _P.CANCELLED, LogType.PAYMENT_CANCELLED, "payment cancelled")
             return current
 
-        return self._context.transact(work)
+        return (yield from transact(work))
 
-    def _void(self, payment: Payment) -> Payment:
+    def _void(self, payment: Payment) -> Steps[Payment]:
         gateway = self._context.gateways.by_name(payment.provider)
         request = VoidRequest(
             payment_id=payment.id,
             provider_payment_id=provider_id(payment),
             idempotency_key=provider_key(payment.id, Operation.VOID),
         )
-        result = self._call_gateway(lambda: gateway.void(request), payment.id, Operation.VOID)
-        return self._record_payment_result(
-            payment.id, result, Operation.VOID, raise_on_decline=True
+        result = yield from self._call_gateway(gateway, "void", request, payment.id, Operation.VOID)
+        return (
+            yield from self._record_payment_result(
+                payment.id, result, Operation.VOID, raise_on_decline=True
+            )
         )
 
     def get(self, payment_id: str) -> Payment:
         """Return one payment (``NotFound`` if there is none)."""
+        return run_sync(self._context, self.get_steps(payment_id))
+
+    def get_steps(self, payment_id: str) -> Steps[Payment]:
+        """:meth:`get` as steps, for either driver (see ``_steps``)."""
         payment_id = checked_id(payment_id, "payment_id")
-        return self._context.read(lambda tx: tx.uow.payments.get(payment_id))
+        return (yield from read(lambda tx: tx.uow.payments.get(payment_id)))
 
     def get_status(self, payment_id: str) -> PaymentStatus:
         """Return the status of one payment."""
@@ -370,8 +401,11 @@ class Payments:
         Only ``processing``, ``requires_action`` and ``authorized`` payments are asked about;
         any other payment is returned unchanged without calling the provider.
         """
-        payment_id = checked_id(payment_id, "payment_id")
-        payment = self.get(payment_id)
+        return run_sync(self._context, self.reconcile_steps(payment_id))
+
+    def reconcile_steps(self, payment_id: str) -> Steps[Payment]:
+        """:meth:`reconcile` as steps, for either driver (see ``_steps``)."""
+        payment = yield from self.get_steps(payment_id)
         if payment.status not in RECONCILABLE_STATUSES:
             return payment
         gateway = self._context.gateways.by_name(payment.provider)
@@ -382,28 +416,34 @@ class Payments:
             amount=payment.amount,
             submitted_at=payment.submitted_at,
         )
-        result = self._call_gateway(
-            lambda: gateway.retrieve_payment(lookup), payment.id, Operation.RETRIEVE
+        result = yield from self._call_gateway(
+            gateway, "retrieve_payment", lookup, payment.id, Operation.RETRIEVE
         )
         result = self._context.believable(result, payment.submitted_at or payment.updated_at)
-        return self._record_payment_result(payment.id, result, Operation.RECONCILE)
+        return (yield from self._record_payment_result(payment.id, result, Operation.RECONCILE))
 
     def _call_gateway(
-        self, call: Callable[[], GatewayResult], payment_id: str, operation: Operation
-    ) -> GatewayResult:
+        self,
+        gateway: Gateway,
+        method: str,
+        argument: object,
+        payment_id: str,
+        operation: Operation,
+    ) -> Steps[GatewayResult]:
         """Call the provider for a payment; turn an exception into an audit entry and an error.
 
-        A refused charge (see :func:`call_provider`) fails the payment: nothing moved. An
-        exception of unknown meaning leaves the payment where it is, for reconciliation.
+        A refused charge (see ``call_provider`` in ``_context.py``) fails the payment:
+        nothing moved. An exception of unknown meaning leaves the payment where it is, for
+        reconciliation.
         """
-        outcome = call_provider(call)
+        outcome = yield from call(gateway, method, argument)
         if isinstance(outcome, GatewayResult):
             return outcome
-        return self._record_failure(payment_id, operation, outcome)
+        return (yield from self._record_failure(payment_id, operation, outcome))
 
     def _record_failure(
         self, payment_id: str, operation: Operation, outcome: ProviderFailure
-    ) -> NoReturn:
+    ) -> Steps[NoReturn]:
         """Log a provider call that raised; a refused charge fails the payment. Then raise."""
 
         def record(tx: Transaction) -> None:
@@ -418,7 +458,7 @@ class Payments:
                     payment, _P.FAILED, LogType.PAYMENT_FAILED, "the provider refused the request"
                 )
 
-        self._context.transact(record)
+        yield from transact(record)
         msg = f"{operation} of payment {payment_id} failed: {outcome.error}"
         raise PaymentProcessingError(msg, payment_id=payment_id) from outcome.error
 
@@ -429,7 +469,7 @@ class Payments:
         operation: Operation,
         *,
         raise_on_decline: bool = False,
-    ) -> Payment:
+    ) -> Steps[Payment]:
         """Apply what the provider said to the payment, in one unit of work."""
         declined: list[str] = []
 
@@ -448,7 +488,7 @@ class Payments:
             settle_payment(tx, payment, result, operation)
             return payment
 
-        payment = self._context.transact(work)
+        payment = yield from transact(work)
         if declined:
             msg = f"{operation} of payment {payment_id} was declined: {declined[0]}"
             raise PaymentProcessingError(msg, payment_id=payment_id)

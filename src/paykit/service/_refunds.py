@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,7 @@ from paykit.errors import (
     RefundProcessingError,
 )
 from paykit.gateways.base import (
+    Gateway,
     GatewayResult,
     RefundLookup,
     RefundRequest,
@@ -25,7 +26,6 @@ from paykit.gateways.base import (
 from paykit.money import AmountLike, Money
 from paykit.service._context import (
     ServiceContext,
-    call_provider,
     provider_id,
 )
 from paykit.service._rules.inbox import settle_refund
@@ -36,6 +36,7 @@ from paykit.service._rules.validation import (
     checked_id,
     checked_text,
 )
+from paykit.service._steps import Steps, call, read, run_sync, transact
 
 __all__ = ["Refunds"]
 
@@ -120,6 +121,10 @@ class Refunds:
 
     def process(self, refund_id: str) -> Refund:
         """Send a ``pending`` refund to the payment's gateway and record the outcome."""
+        return run_sync(self._context, self.process_steps(refund_id))
+
+    def process_steps(self, refund_id: str) -> Steps[Refund]:
+        """:meth:`process` as steps, for either driver (see ``_steps``)."""
         refund_id = checked_id(refund_id, "refund_id")
 
         def claim(tx: Transaction) -> tuple[Refund, Payment]:
@@ -138,7 +143,7 @@ class Refunds:
             )
             return refund, payment
 
-        refund, payment = self._context.transact(claim)
+        refund, payment = yield from transact(claim)
         gateway = self._context.gateways.by_name(payment.provider)
         request = RefundRequest(
             refund_id=refund.id,
@@ -148,11 +153,15 @@ class Refunds:
             idempotency_key=provider_key(refund.id, Operation.REFUND),
             reason=refund.reason,
         )
-        result = self._call_refund_gateway(
-            lambda: gateway.refund(request), refund, Operation.REFUND
+        result = yield from self._call_refund_gateway(
+            gateway, "refund", request, refund, Operation.REFUND
         )
-        return self._context.transact(
-            partial(settle_refund, refund_id=refund.id, result=result, operation=Operation.REFUND)
+        return (
+            yield from transact(
+                partial(
+                    settle_refund, refund_id=refund.id, result=result, operation=Operation.REFUND
+                )
+            )
         )
 
     def cancel(self, refund_id: str) -> Refund:
@@ -172,8 +181,12 @@ class Refunds:
 
     def get(self, refund_id: str) -> Refund:
         """Return one refund (``NotFound`` if there is none)."""
+        return run_sync(self._context, self.get_steps(refund_id))
+
+    def get_steps(self, refund_id: str) -> Steps[Refund]:
+        """:meth:`get` as steps, for either driver (see ``_steps``)."""
         refund_id = checked_id(refund_id, "refund_id")
-        return self._context.read(lambda tx: tx.uow.refunds.get(refund_id))
+        return (yield from read(lambda tx: tx.uow.refunds.get(refund_id)))
 
     def list_for_payment(self, payment_id: str) -> list[Refund]:
         """Every refund of a payment, oldest first."""
@@ -182,11 +195,14 @@ class Refunds:
 
     def reconcile(self, refund_id: str) -> Refund:
         """Ask the provider about a ``processing`` refund; any other refund is returned as is."""
-        refund_id = checked_id(refund_id, "refund_id")
-        refund = self.get(refund_id)
+        return run_sync(self._context, self.reconcile_steps(refund_id))
+
+    def reconcile_steps(self, refund_id: str) -> Steps[Refund]:
+        """:meth:`reconcile` as steps, for either driver (see ``_steps``)."""
+        refund = yield from self.get_steps(refund_id)
         if refund.status is not _R.PROCESSING:
             return refund
-        payment = self._context.read(lambda tx: tx.uow.payments.get(refund.payment_id))
+        payment = yield from read(lambda tx: tx.uow.payments.get(refund.payment_id))
         gateway = self._context.gateways.by_name(payment.provider)
         lookup = RefundLookup(
             refund_id=refund.id,
@@ -195,26 +211,36 @@ class Refunds:
             idempotency_key=provider_key(refund.id, Operation.REFUND),
             amount=refund.amount,
         )
-        result = self._call_refund_gateway(
-            lambda: gateway.retrieve_refund(lookup), refund, Operation.RECONCILE
+        result = yield from self._call_refund_gateway(
+            gateway, "retrieve_refund", lookup, refund, Operation.RECONCILE
         )
         result = self._context.believable(result, refund.submitted_at or refund.updated_at)
-        return self._context.transact(
-            partial(
-                settle_refund, refund_id=refund.id, result=result, operation=Operation.RECONCILE
+        return (
+            yield from transact(
+                partial(
+                    settle_refund,
+                    refund_id=refund.id,
+                    result=result,
+                    operation=Operation.RECONCILE,
+                )
             )
         )
 
     def _call_refund_gateway(
-        self, call: Callable[[], GatewayResult], refund: Refund, operation: Operation
-    ) -> GatewayResult:
+        self,
+        gateway: Gateway,
+        method: str,
+        argument: object,
+        refund: Refund,
+        operation: Operation,
+    ) -> Steps[GatewayResult]:
         """Like ``_call_gateway`` for refunds.
 
         A refused refund *request* fails the refund (no money moved). A refused lookup during
         reconciliation proves nothing about the refund, so it only logs; anything else leaves
         the refund waiting for the next reconciliation.
         """
-        outcome = call_provider(call)
+        outcome = yield from call(gateway, method, argument)
         if isinstance(outcome, GatewayResult):
             return outcome
 
@@ -235,7 +261,7 @@ class Refunds:
             ):
                 fail_refund(tx, current, payment, outcome.code, str(outcome.error))
 
-        self._context.transact(record)
+        yield from transact(record)
         msg = f"refund {refund.id} failed: {outcome.error}"
         raise RefundProcessingError(msg, refund_id=refund.id) from outcome.error
 

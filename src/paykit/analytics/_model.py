@@ -78,7 +78,13 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _zone(value: str) -> str:
-    ZoneInfo(value)  # raises ZoneInfoNotFoundError (a KeyError) for an unknown zone
+    # ZoneInfo refuses a bad name three ways: KeyError (unknown), ValueError (not a
+    # relative name), OSError (a folder of zones such as "America"). One error for all.
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError):
+        msg = f"unknown time zone {value!r}; give an IANA name such as Europe/Paris"
+        raise ValueError(msg) from None
     return value
 
 

@@ -98,7 +98,7 @@ def build_query(args: argparse.Namespace) -> AnalyticsQuery:
     """The query the options ask for; ``ValueError`` says what is wrong with them."""
     try:
         zone = ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. "America"
         raise ValueError(f"--tz {args.tz!r} is not a known time zone") from None
     names = [name.strip() for name in args.by.split(",") if name.strip()]
     known = {str(d) for d in Dimension}

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from paykit.api._analytics import add_analytics_routes
 from paykit.api._auth import Principal, RefundPolicy
 from paykit.api._pagination import (
     DEFAULT_LIMIT,
@@ -97,6 +98,7 @@ def add_routes(router: APIRouter, service: PaymentService, refund_policy: Refund
     """Register every authenticated endpoint on ``router`` (fixed paths before ``/{id}/``)."""
     _add_method_routes(router, service)
     _add_refund_routes(router, service, refund_policy)
+    add_analytics_routes(router, service, _PROBLEMS)
     _add_payment_routes(router, service)
 
 

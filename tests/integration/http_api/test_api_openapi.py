@@ -55,6 +55,10 @@ def test_the_document_covers_every_endpoint_of_the_issue() -> None:
         "/refunds/{refund_id}/",
         "/refunds/{refund_id}/process/",
         "/refunds/{refund_id}/cancel/",
+        "/analytics/",
+        "/analytics/payments/",
+        "/analytics/declines/",
+        "/analytics/refunds/",
         "/webhooks/{provider}/",
     }
 

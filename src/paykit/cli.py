@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import ipaddress
 import json
 import os
@@ -38,6 +39,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TextIO, cast
 
 import attrs
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 
 from paykit.analytics._report_cli import add_report_command, run_report
 from paykit.errors import PaykitError
@@ -393,27 +405,35 @@ def _import(module_name: str) -> ModuleType:
 
 
 class ProgressBar:
-    """``[#####.....] 12/40 payments+refunds`` on one line, redrawn in place."""
+    """rich's progress bar on ``stream`` (stderr): how many of the sweep's records are done.
 
-    def __init__(self, stream: TextIO, width: int = 20) -> None:
-        self._stream = stream
-        self._width = width
-        self._drawn = False
+    Drawn in place on a terminal; on a file or a pipe rich writes the final state once, when
+    the sweep ends, so a log gets one line instead of a redraw per record.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._progress = Progress(
+            TextColumn("reconciling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("payments+refunds"),
+            TimeElapsedColumn(),
+            console=Console(file=stream, highlight=False),
+        )
+        self._task: TaskID | None = None
 
     def __call__(self, step: ReconcileProgress) -> None:
-        """Redraw the line for ``step`` (the ``progress`` callback of ``reconcile``)."""
-        filled = self._width * step.done // step.total if step.total else self._width
-        bar = "#" * filled + "." * (self._width - filled)
-        self._stream.write(f"\r[{bar}] {step.done}/{step.total} payments+refunds")
-        self._stream.flush()
-        self._drawn = True
+        """Show ``step`` (the ``progress`` callback of ``reconcile``)."""
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task("reconcile", total=step.total)
+        self._progress.update(self._task, total=step.total, completed=step.done)
 
     def close(self) -> None:
-        """End the bar's line, if one was drawn."""
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._drawn = False
+        """Stop drawing, leaving the bar's last state on its line, if one was drawn."""
+        if self._task is not None:
+            self._progress.stop()
+            self._task = None
 
 
 def _counts(counts: SweepCounts) -> dict[str, int]:
@@ -439,26 +459,22 @@ def report_json(report: ReconcileReport) -> str:
     return json.dumps(document, sort_keys=True)
 
 
-def report_table(report: ReconcileReport) -> str:
-    """The report as a small text table, then the webhook counts."""
-    rows: list[tuple[str, ...]] = [("", *_COLUMNS)]
+def report_table(report: ReconcileReport, *, width: int = 100) -> str:
+    """The report as a rich table of sweep counts, then the webhook counts, as plain text."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("")
+    for column in _COLUMNS:
+        table.add_column(column, justify="right")
     for name, counts in (("payments", report.payments), ("refunds", report.refunds)):
-        rows.append((name, *(str(value) for value in _counts(counts).values())))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines += [
-        "",
-        f"webhooks applied:        {report.webhooks_applied}",
-        f"webhooks still waiting:  {report.webhooks_waiting}",
-        f"webhooks given up on:    {report.webhooks_expired}",
-    ]
-    return "\n".join(lines) + "\n"
+        table.add_row(name, *(str(value) for value in _counts(counts).values()))
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None, highlight=False)
+    console.print(table)
+    console.print()
+    console.print(f"webhooks applied:        {report.webhooks_applied}")
+    console.print(f"webhooks still waiting:  {report.webhooks_waiting}")
+    console.print(f"webhooks given up on:    {report.webhooks_expired}")
+    return out.getvalue()
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from paykit._defaults import new_id, utc_now
+from paykit.analytics import Analytics
 from paykit.event_bus import EventBus
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
 from paykit.service._context import ServiceContext
@@ -84,7 +85,8 @@ class PaymentService:
     believes a provider that says it has never heard of it (see ``gateways.base.NOT_FOUND``).
 
     The work is done by its parts -- :attr:`payment_methods`, :attr:`payments`,
-    :attr:`refunds`, :attr:`webhooks` and :attr:`reconciler` -- whose methods carry the
+    :attr:`refunds`, :attr:`webhooks`, :attr:`reconciler` and :attr:`analytics` (figures
+    over the same storage, see :class:`~paykit.analytics.Analytics`) -- whose methods carry the
     documentation; the flat names below are the same methods.
     """
 
@@ -116,6 +118,7 @@ class PaymentService:
         self.refunds = Refunds(self.context)
         self.webhooks = Webhooks(self.context)
         self.reconciler = Reconciler(self.context, self.payments, self.refunds)
+        self.analytics = Analytics(self.storage)
 
         # The seed's vocabulary, one line each: same methods, same signatures.
         self.add_payment_method = self.payment_methods.add

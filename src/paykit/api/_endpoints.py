@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from paykit.api._analytics import add_analytics_routes
@@ -334,10 +335,11 @@ def _add_payment_routes(router: APIRouter, service: PaymentService) -> None:  # 
         return Page(data=[log_entry_out(e) for e in data], has_more=more)
 
 
-def add_webhook_routes(router: APIRouter, service: PaymentService) -> None:
-    """``POST /webhooks/{provider}/``: no authenticator, the signature is the proof."""
+def add_webhook_routes(
+    router: APIRouter, service: PaymentService, route_class: type[APIRoute]
+) -> None:
+    """``POST /webhooks/{provider}/``: signed, not authenticated (``route_class`` skips that)."""
 
-    @router.post("/webhooks/{provider}/", response_class=Response, responses=_WEBHOOK_ANSWERS)
     async def receive_webhook(request: Request, provider: str) -> Response:
         """Verify, record once and apply a provider's event; answer as the provider expects."""
         body = await request.body()
@@ -345,6 +347,15 @@ def add_webhook_routes(router: APIRouter, service: PaymentService) -> None:
             service.handle_webhook, provider, dict(request.headers), body
         )
         return Response(result.body, status_code=result.status_code, media_type="text/plain")
+
+    router.add_api_route(
+        "/webhooks/{provider}/",
+        receive_webhook,
+        methods=["POST"],
+        response_class=Response,
+        responses=_WEBHOOK_ANSWERS,
+        route_class_override=route_class,
+    )
 
 
 def _visible_payments(service: PaymentService, principal: Principal) -> list[Payment]:

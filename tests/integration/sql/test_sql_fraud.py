@@ -1,0 +1,64 @@
+"""Fraud screening over SQL storage: block, hold, approve and reject, lists and backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from paykit import PaymentService, PaymentStatus, SandboxGateway
+from paykit.fraud import FRAUD_BLOCKED, FraudScreening, RiskContext, Rule, RuleSet, backtest
+from paykit.storage.sql import SqlStorage
+
+_P = PaymentStatus
+RULES = [
+    Rule(name="listed", condition=":email: in @blocked", action="block", score=90),
+    Rule(name="big", condition=":amount: >= 500", action="review", score=30),
+    Rule(name="burst", condition=":payments_per_email_1h: >= 3", action="review"),
+]
+
+
+@pytest.fixture
+def storage(database: tuple[str, str | None]) -> Iterator[SqlStorage]:
+    """A migrated SQLite file or PostgreSQL schema."""
+    url, schema = database
+    sql = SqlStorage(url, schema=schema)
+    sql.upgrade()
+    yield sql
+    sql.dispose()
+
+
+def test_screening_blocks_holds_and_reviews_over_sql(storage: SqlStorage) -> None:
+    """The whole flow on SQL: a listed email blocked, a large payment held, approved, rejected."""
+    sandbox = SandboxGateway()
+    service = PaymentService(storage, {"credit_card": sandbox}, fraud=FraudScreening(RULES))
+    service.risk_lists.add("blocked", "thief@example.com", by="ops")
+    card = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+
+    def pay(amount: str, email: str, *, at_create: bool = False) -> str:
+        risk = RiskContext(email=email, ip_country="FR")
+        payment = service.create_payment(
+            customer_id="cus_1",
+            order_id="ord",
+            payment_method_id=card.id,
+            amount=amount,
+            currency="USD",
+            risk=risk if at_create else None,
+        )
+        return service.process_payment(payment.id, risk=None if at_create else risk).id
+
+    blocked = service.get_payment(pay("10.00", "thief@example.com", at_create=True))
+    assert blocked.failure_code == FRAUD_BLOCKED
+    assert sandbox.calls == []
+    approved, rejected = pay("600.00", "a@example.com"), pay("700.00", "b@example.com")
+    assert [a.id for a in service.list_reviews()] == [approved, rejected]
+    assert service.approve_review(approved, by="alice").status is _P.COMPLETED
+    assert service.reject_review(rejected, by="bob").status is _P.CANCELLED
+    assert service.list_reviews() == []
+    for _ in range(4):
+        last = pay("5.00", "c@example.com")
+    assert service.get_payment(last).status is _P.AUTHORIZED  # three before it: held
+
+    report = backtest(storage, RuleSet(RULES))
+    assert report.payments == 4  # the approved one and the first three small ones
+    assert report.rules[1].reviewed == 1

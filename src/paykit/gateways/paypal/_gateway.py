@@ -127,9 +127,10 @@ class PayPalGateway:
     and signature here); ``webhook_trust_roots`` are PEM root certificates the offline check
     trusts instead of ``certifi``'s.
 
-    ``max_retries`` is how often a request without an answer (a transport error, a 5xx) is
-    repeated -- always with the same ``PayPal-Request-Id`` -- before the outcome is reported
-    ``unknown``; ``backoff`` the first pause between attempts (doubling). HTTP goes through
+    ``max_retries`` is how often a request without an answer (a transport error, a 5xx) or
+    refused for its rate (a 429) is repeated -- always with the same ``PayPal-Request-Id`` --
+    before the outcome is reported; ``backoff`` the first pause between attempts (doubling,
+    with jitter), or PayPal's ``Retry-After`` when that is longer. HTTP goes through
     ``httpx``: pass a ``transport`` (``httpx.MockTransport`` in tests, see
     :class:`~paykit.gateways.paypal.FakePayPal`) or ready ``http_client`` /
     ``async_http_client``.
@@ -190,6 +191,7 @@ class PayPalGateway:
             max_retries=max_retries,
             backoff=backoff,
             tokens=TokenCache(clock=clock, margin=_TOKEN_MARGIN),
+            clock=clock,
         )
         self._http = Transport(
             self._core,

@@ -12,9 +12,12 @@ What :meth:`Core.exchange` guarantees for one API call:
 
 * ``PayPal-Request-Id`` is set once and sent unchanged on every retry, so PayPal carries a
   POST out at most once however often it is repeated;
-* a transport error or a 5xx is retried ``max_retries`` times with backoff; what remains is
-  reported with whether the request may have reached PayPal (a timeout after sending) or
-  provably did not (a refused connection);
+* a transport error, a 5xx or a 429 is retried ``max_retries`` times, after exponential
+  backoff with jitter (tenacity's ``wait_exponential_jitter``), or after the
+  ``Retry-After`` PayPal asked for if that is longer (one longer than
+  :data:`MAX_RETRY_AFTER` is not waited for: the answer is reported at once, as retryable);
+  what remains is reported with whether the request may have reached PayPal (a timeout
+  after sending) or provably did not (a refused connection);
 * a 401 is answered by fetching a new token -- once -- and sending the request again;
 * the ``Authorization`` header never appears in an error or a log line: messages name the
   method, path, status and PayPal's ``debug_id`` only.
@@ -32,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -39,6 +43,7 @@ import anyio
 import anyio.lowlevel
 import attrs
 import httpx
+import tenacity
 from pydantic import SecretStr
 
 from paykit.errors import GatewayConfigurationError, GatewayError
@@ -47,6 +52,7 @@ from paykit.gateways.paypal._errors import Answer, Problem, scrub
 
 __all__ = [
     "LIVE_URL",
+    "MAX_RETRY_AFTER",
     "SANDBOX_URL",
     "AccessToken",
     "Call",
@@ -65,7 +71,12 @@ SANDBOX_URL: Final = "https://api-m.sandbox.paypal.com"
 LIVE_URL: Final = "https://api-m.paypal.com"
 """PayPal's live API (``environment="live"``)."""
 _TOKEN_PATH: Final = "/v1/oauth2/token"  # noqa: S105 - a URL path, not a credential
-_RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
+_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER: Final = 30.0
+"""Longest ``Retry-After`` (seconds) a request waits for before it is sent again; a longer
+one ends the retries, and the caller gets PayPal's answer (a retryable error) at once."""
+_MAX_BACKOFF: Final = 10.0
+"""Longest pause of the exponential backoff between two attempts (seconds)."""
 _NOT_SENT: Final = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -228,6 +239,7 @@ class Core:
         backoff: float,
         tokens: TokenCache,
         user_agent: str = "paykit-paypal",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client_id = client_id
         self._secret = client_secret
@@ -236,6 +248,12 @@ class Core:
         self.backoff = backoff
         self.tokens = tokens
         self._user_agent = user_agent
+        self._clock = clock
+        # Doubling from ``backoff``, plus up to ``backoff`` of random jitter, so that clients
+        # failing together do not come back together.
+        self._wait = tenacity.wait_exponential_jitter(
+            multiplier=backoff, max=_MAX_BACKOFF, jitter=backoff
+        )
 
     def __repr__(self) -> str:
         return f"Core(base_url={self.base_url!r}, max_retries={self.max_retries})"
@@ -338,7 +356,7 @@ class Core:
                 )
                 if attempt < self.max_retries:
                     attempt += 1
-                    yield Sleep(self.backoff * 2 ** (attempt - 1))
+                    yield Sleep(self._pause(attempt))
                     continue
                 return Answer(status=None, sent=maybe_sent and not sent_safe, failure=failure)
             answer = _read(response)
@@ -351,10 +369,34 @@ class Core:
                 answer.debug_id,
             )
             if answer.status in _RETRY_STATUSES and attempt < self.max_retries:
-                attempt += 1
-                yield Sleep(self.backoff * 2 ** (attempt - 1))
-                continue
+                asked = _retry_after(response, self._clock())
+                if asked is None or asked <= MAX_RETRY_AFTER:
+                    attempt += 1
+                    yield Sleep(self._pause(attempt, asked))
+                    continue
             return answer
+
+    def _pause(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: the backoff, or PayPal's if longer."""
+        state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+        state.attempt_number = attempt
+        backoff = self._wait(state)
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (delta or HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back on the backoff
+    return max(when.timestamp() - now, 0.0)
 
 
 def _path(url: str) -> str:

@@ -49,7 +49,12 @@ from paykit.analytics._model import build_payment_figures, build_reason_figures
 from paykit.analytics._report import build_report
 from paykit.analytics._seed import DECLINE_CODES, REFUND_REASONS
 from paykit.storage.sql import SqlStorage
-from paykit.storage.sql._codec import dispute_from_row, payment_from_row, refund_from_row
+from paykit.storage.sql._codec import (
+    dispute_from_row,
+    payment_from_row,
+    refund_from_row,
+    risk_assessment_from_row,
+)
 
 POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
 START: Final = datetime(2024, 1, 1, tzinfo=UTC)
@@ -179,6 +184,8 @@ def _in_python(storage: SqlStorage) -> None:
         payments = [payment_from_row(r) for r in connection.execute(select(t.payments)).mappings()]
         refunds = [refund_from_row(r) for r in connection.execute(select(t.refunds)).mappings()]
         disputes = [dispute_from_row(r) for r in connection.execute(select(t.disputes)).mappings()]
+        risks = connection.execute(select(t.risk_assessments)).mappings()
+        assessments = {row["id"]: risk_assessment_from_row(row) for row in risks}
         three_ds = set(
             connection.execute(
                 select(t.transaction_log.c.payment_id).where(
@@ -187,7 +194,9 @@ def _in_python(storage: SqlStorage) -> None:
             ).scalars()
         )
     for query in (REPORT, AnalyticsQuery(by=(*REPORT.by, "decline_code"))):
-        sums, reasons = sums_from_records(payments, refunds, disputes, three_ds, query)
+        sums, reasons = sums_from_records(
+            payments, refunds, disputes, three_ds, query, assessments=assessments
+        )
         build_payment_figures(sums, query)
         build_reason_figures(reasons, query)
 

@@ -1,8 +1,9 @@
 """Analytics on hand-built histories: every figure checked against a number worked out by hand.
 
-The helpers here (``hand_history``, ``check_hand_figures``, ``dst_history``,
-``check_dst_buckets``) are reused by tests/integration/sql/test_sql_analytics.py, so SQLite and
-PostgreSQL are held to the same exact figures as memory.
+The helpers here (``hand_history``, ``check_hand_figures``, ``fraud_history``,
+``check_fraud_figures``, ``dst_history``, ``check_dst_buckets``) are reused by
+tests/integration/sql/test_sql_analytics.py, so SQLite and PostgreSQL are held to the same
+exact figures as memory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from paykit.analytics._seed import History
 from paykit.domain.dispute import DisputeStatus
 from paykit.domain.payment import PaymentStatus
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.risk import FRAUD_BLOCKED, ReviewState, RiskAction
 from paykit.storage.base import Storage
 from paykit.storage.memory import InMemoryStorage
 
@@ -54,6 +56,43 @@ def hand_history() -> History:
     h.dispute(p7, "10.00", DisputeStatus.WON)
     h.payment(created_at=T, status=_S.PENDING, amount="5.00", currency="GBP")
     return h
+
+
+def fraud_history() -> History:
+    """Five USD payments, four of them screened: a block, two reviews and an allowed dispute."""
+    h = History()
+    blocked = h.payment(
+        created_at=T, status=_S.FAILED, amount="500.00", attempts=0, decline_code=FRAUD_BLOCKED
+    )
+    h.screen(blocked, RiskAction.BLOCK)
+    approved = h.payment(created_at=T, amount="60.00")
+    h.screen(approved, RiskAction.REVIEW, ReviewState.APPROVED)
+    rejected = h.payment(created_at=T, status=_S.CANCELLED, amount="70.00")  # voided on reject
+    h.screen(rejected, RiskAction.REVIEW, ReviewState.REJECTED)
+    allowed = h.payment(created_at=T, amount="80.00")
+    h.screen(allowed, RiskAction.ALLOW)
+    h.dispute(allowed, "80.00", DisputeStatus.LOST)
+    h.payment(created_at=T, status=_S.FAILED, amount="20.00", decline_code="card_declined")
+    return h
+
+
+def check_fraud_figures(storage: Storage) -> None:
+    """The fraud figures of :func:`fraud_history`, and a success rate that leaves blocks out."""
+    fraud_history().save(storage)
+
+    (usd,) = Analytics(storage).payments()
+
+    assert (usd.created, usd.completed, usd.failed, usd.cancelled) == (5, 2, 2, 1)
+    assert (usd.screened, usd.fraud_blocked, usd.fraud_reviewed) == (4, 1, 2)
+    assert (usd.reviews_approved, usd.reviews_rejected) == (1, 1)
+    assert usd.disputes_on_allowed == 1
+    assert usd.block_rate == Decimal("0.25")
+    assert usd.review_rate == Decimal("0.5")
+    # 2 completed over 2 completed + 2 failed - 1 blocked: the block was no provider's decline.
+    assert usd.success_rate == Decimal("0.666667")
+    assert usd.attempted_amount == Decimal("230.00")  # the blocked 500.00 was never attempted
+    codes = Analytics(storage).declines()  # declines by code still list the block
+    assert sorted(d.key.decline_code or "" for d in codes) == ["card_declined", FRAUD_BLOCKED]
 
 
 def check_hand_figures(storage: Storage) -> None:
@@ -187,6 +226,21 @@ def check_dst_buckets(storage: Storage) -> None:
     assert [r.created for r in ranged] == [2]
 
 
+def test_fraud_figures_in_memory() -> None:
+    """Blocked, reviewed, approved, rejected and disputes on allowed payments, in memory."""
+    check_fraud_figures(InMemoryStorage())
+
+
+def test_without_screening_the_fraud_figures_are_zero_and_their_rates_absent() -> None:
+    """A host that does not screen sees 0 screened and no block or review rate."""
+    storage = InMemoryStorage()
+    hand_history().save(storage)
+    for row in Analytics(storage).payments():
+        assert (row.screened, row.fraud_blocked, row.fraud_reviewed) == (0, 0, 0)
+        assert row.block_rate is None
+        assert row.review_rate is None
+
+
 def test_hand_figures_in_memory() -> None:
     """The figures worked out by hand."""
     check_hand_figures(InMemoryStorage())
@@ -211,8 +265,10 @@ def test_the_query_refuses_what_it_cannot_answer() -> None:
         AnalyticsQuery(by=("day", "week"))
     with pytest.raises(ValueError, match="naive"):
         AnalyticsQuery(since=datetime(2024, 1, 1))  # noqa: DTZ001 - the point of the test
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus_Mons'"):
         AnalyticsQuery(time_zone="Mars/Olympus_Mons")
+    with pytest.raises(ValueError, match="unknown time zone 'America'"):  # a folder of zones
+        AnalyticsQuery(time_zone="America")
     with pytest.raises(ValueError, match="fortnight"):
         AnalyticsQuery(by=("fortnight",))
     with pytest.raises(TypeError, match="InMemoryStorage or SqlStorage"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from paykit.analytics._model import (
 from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.risk import FRAUD_BLOCKED, ReviewState, RiskAction, RiskAssessment
 from paykit.storage.memory import InMemoryStorage
 
 __all__ = ["MemorySums", "memory_sums", "sums_from_records"]
@@ -56,14 +57,20 @@ def _chosen(payment: Payment, query: AnalyticsQuery) -> bool:
     return query.until is None or payment.created_at < query.until
 
 
-def sums_from_records(
+def sums_from_records(  # noqa: PLR0913 - one argument per kind of record the figures use
     payments: Iterable[Payment],
     refunds: Iterable[Refund],
     disputes: Iterable[Dispute],
     three_ds_payment_ids: set[str],
     query: AnalyticsQuery,
+    *,
+    assessments: Mapping[str, RiskAssessment] | None = None,
 ) -> MemorySums:
-    """Sum every figure per group over records already in memory."""
+    """Sum every figure per group over records already in memory.
+
+    ``assessments`` are the fraud screenings by payment id (none: screening not used).
+    """
+    assessments = assessments or {}
     zone = ZoneInfo(query.time_zone)
     refunds_of: defaultdict[str, list[Refund]] = defaultdict(list)
     for refund in refunds:
@@ -88,6 +95,9 @@ def sums_from_records(
         its_refunds = refunds_of.get(payment.id, [])
         its_disputes = disputes_of.get(payment.id, [])
         lost = [d for d in its_disputes if d.status is DisputeStatus.LOST]
+        risk = assessments.get(payment.id)
+        review = ReviewState.NONE if risk is None else risk.review_state
+        allowed = risk is not None and risk.decision is RiskAction.ALLOW
         counts = (
             1,
             int(processed),
@@ -103,6 +113,12 @@ def sums_from_records(
             len(its_disputes),
             sum(1 for d in its_disputes if d.status is DisputeStatus.WON),
             len(lost),
+            int(risk is not None and risk.decision is not None),
+            int(failed and payment.failure_code == FRAUD_BLOCKED),
+            int(review is not ReviewState.NONE),
+            int(review is ReviewState.APPROVED),
+            int(review is ReviewState.REJECTED),
+            len(its_disputes) if allowed else 0,
         )
         amounts = (
             payment.amount.amount if processed else Decimal(0),
@@ -141,4 +157,5 @@ def memory_sums(storage: InMemoryStorage, query: AnalyticsQuery) -> MemorySums:
             for payment_id, entries in storage.log.items()
             if any(str(entry.new_status) == _REQUIRES_ACTION for entry in entries)
         }
-    return sums_from_records(payments, refunds, disputes, three_ds, query)
+        assessments = dict(storage.risk_assessments)
+    return sums_from_records(payments, refunds, disputes, three_ds, query, assessments=assessments)

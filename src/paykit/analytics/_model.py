@@ -161,6 +161,12 @@ PAYMENT_COUNTS: Final = (
     "disputes",
     "disputes_won",
     "disputes_lost",
+    "screened",
+    "fraud_blocked",
+    "fraud_reviewed",
+    "reviews_approved",
+    "reviews_rejected",
+    "disputes_on_allowed",
 )
 """The integer columns every backend sums per group, in this order."""
 
@@ -210,6 +216,16 @@ class PaymentFigures:
     disputes: int
     disputes_won: int
     disputes_lost: int
+    screened: int
+    """Payments fraud screening decided on (see docs/fraud.md); 0 where it is not used."""
+    fraud_blocked: int
+    """Failed with ``failure_code="fraud_blocked"``: never sent to the provider."""
+    fraud_reviewed: int
+    """Held for a person by a ``review`` rule."""
+    reviews_approved: int
+    reviews_rejected: int
+    disputes_on_allowed: int
+    """Disputes on payments the rules allowed: the fraud that got through."""
     attempted_amount: Decimal
     captured_amount: Decimal
     failed_amount: Decimal
@@ -219,13 +235,32 @@ class PaymentFigures:
 
     @property
     def success_rate(self) -> Decimal | None:
-        """``completed / (completed + failed)``; absent when both are 0."""
-        return ratio(self.completed, self.completed + self.failed)
+        """``completed / (completed + failed - fraud_blocked)``; absent when that is 0.
+
+        As Stripe's glossary defines it: payments blocked by fraud rules never reached the
+        provider, so they are not failures of the payment (abandoned 3-D Secure challenges
+        end ``cancelled``, which is in neither term).
+        """
+        return ratio(self.completed, self._attempted_outcomes)
 
     @property
     def first_attempt_success_rate(self) -> Decimal | None:
-        """Completed on the first attempt, over ``completed + failed``."""
-        return ratio(self.first_attempt_completed, self.completed + self.failed)
+        """Completed on the first attempt, over the success rate's denominator."""
+        return ratio(self.first_attempt_completed, self._attempted_outcomes)
+
+    @property
+    def _attempted_outcomes(self) -> int:
+        return self.completed + self.failed - self.fraud_blocked
+
+    @property
+    def block_rate(self) -> Decimal | None:
+        """Screened payments that a rule blocked; absent when none was screened."""
+        return ratio(self.fraud_blocked, self.screened)
+
+    @property
+    def review_rate(self) -> Decimal | None:
+        """Screened payments that a rule held for review; absent when none was screened."""
+        return ratio(self.fraud_reviewed, self.screened)
 
     @property
     def three_ds_rate(self) -> Decimal | None:

@@ -58,6 +58,14 @@ PAYMENT_COLUMNS: Final = (
     "disputes_lost",
     "dispute_lost_amount",
     "dispute_rate",
+    "screened",
+    "fraud_blocked",
+    "block_rate",
+    "fraud_reviewed",
+    "review_rate",
+    "reviews_approved",
+    "reviews_rejected",
+    "disputes_on_allowed",
 )
 """The payment figures a report shows, in order (see docs/analytics.md)."""
 

@@ -19,6 +19,7 @@ from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.risk import FRAUD_BLOCKED, ReviewState, RiskAction, RiskAssessment
 from paykit.domain.transaction_log import LogType, TransactionLogEntry
 from paykit.money import Money
 from paykit.storage.base import Storage
@@ -45,6 +46,9 @@ _P_FIRST_TRY: Final = 0.9
 _P_REFUND: Final = 0.08
 _P_FULL_REFUND: Final = 0.5
 _P_DISPUTE: Final = 0.01
+_P_SCREENED: Final = 0.5
+_P_BLOCKED: Final = 0.03
+_P_REVIEWED: Final = 0.05
 
 
 def _id(prefix: str) -> str:
@@ -59,6 +63,7 @@ class History:
     refunds: list[Refund] = attrs.field(factory=list)
     disputes: list[Dispute] = attrs.field(factory=list)
     log: list[TransactionLogEntry] = attrs.field(factory=list)
+    screenings: list[RiskAssessment] = attrs.field(factory=list)
 
     def payment(  # noqa: PLR0913 - one keyword per fact a figure depends on
         self,
@@ -158,6 +163,23 @@ class History:
         self.disputes.append(dispute)
         return dispute
 
+    def screen(
+        self, payment: Payment, decision: RiskAction, review: ReviewState = ReviewState.NONE
+    ) -> RiskAssessment:
+        """Record the fraud screening of ``payment``: the rules' decision and its review."""
+        assessment = RiskAssessment(
+            id=payment.id,
+            customer_id=payment.customer_id,
+            amount=payment.amount,
+            decision=decision,
+            review_state=review,
+            declined=payment.status is _S.FAILED,
+            created_at=payment.created_at,
+            updated_at=payment.created_at,
+        )
+        self.screenings.append(assessment)
+        return assessment
+
     def save(self, storage: Storage) -> None:
         """Store every record in one unit of work."""
         with storage.unit_of_work() as uow:
@@ -169,6 +191,8 @@ class History:
                 uow.disputes.add(dispute)
             for entry in self.log:
                 uow.transaction_log.append(entry)
+            for assessment in self.screenings:
+                uow.risk_assessments.add(assessment)
             uow.commit()
 
 
@@ -198,7 +222,8 @@ def random_history(seed: int, payments: int, start: datetime, *, days: int = 30)
             decline_code=rng.choice(DECLINE_CODES),
             three_ds=three_ds,
         )
-        if status is not _S.COMPLETED:
+        _screen_at_random(history, payment, rng, may_block=not three_ds)
+        if payment.status is not _S.COMPLETED:
             continue
         if rng.random() < _P_REFUND:
             part = (
@@ -219,3 +244,27 @@ def random_history(seed: int, payments: int, start: datetime, *, days: int = 30)
             )
             history.dispute(payment, str(amount), outcome)
     return history
+
+
+def _screen_at_random(
+    history: History, payment: Payment, rng: random.Random, *, may_block: bool
+) -> None:
+    """Screen about half the payments: allowed mostly, some held for review, a few blocked.
+
+    A blocked one becomes what screening leaves: failed, ``fraud_blocked``, never attempted.
+    """
+    if rng.random() >= _P_SCREENED:
+        return
+    draw = rng.random()
+    if draw < _P_BLOCKED and may_block:
+        payment.status = _S.FAILED
+        payment.failure_code = FRAUD_BLOCKED
+        payment.attempt_count = 0
+        payment.captured_amount = Money.zero(payment.currency)
+        payment.completed_at = None
+        history.screen(payment, RiskAction.BLOCK)
+    elif draw < _P_BLOCKED + _P_REVIEWED and payment.status is not _S.FAILED:
+        review = rng.choice((ReviewState.PENDING, ReviewState.APPROVED, ReviewState.REJECTED))
+        history.screen(payment, RiskAction.REVIEW, review)
+    else:
+        history.screen(payment, RiskAction.ALLOW)

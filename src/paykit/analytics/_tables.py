@@ -33,6 +33,8 @@ _PAYMENT_TABLE: Final = (
     ("refund_rate", "Refund rate"),
     ("disputes", "Disputes"),
     ("dispute_rate", "Dispute rate"),
+    ("fraud_blocked", "Blocked"),
+    ("fraud_reviewed", "Reviewed"),
 )
 _RATES: Final = frozenset(name for name, _ in _PAYMENT_TABLE if name.endswith("rate"))
 

@@ -78,6 +78,14 @@ class PaymentRowOut(_Row):
     disputes_lost: int
     dispute_lost_amount: str
     dispute_rate: str | None
+    screened: int
+    fraud_blocked: int
+    block_rate: str | None
+    fraud_reviewed: int
+    review_rate: str | None
+    reviews_approved: int
+    reviews_rejected: int
+    disputes_on_allowed: int
 
 
 class DeclineRowOut(_Row):

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 
 from paykit.errors import (
     ConcurrencyConflict,
+    DecryptionError,
+    EncryptionKeyMissingError,
     GatewayError,
     IdempotencyConflict,
     InvalidStateTransition,
@@ -46,6 +48,9 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[PaykitError], int], ...]] = (
     (GatewayError, 502),
     (PaymentProcessingError, 502),
     (RefundProcessingError, 502),
+    # The server's keys or data, not the caller's request: the operator has to act.
+    (EncryptionKeyMissingError, 500),
+    (DecryptionError, 500),
 )
 """The status each error class is answered with; any other ``PaykitError`` is a 400."""
 

@@ -125,6 +125,6 @@ def test_the_report_filters_by_currency_and_time(ada: Client, staff: Client) -> 
     assert staff.get("/analytics/", params={"currency": "EUR"}).json()["payments"] == []
     later = staff.get("/analytics/", params={"since": "2999-01-01T00:00:00Z"})
     assert later.json()["payments"] == []
-    assert staff.get("/analytics/", params={"currency": "USD"}).json()["payments"][0][
-        "created"
-    ] == 1
+    assert (
+        staff.get("/analytics/", params={"currency": "USD"}).json()["payments"][0]["created"] == 1
+    )

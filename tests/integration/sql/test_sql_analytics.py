@@ -13,13 +13,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
-from test_analytics import check_dst_buckets, check_hand_figures
+from test_analytics import check_dst_buckets, check_fraud_figures, check_hand_figures
 
 from paykit.analytics import Analytics, AnalyticsQuery, Dimension
 from paykit.analytics._seed import random_history
-from paykit.analytics._sql import payment_statement
+from paykit.analytics._sql import payment_statement, three_ds_statement
 from paykit.storage.memory import InMemoryStorage
 from paykit.storage.sql import SqlStorage
+
+from .test_sql_storage import QueryPlans
 
 START = datetime(2024, 3, 25, tzinfo=UTC)  # a week before and after Europe's summer time
 
@@ -27,6 +29,11 @@ START = datetime(2024, 3, 25, tzinfo=UTC)  # a week before and after Europe's su
 def test_hand_figures(sql_storage: SqlStorage) -> None:
     """The figures worked out by hand, from the database."""
     check_hand_figures(sql_storage)
+
+
+def test_fraud_figures(sql_storage: SqlStorage) -> None:
+    """Blocked, reviewed and disputes on allowed payments, from the database."""
+    check_fraud_figures(sql_storage)
 
 
 def test_day_buckets_at_a_dst_change(sql_storage: SqlStorage) -> None:
@@ -61,6 +68,19 @@ _DIMENSIONS = st.lists(
 )
 _TIME = st.sampled_from([None, Dimension.HOUR, Dimension.DAY, Dimension.WEEK, Dimension.MONTH])
 _ZONE = st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
+
+
+def test_the_three_ds_figures_read_only_the_partial_index(sql_storage: SqlStorage) -> None:
+    """The payments asked for 3-D Secure come from ``ix_transaction_log_three_ds``.
+
+    Without it the report reads the whole transaction log, several entries per payment.
+    """
+    plans = QueryPlans(sql_storage.engine)
+    with sql_storage.engine.connect() as connection:
+        connection.execute(three_ds_statement(sql_storage, AnalyticsQuery(by=("day",))))
+
+    [plan] = plans.plans
+    assert "ix_transaction_log_three_ds" in plan, plan
 
 
 @settings(

@@ -52,7 +52,10 @@ from rich.progress import (
 from rich.table import Table
 
 from paykit.analytics._report_cli import add_report_command, run_report
+from paykit.automation._cli import add_automate_command, run_automate
+from paykit.encryption._cli import add_keys_command, run_keys
 from paykit.errors import PaykitError
+from paykit.fraud._backtest_cli import add_fraud_command, run_fraud
 from paykit.gateways import SandboxGateway
 from paykit.gateways.registry import Route, RouteKey
 from paykit.service import (
@@ -259,6 +262,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_serve_command(commands)
     add_report_command(commands)
+    add_keys_command(commands)
+    add_fraud_command(commands)
+    add_automate_command(commands)
     return parser
 
 
@@ -708,7 +714,7 @@ def _fail(message: str) -> None:
     sys.stderr.write(f"paykit: error: {one_line}\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return a command
     """Run the ``paykit`` command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
     try:
         args = _parser().parse_args(argv)
@@ -716,6 +722,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     if args.command == "report":
         return run_report(args)
+    if args.command == "fraud":
+        return run_fraud(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys":
+        return run_keys(args)
+    if args.command == "automate":
+        return run_automate(args)
     return _reconcile(args)  # argparse rejects any other command

@@ -13,7 +13,8 @@ set, so no subclass (nor an integrator's) can echo one back, whatever input it q
     │   │   └── InvalidRefundAmountError    any invalid refund amount, incl. above the balance
     │   ├── UnknownCurrencyError            not an active ISO 4217 code
     │   ├── CurrencyMismatchError           arithmetic or refund across currencies
-    │   └── CardDataRejectedError           a field looks like a card number (PCI: tokens only)
+    │   ├── CardDataRejectedError           a field looks like a card number (PCI: tokens only)
+    │   └── FraudRuleError                  a fraud rule that cannot load (names rule and line)
     ├── InvalidStateTransition              a move the state machine does not allow
     │   └── PaymentNotRefundableError       refund of a payment that is not completed
     ├── NotFound                            no such payment, refund or payment method
@@ -26,7 +27,10 @@ set, so no subclass (nor an integrator's) can echo one back, whatever input it q
     │   └── GatewayConfigurationError       bad credentials, bad request, missing permission
     ├── WebhookSignatureError               a webhook that does not verify (answer 400)
     ├── PaymentProcessingError              processing failed with an error (not a decline)
-    └── RefundProcessingError               refund processing failed with an error
+    ├── RefundProcessingError               refund processing failed with an error
+    ├── EncryptionKeyMissingError           a stored value names a key the ring lacks
+    ├── DecryptionError                     a stored ciphertext does not authenticate
+    └── ErasureUnavailableError             erasing a customer needs an encrypting storage
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ __all__ = [
     "CardDataRejectedError",
     "ConcurrencyConflict",
     "CurrencyMismatchError",
+    "DecryptionError",
+    "EncryptionKeyMissingError",
+    "ErasureUnavailableError",
+    "FraudRuleError",
     "GatewayConfigurationError",
     "GatewayError",
     "IdempotencyConflict",
@@ -118,6 +126,25 @@ class CardDataRejectedError(ValidationError):
     """A field carries what looks like a card number; paykit stores provider tokens only."""
 
     code = "card_data_rejected"
+
+
+class FraudRuleError(ValidationError):
+    """A fraud rule that cannot be loaded: an unknown attribute, a bad operator, a bad field.
+
+    ``rule`` names the rule (its position, ``#3``, when it has none yet) and ``line`` the line
+    of its rule file where the problem is (``None`` for a rule built in Python); ``field`` is
+    the file and line (``rules.toml, line 12``). Nothing was loaded.
+    """
+
+    code = "fraud_rule_invalid"
+
+    def __init__(
+        self, message: str, *, rule: str, line: int | None = None, source: str = "rules"
+    ) -> None:
+        where = source if line is None else f"{source}, line {line}"
+        super().__init__(f"rule {rule!r}: {message}", field=where)
+        self.rule = rule
+        self.line = line
 
 
 class InvalidStateTransition(PaykitError):  # noqa: N818 - public vocabulary
@@ -239,3 +266,42 @@ class RefundProcessingError(PaykitError):
     def __init__(self, message: str, *, refund_id: str) -> None:
         super().__init__(message)
         self.refund_id = refund_id
+
+
+class EncryptionKeyMissingError(PaykitError):
+    """A stored value was encrypted under a key that the storage's key ring does not hold.
+
+    ``key_id`` names the key (a customer data key reads ``@<id>``). Add the key to the ring
+    (``PAYKIT_ENCRYPTION_KEYS``), or give the storage a ring at all; nothing was changed.
+    """
+
+    code = "encryption_key_missing"
+
+    def __init__(self, message: str, *, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class DecryptionError(PaykitError):
+    """A stored ciphertext does not authenticate: tampered with, or moved from its place.
+
+    Each value is bound to its table, column and row id, so a ciphertext copied to another
+    row or column fails here. ``location`` names the place (``table.column[row id]``),
+    never the value.
+    """
+
+    code = "decryption_failed"
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class ErasureUnavailableError(PaykitError):
+    """``erase_customer`` on a storage that does not encrypt: there is no key to destroy.
+
+    Crypto-shredding needs ``SqlStorage(..., encryption=KeyRing(...))``; the in-memory store
+    keeps plaintext. Nothing was changed.
+    """
+
+    code = "erasure_unavailable"

@@ -26,8 +26,11 @@ class EventBus:
 
     Events are published after their unit of work committed, so a subscriber always sees
     durable state. A subscriber that raises is logged and does not stop the others: the
-    payment has already happened, and the caller must not be told otherwise. Subscribers
-    that must not miss an event should be idempotent and also read paykit's records.
+    payment has already happened, and the caller must not be told otherwise. The service
+    delivers through its outbox (:class:`~paykit.outbox.OutboxDispatcher`): an event whose
+    subscribers raised, or whose process died before it was delivered, is delivered again
+    later, so subscribers should skip an event whose :attr:`~paykit.Event.id` they have
+    already handled.
     """
 
     def __init__(self) -> None:
@@ -41,20 +44,36 @@ class EventBus:
             raise ValidationError(msg, field="event_type")
         self._handlers.setdefault(str(event_type), []).append(handler)
 
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether anybody subscribed to anything (the outbox stores nothing for nobody)."""
+        return bool(self._handlers)
+
     def publish(self, event: Event) -> None:
         """Deliver a detached copy of ``event`` to its subscribers, then the catch-all ones.
 
         The copy means a subscriber that changes the payment it receives changes neither the
         object the service returned to its caller nor anything stored.
         """
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> list[Exception]:
+        """:meth:`publish` ``event`` and return what the subscribers that failed raised.
+
+        Every subscriber is called, whichever fail; each failure is logged. The outbox
+        delivers again an event for which this returns anything.
+        """
         if not self._handlers:
-            return  # nobody subscribed: the common case in tests, scripts and benchmarks
+            return []  # nobody subscribed: the common case in tests, scripts and benchmarks
         handlers = (*self._handlers.get(event.type, ()), *self._handlers.get(ALL_EVENTS, ()))
         if not handlers:
-            return
+            return []
         event = event.detached()
+        failures: list[Exception] = []
         for handler in handlers:
             try:
                 handler(event)
-            except Exception:  # noqa: BLE001 - one bad subscriber must not silence the rest
+            except Exception as error:  # noqa: BLE001 - one bad subscriber must not silence the rest
                 _log.exception("event subscriber %r failed on %s", handler, event.type)
+                failures.append(error)
+        return failures

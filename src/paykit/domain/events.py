@@ -36,6 +36,19 @@ class EventType(StrEnum):
     DISPUTE_CREATED = "dispute.created"
     DISPUTE_UPDATED = "dispute.updated"
     DISPUTE_CLOSED = "dispute.closed"
+    PAYMENT_REVIEW_REQUIRED = "payment.review_required"
+    """Fraud screening held the payment (authorized, not captured) for a person to approve
+    or reject (``approve_review`` / ``reject_review``); ``detail`` names the rules."""
+    AUTOMATION_DRY_RUN = "automation.dry_run"
+    """An automated refund policy in dry-run mode would act on the payment; ``detail`` says how."""
+    AUTOMATION_PROPOSED = "automation.proposed"
+    """An automated refund policy proposes an action on the payment for a person to approve."""
+    AUTOMATION_DONE = "automation.done"
+    """An automated refund policy voided, cancelled or refunded the payment."""
+    AUTOMATION_FAILED = "automation.failed"
+    """An automated refund policy's void, cancel or refund was refused; a person must look."""
+    AUTOMATION_DISMISSED = "automation.dismissed"
+    """A person dismissed an automated refund policy's proposal."""
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +56,9 @@ class Event:
     """Something that happened, with the records as they were committed.
 
     ``refund`` is set on ``refund.*`` events, ``dispute`` on ``dispute.*`` events, and
-    ``detail`` says in words what a ``payment.needs_review`` event is about.
+    ``detail`` says in words what a ``payment.needs_review`` event is about. ``id`` is the
+    event's own id, the same on every delivery of it (the outbox delivers at least once),
+    so a subscriber can skip an event it has already handled.
     """
 
     type: EventType
@@ -52,6 +67,7 @@ class Event:
     refund: Refund | None = None
     dispute: Dispute | None = None
     detail: str = ""
+    id: str = ""
 
     def detached(self) -> Event:
         """A copy whose records share nothing with the caller's or paykit's own objects."""

@@ -27,7 +27,8 @@ class PaymentMethod:
     """A saved payment method. paykit never holds a card number, only the provider's token.
 
     ``provider`` names the gateway that issued ``provider_payment_method_id`` (``"sandbox"``,
-    ``"stripe"``...). ``brand``, ``last4`` and the expiry are display details only.
+    ``"stripe"``...). ``brand``, ``last4`` and the expiry are display details only;
+    ``card_country``, ``card_fingerprint`` and ``wallet`` are what fraud screening reads.
     """
 
     id: str
@@ -39,6 +40,12 @@ class PaymentMethod:
     last4: str | None = None
     exp_month: int | None = None
     exp_year: int | None = None
+    card_country: str | None = None
+    """The card's issuing country (ISO 3166-1 alpha-2), as the provider reports it."""
+    card_fingerprint: str | None = None
+    """The provider's fingerprint of the card number: equal for the same card, never the number."""
+    wallet: str | None = None
+    """The wallet the card came through (``apple_pay``, ``google_pay``...), if any."""
     is_default: bool = False
     is_active: bool = True
     metadata: dict[str, Any] = attrs.field(factory=dict)

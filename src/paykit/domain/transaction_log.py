@@ -47,6 +47,16 @@ class LogType(StrEnum):
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_UPDATED = "dispute_updated"
     DISPUTE_CLOSED = "dispute_closed"
+    CUSTOMER_ERASED = "customer_erased"
+    """The customer's encryption key was destroyed (an erasure request): their sealed
+    fields read as unavailable from then on; amounts and this log stay."""
+    FRAUD_SCREENED = "fraud_screened"
+    """A fraud screening decision: the rules that fired, their inputs and the score."""
+    FRAUD_REVIEW = "fraud_review"
+    """A payment held for, approved or rejected in manual fraud review, and by whom."""
+    AUTOMATION = "automation"
+    """An automated refund policy's decision about the payment: a dry run, a proposal, its
+    approval or dismissal (with who), the action taken, or why it failed."""
 
 
 NO_DATA: Final[Mapping[str, Any]] = MappingProxyType({})

@@ -105,6 +105,9 @@ class ChargeRequest:
     """The customer is not there to act (a renewal, a delayed charge). The provider must not
     wait for them: a charge the bank wants authenticated is ``declined`` with
     :data:`AUTHENTICATION_REQUIRED`, never ``requires_action``."""
+    request_three_d_secure: bool = False
+    """Ask the provider for 3-D Secure even where it would not (a fraud rule's
+    ``request_3ds``). Adapters that cannot ask ignore it; the sandbox does."""
 
 
 @attrs.frozen(kw_only=True)
@@ -254,6 +257,12 @@ class PaymentMethodDetails:
     exp_month: int | None = None
     exp_year: int | None = None
     type: PaymentMethodType | None = None
+    country: str | None = None
+    """The card's issuing country, for fraud screening."""
+    fingerprint: str | None = None
+    """The provider's fingerprint of the card (same card, same value), for fraud screening."""
+    wallet: str | None = None
+    """The wallet the card came through (``apple_pay``...), for fraud screening."""
 
 
 @runtime_checkable

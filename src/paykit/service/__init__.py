@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING
 
 from paykit._defaults import new_id, utc_now
 from paykit.analytics import Analytics
+from paykit.automation._automation import Automation
+from paykit.automation._settings import AutomationSettings
 from paykit.event_bus import EventBus
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
-from paykit.service._context import ServiceContext
+from paykit.service._context import Screening, ServiceContext
+from paykit.service._erasure import Erasure, ErasureReport
 from paykit.service._payment_methods import PaymentMethods
 from paykit.service._payments import RECONCILABLE_STATUSES, Payments
 from paykit.service._reconciliation import (
@@ -57,6 +60,8 @@ __all__ = [
     "DEFAULT_POLICY",
     "RECONCILABLE_STATUSES",
     "AsyncPaymentService",
+    "Erasure",
+    "ErasureReport",
     "PaymentMethods",
     "PaymentService",
     "Payments",
@@ -83,6 +88,11 @@ class PaymentService:
     ``conflict_attempts`` bounds the retries of a unit of work that lost a race.
     ``in_flight_grace`` is how long after submitting a request paykit waits before it
     believes a provider that says it has never heard of it (see ``gateways.base.NOT_FOUND``).
+    ``automation`` turns automated refund policies on (:attr:`automation`; all off by default).
+    ``fraud`` turns fraud screening on (a :class:`~paykit.fraud.FraudScreening`; off by
+    default): ``reviews`` is then the manual review queue (``approve_review``,
+    ``reject_review``, ``list_reviews``) and ``risk_lists`` the block and allow lists its
+    rules read (see docs/fraud.md).
 
     The work is done by its parts -- :attr:`payment_methods`, :attr:`payments`,
     :attr:`refunds`, :attr:`webhooks`, :attr:`reconciler` and :attr:`analytics` (figures
@@ -100,6 +110,8 @@ class PaymentService:
         id_factory: Callable[[str], str] = new_id,
         conflict_attempts: int = 50,
         in_flight_grace: timedelta = timedelta(minutes=10),
+        automation: AutomationSettings | None = None,
+        fraud: Screening | None = None,
     ) -> None:
         self.context = ServiceContext(
             storage,
@@ -109,16 +121,26 @@ class PaymentService:
             id_factory=id_factory,
             conflict_attempts=conflict_attempts,
             in_flight_grace=in_flight_grace,
+            screening=fraud,
         )
         self.storage = self.context.storage
         self.gateways = self.context.gateways
         self.events = self.context.events
+        # Each unit's events, written with it and delivered at least once (paykit.outbox).
+        self.outbox = self.context.outbox
         self.payment_methods = PaymentMethods(self.context)
         self.payments = Payments(self.context)
         self.refunds = Refunds(self.context)
         self.webhooks = Webhooks(self.context)
         self.reconciler = Reconciler(self.context, self.payments, self.refunds)
         self.analytics = Analytics(self.storage)
+        # Automated refund policies: all off unless ``automation`` turns some on.
+        self.automation = Automation(self.context, self.payments, self.refunds, automation)
+        self.erasure = Erasure(self.context)
+        # Fraud screening's review queue and lists (fraud sits above the service: imported here).
+        from paykit.fraud._parts import service_parts  # noqa: PLC0415 - fraud imports the service
+
+        self.reviews, self.risk_lists = service_parts(self.context, self.payments, self.refunds)
 
         # The seed's vocabulary, one line each: same methods, same signatures.
         self.add_payment_method = self.payment_methods.add
@@ -154,3 +176,11 @@ class PaymentService:
         self.list_unmatched_webhook_events = self.webhooks.list_unmatched
 
         self.reconcile = self.reconciler.sweep
+
+        self.order_cancelled = self.automation.order_cancelled
+
+        self.erase_customer = self.erasure.erase_customer
+
+        self.approve_review = self.reviews.approve
+        self.reject_review = self.reviews.reject
+        self.list_reviews = self.reviews.list

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import anyio.to_thread
 
@@ -28,11 +28,14 @@ from paykit.event_bus import EventBus
 from paykit.gateways.base import GatewayResult
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
 from paykit.money import AmountLike
-from paykit.service._context import ProviderFailure, ServiceContext, call_provider
+from paykit.service._context import ProviderFailure, Screening, ServiceContext, call_provider
 from paykit.service._payments import Payments
 from paykit.service._refunds import Refunds
-from paykit.service._steps import Read, Step, Steps, Transact
+from paykit.service._steps import Consult, Read, Step, Steps, Transact
 from paykit.storage.base import Storage
+
+if TYPE_CHECKING:
+    from paykit.fraud import RiskContext
 
 __all__ = ["AsyncPaymentService", "AsyncPayments", "AsyncRefunds", "run_async"]
 
@@ -58,6 +61,8 @@ async def _perform(context: ServiceContext, step: Step) -> object:
         return await anyio.to_thread.run_sync(context.transact, step.work)
     if isinstance(step, Read):
         return await anyio.to_thread.run_sync(context.read, step.work)
+    if isinstance(step, Consult):
+        return await anyio.to_thread.run_sync(step.work)
     native: Callable[[object], Awaitable[GatewayResult]] | None = getattr(
         step.gateway, f"{step.operation}_async", None
     )
@@ -104,6 +109,7 @@ class AsyncPayments:
         description: str = "",
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        risk: RiskContext | None = None,
     ) -> Payment:
         """Record a ``pending`` payment (see :meth:`Payments.create`): one unit of work."""
         return await _in_thread(
@@ -118,15 +124,21 @@ class AsyncPayments:
                 description=description,
                 metadata=metadata,
                 idempotency_key=idempotency_key,
+                risk=risk,
             )
         )
 
     async def process(
-        self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
+        self,
+        payment_id: str,
+        *,
+        return_url: str | None = None,
+        off_session: bool = False,
+        risk: RiskContext | None = None,
     ) -> Payment:
         """Submit a ``pending`` payment to its gateway (see :meth:`Payments.process`)."""
         steps = self._payments.process_steps(
-            payment_id, return_url=return_url, off_session=off_session
+            payment_id, return_url=return_url, off_session=off_session, risk=risk
         )
         return await run_async(self._context, steps)
 
@@ -239,6 +251,7 @@ class AsyncPaymentService:
         id_factory: Callable[[str], str] = new_id,
         conflict_attempts: int = 50,
         in_flight_grace: timedelta = timedelta(minutes=10),
+        fraud: Screening | None = None,
     ) -> None:
         self.context = ServiceContext(
             storage,
@@ -248,12 +261,19 @@ class AsyncPaymentService:
             id_factory=id_factory,
             conflict_attempts=conflict_attempts,
             in_flight_grace=in_flight_grace,
+            screening=fraud,
         )
         self.storage = self.context.storage
         self.gateways = self.context.gateways
         self.events = self.context.events
+        # The same outbox as PaymentService's: each unit's events, delivered at least once.
+        self.outbox = self.context.outbox
         self.payments = AsyncPayments(self.context, Payments(self.context))
         self.refunds = AsyncRefunds(self.context, Refunds(self.context))
+        # Fraud screening's review queue (fraud sits above the service: imported here).
+        from paykit.fraud._async_reviews import async_reviews  # noqa: PLC0415 - fraud imports this
+
+        self.reviews = async_reviews(self.context)
 
         # The flat names of PaymentService, one line each.
         self.create_payment = self.payments.create
@@ -273,3 +293,7 @@ class AsyncPaymentService:
         self.get_refund = self.refunds.get
         self.list_refunds = self.refunds.list_for_payment
         self.reconcile_refund = self.refunds.reconcile
+
+        self.approve_review = self.reviews.approve
+        self.reject_review = self.reviews.reject
+        self.list_reviews = self.reviews.list

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -33,14 +33,80 @@ from paykit.gateways.base import (
     GatewayResult,
 )
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
+from paykit.outbox import OutboxDispatcher
 from paykit.service._rules.transaction import Transaction, run_in_transaction
 from paykit.storage.base import Storage
 
-__all__ = ["ProviderFailure", "ServiceContext", "call_provider", "provider_id", "require_active"]
+if TYPE_CHECKING:
+    from paykit.service._steps import Steps
+
+__all__ = [
+    "AfterCharge",
+    "ProviderFailure",
+    "Screening",
+    "ServiceContext",
+    "Verdict",
+    "call_provider",
+    "provider_id",
+    "require_active",
+]
 
 T = TypeVar("T")
 
 _O = GatewayOutcome
+
+
+AfterCharge = Literal["capture", "void", "hold", "none"]
+"""What fraud screening asks of the payments part once the provider answered a charge."""
+
+
+class Verdict(Protocol):
+    """Fraud screening's decision about one payment, before the provider is called."""
+
+    @property
+    def blocks(self) -> bool:
+        """Fail the payment (``fraud_blocked``) and send nothing to the provider."""
+        ...
+
+    @property
+    def captures(self) -> bool:
+        """Whether the charge may capture now; ``False`` defers it (review, later rules)."""
+        ...
+
+    @property
+    def three_d_secure(self) -> bool:
+        """Whether the charge asks the provider for 3-D Secure (a ``request_3ds`` rule)."""
+        ...
+
+    def record(self, tx: Transaction, payment: Payment) -> None:
+        """Write the decision (and, for a block, fail the payment) in the claim's unit of work."""
+        ...
+
+
+class Screening(Protocol):
+    """Fraud screening as the payments part calls it (``paykit.fraud.FraudScreening``).
+
+    The service knows this much and no more: fraud sits above the service (see
+    docs/architecture.md), so the service never imports it.
+    """
+
+    def remember(self, tx: Transaction, payment: Payment, risk: object) -> None:
+        """Store the risk context given to ``create_payment`` for the screening to come."""
+        ...
+
+    def screen(self, payment_id: str, risk: object) -> Steps[Verdict]:
+        """Decide about a pending payment before its charge (reads, scorer call)."""
+        ...
+
+    def after_charge(
+        self, payment: Payment, result: GatewayResult | None, verdict: Verdict
+    ) -> Steps[AfterCharge]:
+        """Record the provider's signal, run post-authorization rules, say what comes next."""
+        ...
+
+    def check_capture(self, tx: Transaction, payment: Payment) -> None:
+        """Refuse to capture a payment held for review (raise ``InvalidStateTransition``)."""
+        ...
 
 
 class ServiceContext:
@@ -59,8 +125,11 @@ class ServiceContext:
         id_factory: Callable[[str], str] = new_id,
         conflict_attempts: int = 50,
         in_flight_grace: timedelta = timedelta(minutes=10),
+        screening: Screening | None = None,
     ) -> None:
         self.storage = storage
+        self.screening = screening
+        """Fraud screening, when the host configured it (``PaymentService(fraud=...)``)."""
         self.gateways = (
             gateways if isinstance(gateways, GatewayRegistry) else GatewayRegistry(gateways)
         )
@@ -69,6 +138,8 @@ class ServiceContext:
         self.new_id = id_factory
         self.conflict_attempts = conflict_attempts
         self.in_flight_grace = in_flight_grace
+        self.outbox = OutboxDispatcher(storage, self.events, clock=clock)
+        """Writes each unit's events with it and delivers them (see ``paykit.outbox``)."""
 
     def transact(self, work: Callable[[Transaction], T]) -> T:
         """Run ``work`` in a unit of work and commit it, retrying it after a conflict."""
@@ -77,7 +148,7 @@ class ServiceContext:
             work,
             clock=self.clock,
             new_id=self.new_id,
-            events=self.events,
+            outbox=self.outbox,
             attempts=self.conflict_attempts,
         )
 

@@ -63,6 +63,7 @@ class PaymentMethods:
         method_type = parse_method_type(type)
         token = checked_text(token, "token", max_length=255)
         gateway: Gateway | None
+        card_country = card_fingerprint = wallet = None
         if provider is None:
             gateway = self._context.gateways.for_method_type(method_type)
             provider = gateway.name
@@ -79,6 +80,11 @@ class PaymentMethods:
             last4 = last4 or details.last4
             exp_month = exp_month or details.exp_month
             exp_year = exp_year or details.exp_year
+            card_country, card_fingerprint, wallet = (
+                details.country,
+                details.fingerprint,
+                details.wallet,
+            )
         if brand is not None:
             brand = checked_text(brand, "brand", max_length=32)
         check_last4(last4)
@@ -95,6 +101,9 @@ class PaymentMethods:
                 last4=last4,
                 exp_month=exp_month,
                 exp_year=exp_year,
+                card_country=card_country,
+                card_fingerprint=card_fingerprint,
+                wallet=wallet,
                 metadata=extra,
                 created_at=tx.now,
                 updated_at=tx.now,

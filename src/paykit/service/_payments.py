@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import attrs
 
@@ -33,6 +33,7 @@ from paykit.money import AmountLike, Money
 from paykit.service._context import (
     ProviderFailure,
     ServiceContext,
+    Verdict,
     provider_id,
     require_active,
 )
@@ -46,6 +47,9 @@ from paykit.service._rules.validation import (
     parse_payment_status,
 )
 from paykit.service._steps import Steps, call, read, run_sync, transact
+
+if TYPE_CHECKING:
+    from paykit.fraud import RiskContext
 
 __all__ = ["RECONCILABLE_STATUSES", "Payments"]
 
@@ -76,13 +80,16 @@ class Payments:
         description: str = "",
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        risk: RiskContext | None = None,
     ) -> Payment:
         """Record a ``pending`` payment of ``amount`` for the host's ``order_id``.
 
         ``capture=False`` makes it authorize-only (capture later with
         :meth:`PaymentService.capture_payment`). The same ``idempotency_key`` (per customer)
         returns the same payment; the same key with different parameters raises
-        :class:`~paykit.errors.IdempotencyConflict`.
+        :class:`~paykit.errors.IdempotencyConflict`. ``risk`` (a
+        :class:`~paykit.fraud.RiskContext`) is kept for fraud screening when the service
+        has it (``PaymentService(fraud=...)``); without screening it is ignored.
         """
         customer_id = checked_text(customer_id, "customer_id", max_length=255)
         order_id = checked_text(order_id, "order_id", max_length=255)
@@ -146,6 +153,8 @@ class Payments:
                 updated_at=tx.now,
             )
             tx.uow.payments.add(payment)
+            if risk is not None and self._context.screening is not None:
+                self._context.screening.remember(tx, payment, risk)
             tx.log(
                 payment.id,
                 LogType.PAYMENT_CREATED,
@@ -164,7 +173,12 @@ class Payments:
         return self._context.transact(work)
 
     def process(
-        self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
+        self,
+        payment_id: str,
+        *,
+        return_url: str | None = None,
+        off_session: bool = False,
+        risk: RiskContext | None = None,
     ) -> Payment:
         """Submit a ``pending`` payment to its gateway and record the outcome.
 
@@ -174,19 +188,34 @@ class Payments:
         ``off_session=True`` says the customer is not there (a renewal, a delayed charge):
         a charge their bank wants authenticated fails with ``authentication_required``
         instead of waiting for an action nobody will take.
+
+        With fraud screening (``PaymentService(fraud=...)``) the payment is screened first,
+        with ``risk`` laid over the context given to ``create_payment``: a ``block`` fails
+        it (``failure_code="fraud_blocked"``) and sends nothing to the provider; a
+        ``review`` authorizes it only and holds it for ``approve_review`` or
+        ``reject_review`` (see docs/fraud.md).
         """
         return run_sync(
             self._context,
-            self.process_steps(payment_id, return_url=return_url, off_session=off_session),
+            self.process_steps(
+                payment_id, return_url=return_url, off_session=off_session, risk=risk
+            ),
         )
 
     def process_steps(
-        self, payment_id: str, *, return_url: str | None = None, off_session: bool = False
+        self,
+        payment_id: str,
+        *,
+        return_url: str | None = None,
+        off_session: bool = False,
+        risk: RiskContext | None = None,
     ) -> Steps[Payment]:
         """:meth:`process` as steps, for either driver (see ``_steps``)."""
         payment_id = checked_id(payment_id, "payment_id")
         if return_url is not None:
             return_url = checked_text(return_url, "return_url", max_length=2048)
+        screening = self._context.screening
+        verdict = None if screening is None else (yield from screening.screen(payment_id, risk))
 
         def claim(tx: Transaction) -> tuple[Payment, str]:
             payment, method = tx.uow.payments.get_with_method(payment_id)
@@ -200,6 +229,10 @@ class Payments:
                 )
             require_active(method)
             self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
+            if verdict is not None:
+                verdict.record(tx, payment)  # a block fails the payment here: nothing is sent
+                if verdict.blocks:
+                    return payment, method.provider_payment_method_id
             payment.attempt_count += 1
             payment.submitted_at = tx.now
             tx.move_payment(
@@ -212,6 +245,8 @@ class Payments:
             return payment, method.provider_payment_method_id
 
         payment, token = yield from transact(claim)
+        if verdict is not None and verdict.blocks:
+            return payment
         request = ChargeRequest(
             payment_id=payment.id,
             amount=payment.amount,
@@ -219,7 +254,8 @@ class Payments:
             payment_method_type=payment.payment_method_type,
             customer_id=payment.customer_id,
             idempotency_key=provider_key(payment.id, Operation.CHARGE),
-            capture=payment.capture,
+            capture=payment.capture and (verdict is None or verdict.captures),
+            request_three_d_secure=verdict is not None and verdict.three_d_secure,
             description=payment.description,
             return_url=return_url,
             metadata={key: str(value) for key, value in payment.metadata.items()},
@@ -228,7 +264,23 @@ class Payments:
         outcome = yield from self._charge_along_route(payment, request)
         if isinstance(outcome, ProviderFailure):
             return (yield from self._record_failure(payment.id, Operation.CHARGE, outcome))
-        return (yield from self._record_payment_result(payment.id, outcome, Operation.CHARGE))
+        payment = yield from self._record_payment_result(payment.id, outcome, Operation.CHARGE)
+        if verdict is None:
+            return payment
+        return (yield from self._after_screened_charge(payment, outcome, verdict))
+
+    def _after_screened_charge(
+        self, payment: Payment, outcome: GatewayResult, verdict: Verdict
+    ) -> Steps[Payment]:
+        """Capture, void or hold a screened payment, as the post-authorization check says."""
+        screening = self._context.screening
+        assert screening is not None  # noqa: S101 - only screened payments come here
+        after = yield from screening.after_charge(payment, outcome, verdict)
+        if after == "capture":
+            return (yield from self.capture_steps(payment.id))
+        if after == "void":
+            return (yield from self._void(payment))
+        return payment
 
     def _charge_along_route(
         self, payment: Payment, request: ChargeRequest
@@ -287,6 +339,8 @@ class Payments:
         def check(tx: Transaction) -> tuple[Payment, Money]:
             payment = tx.uow.payments.get(payment_id)
             _require_status(payment, _P.AUTHORIZED, "capture")
+            if self._context.screening is not None:
+                self._context.screening.check_capture(tx, payment)  # not while held for review
             money = payment.amount if amount is None else Money.of(amount, payment.currency)
             payment.check_capture_amount(money)
             return payment, money

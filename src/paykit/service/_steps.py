@@ -3,7 +3,8 @@
 An operation that calls a provider (``process``, ``capture``, ``void``, ``reconcile``, ...) is
 a generator: it runs the pure steps itself (validate, decide, build the request) and *yields*
 what it needs done outside -- a unit of work to commit (:class:`Transact`), one to read
-(:class:`Read`), or a provider call (:class:`Call`) -- and receives the answer. The claim and
+(:class:`Read`), a provider call (:class:`Call`), or another outside call such as a fraud
+scorer (:class:`Consult`) -- and receives the answer. The claim and
 the recording of the outcome are work functions handed to :class:`Transact`, so a unit of
 work is over before a :class:`Call` is yielded: none can span a provider call.
 
@@ -28,11 +29,13 @@ from paykit.service._rules.transaction import Transaction
 __all__ = [
     "GATEWAY_OPERATIONS",
     "Call",
+    "Consult",
     "Read",
     "Step",
     "Steps",
     "Transact",
     "call",
+    "consult",
     "read",
     "run_sync",
     "transact",
@@ -70,7 +73,17 @@ class Call:
     argument: object
 
 
-Step: TypeAlias = Transact | Read | Call
+@attrs.frozen
+class Consult:
+    """Run ``work`` outside any unit of work (a fraud scorer); its exceptions propagate.
+
+    The sync driver calls it in place; the async driver in a worker thread.
+    """
+
+    work: Callable[[], Any]
+
+
+Step: TypeAlias = Transact | Read | Call | Consult
 Steps: TypeAlias = Generator[Step, Any, T]
 """An operation: yields steps, receives their answers, returns ``T``."""
 
@@ -92,6 +105,11 @@ def call(
     return cast("GatewayResult | ProviderFailure", (yield Call(gateway, operation, argument)))
 
 
+def consult(work: Callable[[], T]) -> Steps[T]:
+    """Run ``work`` outside any unit of work; ``yield from`` this gets what it returned."""
+    return cast("T", (yield Consult(work)))
+
+
 def run_sync(context: ServiceContext, steps: Steps[T]) -> T:
     """Perform ``steps`` in this thread and return what the operation returns."""
     answer: object = None
@@ -111,5 +129,7 @@ def _perform(context: ServiceContext, step: Step) -> object:
         return context.transact(step.work)
     if isinstance(step, Read):
         return context.read(step.work)
+    if isinstance(step, Consult):
+        return step.work()
     method: Callable[[object], GatewayResult] = getattr(step.gateway, step.operation)
     return call_provider(partial(method, step.argument))

@@ -37,8 +37,9 @@ import attrs
 from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
-from paykit.domain.webhook_inbox import InboxEntry
-from paykit.errors import GatewayError, PaykitError, WebhookSignatureError
+from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
+from paykit.errors import GatewayError, NotFound, PaykitError, WebhookSignatureError
+from paykit.gateways._event_codec import event_from_payload
 from paykit.gateways.base import (
     Gateway,
     GatewayResult,
@@ -49,7 +50,7 @@ from paykit.gateways.base import (
     WebhookGateway,
 )
 from paykit.service._context import ProviderFailure, ServiceContext, call_provider
-from paykit.service._rules.inbox import receive
+from paykit.service._rules.inbox import apply_stored, receive, store
 from paykit.service._rules.matching import match_payment, match_refund
 from paykit.service._rules.provider_keys import Operation, provider_key
 from paykit.service._rules.transaction import Transaction
@@ -137,6 +138,60 @@ class Webhooks:
             outcome=WebhookOutcome(str(receipt)),
             event_id=event.event_id,
         )
+
+    def store(self, provider: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookResult:
+        """Verify and record a webhook without applying it; :meth:`apply_stored` applies it.
+
+        For a host that applies events in the background (``paykit.contrib.celery``): the
+        endpoint answers as soon as the event is stored -- one short unit of work, no
+        provider call -- and a task applies it. Answers as :meth:`handle` does; a stored
+        event's outcome is ``unmatched`` until applied (an unmatched sweep applies it too).
+        """
+        gateway = self._context.gateways.find(provider)
+        if gateway is None or not isinstance(gateway, WebhookGateway):
+            return WebhookResult(
+                status_code=404,
+                body=f"no gateway named {provider!r} takes webhooks",
+                outcome=WebhookOutcome.UNKNOWN_PROVIDER,
+            )
+        event = _parse(gateway, provider, headers, raw_body)
+        if isinstance(event, WebhookResult):
+            return event
+        try:
+            receipt = self._context.transact(partial(store, event=event))
+        except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
+            _log.exception("could not store %s event %s", provider, event.event_id)
+            return _unavailable("could not store the event; deliver it again", event.event_id)
+        return WebhookResult(
+            status_code=200,
+            body=str(receipt),
+            outcome=WebhookOutcome(str(receipt)),
+            event_id=event.event_id,
+        )
+
+    def apply_stored(self, provider: str, event_id: str) -> WebhookOutcome:
+        """Apply an event :meth:`store` recorded; ``duplicate`` if it was applied already.
+
+        Completes an event that carries no outcome with a provider lookup first, outside
+        any unit of work, as :meth:`handle` does. Raises ``NotFound`` for an event never
+        stored; storage errors propagate, so that the caller (a task) retries.
+        """
+        entry = self._context.read(lambda tx: tx.uow.webhook_inbox.find(provider, event_id))
+        if entry is None:
+            raise NotFound("webhook inbox entry", f"{provider}:{event_id}")
+        if entry.status is not InboxStatus.UNMATCHED:
+            return WebhookOutcome.DUPLICATE
+        gateway = self._context.gateways.find(provider)
+        event = event_from_payload(entry.payload)
+        if gateway is not None and isinstance(gateway, WebhookGateway):
+            event = self._complete(gateway, event)
+
+        def work(tx: Transaction) -> str:
+            current = tx.uow.webhook_inbox.find(provider, event_id)
+            assert current is not None  # noqa: S101 - inbox entries are never deleted
+            return str(apply_stored(tx, current, event))
+
+        return WebhookOutcome(self._context.transact(work))
 
     def list_disputes(self, payment_id: str) -> list[Dispute]:
         """Every dispute of a payment, oldest first (``NotFound`` for an unknown payment)."""

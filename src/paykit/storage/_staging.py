@@ -12,17 +12,32 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from paykit.domain.automation import AutomationAction
 from paykit.domain.dispute import Dispute
 from paykit.domain.idempotent_request import IdempotentRequest
 from paykit.domain.metadata import check_metadata
+from paykit.domain.outbox import OutboxMessage
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
+from paykit.domain.risk import RiskAssessment, RiskListEntry
 from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = ["StagedWrites"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
+R = TypeVar(
+    "R",
+    bound=PaymentMethod
+    | Payment
+    | Refund
+    | Dispute
+    | InboxEntry
+    | IdempotentRequest
+    | AutomationAction
+    | RiskAssessment
+    | RiskListEntry
+    | OutboxMessage,
+)
 
 
 class StagedWrites(Generic[R]):
@@ -69,7 +84,16 @@ class StagedWrites(Generic[R]):
 
 
 def _check_storable(
-    record: PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest,
+    record: PaymentMethod
+    | Payment
+    | Refund
+    | Dispute
+    | InboxEntry
+    | IdempotentRequest
+    | AutomationAction
+    | RiskAssessment
+    | RiskListEntry
+    | OutboxMessage,
 ) -> None:
     """Refuse metadata that not every storage could keep unchanged."""
     metadata = getattr(record, "metadata", None)

@@ -27,25 +27,32 @@ Never hold a unit of work open across a call to a payment provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from paykit.domain.automation import ActionStatus, AutomationAction
 from paykit.domain.dispute import Dispute
 from paykit.domain.idempotent_request import IdempotentRequest
+from paykit.domain.outbox import OutboxMessage, OutboxStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund
+from paykit.domain.risk import ReviewState, RiskAssessment, RiskListEntry, VelocityCount
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry
 
 __all__ = [
+    "AutomationActionRepository",
     "DisputeRepository",
     "IdempotentRequestRepository",
+    "OutboxRepository",
     "PaymentMethodRepository",
     "PaymentRepository",
     "RefundRepository",
+    "RiskAssessmentRepository",
+    "RiskListRepository",
     "Storage",
     "TransactionLogRepository",
     "UnitOfWork",
@@ -271,6 +278,46 @@ class IdempotentRequestRepository(Protocol):
         ...
 
 
+class AutomationActionRepository(Protocol):
+    """What automated refund policies did, unique by ``(policy, payment_id)``.
+
+    A second record for a pair already stored -- two workers deciding about one payment --
+    makes its commit raise ``ConcurrencyConflict`` and write nothing. ``policy`` and
+    ``payment_id`` do not change.
+    """
+
+    def get(self, action_id: str) -> AutomationAction:
+        """Return the action or raise ``NotFound``."""
+        ...
+
+    def find(self, policy: str, payment_id: str) -> AutomationAction | None:
+        """The action ``policy`` recorded about ``payment_id``, if any."""
+        ...
+
+    def add(self, action: AutomationAction) -> None:
+        """Stage a new action; a second one for the same ``(policy, payment_id)`` conflicts."""
+        ...
+
+    def update(self, action: AutomationAction) -> None:
+        """Stage a change to an action read in this unit of work."""
+        ...
+
+    def list(
+        self,
+        *,
+        policy: str | None = None,
+        payment_id: str | None = None,
+        statuses: Sequence[ActionStatus] | None = None,
+        created_since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[AutomationAction]:
+        """Actions matching every given filter, oldest first (by ``created_at``), at most ``limit``.
+
+        ``created_since`` is inclusive: the daily caps count from it.
+        """
+        ...
+
+
 class TransactionLogRepository(Protocol):
     """The append-only audit log: there is no update and no delete."""
 
@@ -280,6 +327,131 @@ class TransactionLogRepository(Protocol):
 
     def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
         """Every entry of ``payment_id`` in the order written."""
+        ...
+
+
+VELOCITY_KEYS = ("customer_id", "email", "card_fingerprint", "ip_address")
+"""What fraud velocity counters group by: the :class:`RiskAssessment` fields indexed for it."""
+
+
+class RiskAssessmentRepository(Protocol):
+    """Fraud screening records, one per payment (``id`` is the payment's id)."""
+
+    def find(self, payment_id: str) -> RiskAssessment | None:
+        """The assessment of ``payment_id``, if it has one."""
+        ...
+
+    def add(self, assessment: RiskAssessment) -> None:
+        """Stage a new assessment; a second one for the same payment conflicts at commit."""
+        ...
+
+    def update(self, assessment: RiskAssessment) -> None:
+        """Stage a change to an assessment read in this unit of work."""
+        ...
+
+    def list_by_review_state(
+        self, state: ReviewState, *, limit: int | None = None
+    ) -> Sequence[RiskAssessment]:
+        """Assessments in review ``state``, oldest first (the review queue for ``pending``)."""
+        ...
+
+    def list_created_between(
+        self, start: datetime | None, end: datetime | None
+    ) -> Sequence[RiskAssessment]:
+        """Assessments created in ``[start, end)`` (either end open when ``None``), oldest first."""
+        ...
+
+    def velocity(
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+    ) -> dict[str, list[VelocityCount]]:
+        """Per ``key: value`` and window start, the assessments created in ``[start, until]``.
+
+        Each key of ``values`` is one of :data:`VELOCITY_KEYS`; the answer has, for each key,
+        one count per window, in the order of ``windows``. ``exclude_id`` (the payment being
+        screened) is not counted. Amounts are summed for assessments in ``currency`` only.
+        A storage should answer every key in one read: screening asks once per payment.
+        """
+        ...
+
+
+class RiskListRepository(Protocol):
+    """The host's named block and allow lists, unique by ``(list_name, value)``."""
+
+    def add(self, entry: RiskListEntry) -> None:
+        """Stage a new entry; the same ``(list_name, value)`` twice conflicts at commit."""
+        ...
+
+    def remove(self, entry: RiskListEntry) -> None:
+        """Stage the deletion of an entry read in this unit of work."""
+        ...
+
+    def find(self, list_name: str, value: str) -> RiskListEntry | None:
+        """The entry of ``value`` on ``list_name``, if it is there."""
+        ...
+
+    def members(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+        """Per list name of ``wanted``, which of its values are on that list (one read)."""
+        ...
+
+    def list(self, list_name: str | None = None) -> Sequence[RiskListEntry]:
+        """Entries of ``list_name`` (every list when ``None``), oldest first."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Host events waiting for delivery (see :mod:`paykit.domain.outbox`), unique by ``id``.
+
+    Listings are in the order the messages were committed -- a unit's own messages in the
+    order it added them, after every stored one -- which is the order a payment's events
+    are delivered in. An update writes the delivery bookkeeping only; the event of a
+    message never changes.
+    """
+
+    def get(self, message_id: str) -> OutboxMessage:
+        """Return the message or raise ``NotFound``."""
+        ...
+
+    def add(self, message: OutboxMessage) -> None:
+        """Stage a new message (a unit's messages are written together, at its commit)."""
+        ...
+
+    def update(self, message: OutboxMessage) -> None:
+        """Stage a change to a message read or added in this unit of work (a delivery)."""
+        ...
+
+    def remove(self, message: OutboxMessage) -> None:
+        """Stage the deletion of a message read in this unit of work (a purge)."""
+        ...
+
+    def acknowledge(self, deliveries: Mapping[str, datetime]) -> None:
+        """Stage marking messages (id -> when) ``delivered``, one attempt more, if still pending.
+
+        Never a conflict: a message that is no longer pending (delivered or dead meanwhile)
+        or not there is left as it is. The dispatcher acknowledges in-process deliveries
+        this way, in the next unit of work the service commits anyway.
+        """
+        ...
+
+    def list_pending(
+        self, *, payment_id: str | None = None, limit: int | None = None
+    ) -> Sequence[OutboxMessage]:
+        """``pending`` messages (of ``payment_id`` only, if given), in commit order."""
+        ...
+
+    def list(
+        self,
+        *,
+        status: OutboxStatus | None = None,
+        payment_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[OutboxMessage]:
+        """Messages matching every given filter, in commit order, at most ``limit``."""
         ...
 
 
@@ -319,6 +491,26 @@ class UnitOfWork(Protocol):
     @property
     def idempotent_requests(self) -> IdempotentRequestRepository:
         """API requests remembered by their idempotency key."""
+        ...
+
+    @property
+    def automation_actions(self) -> AutomationActionRepository:
+        """What automated refund policies did."""
+        ...
+
+    @property
+    def risk_assessments(self) -> RiskAssessmentRepository:
+        """Fraud screening records, one per screened payment."""
+        ...
+
+    @property
+    def risk_lists(self) -> RiskListRepository:
+        """The host's fraud block and allow lists."""
+        ...
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        """Host events waiting for delivery, written with the change they describe."""
         ...
 
     def has_stale_reads(self) -> bool:

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
+import attrs
+
+from paykit.domain.automation import ActionStatus, AutomationAction
 from paykit.domain.dispute import Dispute
 from paykit.domain.idempotent_request import IdempotentRequest
+from paykit.domain.outbox import OutboxMessage, OutboxStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.risk import ReviewState, RiskAssessment, RiskListEntry, VelocityCount
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
@@ -29,7 +35,19 @@ from paykit.storage.base import Storage
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
+R = TypeVar(
+    "R",
+    bound=PaymentMethod
+    | Payment
+    | Refund
+    | Dispute
+    | InboxEntry
+    | IdempotentRequest
+    | AutomationAction
+    | RiskAssessment
+    | RiskListEntry
+    | OutboxMessage,
+)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -489,6 +507,284 @@ class _IdempotentRequests(_Table[IdempotentRequest]):
             keys[(request.owner, request.key)] = request.id
 
 
+class _AutomationActions(_Table[AutomationAction]):
+    """What automated refund policies did, unique by ``(policy, payment_id)``."""
+
+    kind = "automation action"
+    taken: dict[tuple[str, str], str]
+    taken_message = "another unit of work recorded this policy's action on the payment first"
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        _Table.__init__(self, storage.automation_actions, _clone, storage.lock)
+        self.taken = storage.automation_action_keys
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((a.policy, a.payment_id), a.id) for a in self.added.values())
+
+    def find(self, policy: str, payment_id: str) -> AutomationAction | None:
+        for action in self.added.values():
+            if action.policy == policy and action.payment_id == payment_id:
+                return action
+        with self.lock:  # keys are recorded just before apply(), under this lock
+            action_id = self.taken.get((policy, payment_id))
+            return None if action_id is None else self.get(action_id)
+
+    def list(
+        self,
+        *,
+        policy: str | None = None,
+        payment_id: str | None = None,
+        statuses: Sequence[ActionStatus] | None = None,
+        created_since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[AutomationAction]:
+        wanted = None if statuses is None else frozenset(statuses)
+        chosen = self.select(
+            lambda a: (
+                (policy is None or a.policy == policy)
+                and (payment_id is None or a.payment_id == payment_id)
+                and (wanted is None or a.status in wanted)
+                and (created_since is None or a.created_at >= created_since)
+            )
+        )
+        return chosen if limit is None else chosen[: max(limit, 0)]
+
+
+class _RiskAssessments(_Table[RiskAssessment]):
+    """Fraud screening records; the id is the payment's, so one per payment by construction."""
+
+    kind = "risk assessment"
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        _Table.__init__(self, storage.risk_assessments, _clone, storage.lock)
+
+    def find(self, payment_id: str) -> RiskAssessment | None:
+        try:
+            return self.get(payment_id)
+        except NotFound:
+            return None
+
+    def list_by_review_state(
+        self, state: ReviewState, *, limit: int | None = None
+    ) -> Sequence[RiskAssessment]:
+        chosen = self.select(lambda a: a.review_state is state)
+        return chosen if limit is None else chosen[: max(limit, 0)]
+
+    def list_created_between(
+        self, start: datetime | None, end: datetime | None
+    ) -> Sequence[RiskAssessment]:
+        return self.select(
+            lambda a: (
+                (start is None or a.created_at >= start) and (end is None or a.created_at < end)
+            )
+        )
+
+    def velocity(
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+    ) -> dict[str, list[VelocityCount]]:
+        earliest = min(windows, default=until)
+        recent = [
+            a for a in self.current() if earliest <= a.created_at <= until and a.id != exclude_id
+        ]
+        answer: dict[str, list[VelocityCount]] = {}
+        for key, value in values.items():
+            matching = [a for a in recent if getattr(a, key) == value]
+            counts = []
+            for start in windows:
+                inside = [a for a in matching if a.created_at >= start]
+                total = sum(
+                    (a.amount.amount for a in inside if a.amount.currency == currency), Decimal(0)
+                )
+                declines = sum(1 for a in inside if a.declined)
+                counts.append(VelocityCount(len(inside), declines, total))
+            answer[key] = counts
+        return answer
+
+
+class _RiskLists(_Table[RiskListEntry]):
+    """The host's named lists, unique by ``(list_name, value)``."""
+
+    kind = "risk list entry"
+    taken: dict[tuple[str, str], str]
+    taken_message = "a list entry in this unit of work was added by another one; retry"
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        _Table.__init__(self, storage.risk_list_entries, _clone, storage.lock)
+        self.taken = storage.risk_list_keys
+
+    def unique_keys(self) -> dict[tuple[str, str], str]:
+        return _new_keys(((e.list_name, e.value), e.id) for e in self.added.values())
+
+    def find(self, list_name: str, value: str) -> RiskListEntry | None:
+        for entry in self.current():
+            if entry.list_name == list_name and entry.value == value:
+                return entry if self._is_staged(entry) else self._read(entry)
+        return None
+
+    def members(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {name: set() for name in wanted}
+        for entry in self.current():
+            values = wanted.get(entry.list_name)
+            if values is not None and entry.value in values:
+                found[entry.list_name].add(entry.value)
+        return found
+
+    def list(self, list_name: str | None = None) -> Sequence[RiskListEntry]:
+        return self.select(lambda e: list_name is None or e.list_name == list_name)
+
+    def apply(self) -> None:
+        """Write the staged changes and free the keys of removed entries. Call under the lock."""
+        for entry_id in self.removed:
+            old = self.stored.get(entry_id)
+            if old is not None:
+                self.taken.pop((old.list_name, old.value), None)
+        _Table.apply(self)
+
+
+def _clone_message(message: OutboxMessage) -> OutboxMessage:
+    """A copy of ``message`` whose event's records are copies too.
+
+    Messages are stored after the unit's records (the outbox is the last table a unit of
+    work opens), so the stored event carries the records as committed, versions included.
+    """
+    clone = copy.copy(message)
+    event = message.event
+    clone.event = attrs.evolve(
+        event,
+        payment=_clone(event.payment),
+        refund=None if event.refund is None else _clone(event.refund),
+        dispute=None if event.dispute is None else _clone(event.dispute),
+    )
+    return clone
+
+
+class _Outbox(_Table[OutboxMessage]):
+    """Host events waiting for delivery, in commit order.
+
+    The store keeps each message's commit position (``outbox_order``) and an index of the
+    pending ones by payment, so the dispatcher's listings and the service's commits do not
+    walk every message ever written. Acknowledgements are staged as changes that skip the
+    version check and apply only to a message still pending.
+    """
+
+    kind = "outbox message"
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        _Table.__init__(self, storage.outbox, _clone_message, storage.lock)
+        self._order = storage.outbox_order
+        self._pending = storage.outbox_pending
+        self.acked: dict[str, datetime] = {}
+        """Ids acknowledged in this unit, and when."""
+
+    def acknowledge(self, deliveries: Mapping[str, datetime]) -> None:
+        with self.lock:
+            for message_id, delivered_at in deliveries.items():
+                stored = self.stored.get(message_id)
+                if stored is not None and message_id not in self.changed:
+                    self.acked[message_id] = delivered_at
+                    self.changed[message_id] = stored  # so that commit() applies this table
+
+    def list_pending(
+        self, *, payment_id: str | None = None, limit: int | None = None
+    ) -> Sequence[OutboxMessage]:
+        with self.lock:
+            if payment_id is None:
+                ids = [i for pending in self._pending.values() for i in pending]
+            else:
+                ids = list(self._pending.get(payment_id, ()))
+            stored = [
+                self.stored[i] for i in ids if i not in self.changed and i not in self.removed
+            ]
+        staged = [
+            m
+            for m in (*self.changed.values(), *self.added.values())
+            if m.id not in self.acked and (payment_id is None or m.payment_id == payment_id)
+        ]
+        chosen = [m for m in (*stored, *staged) if m.status is OutboxStatus.PENDING]
+        last = len(self._order)
+        chosen.sort(key=lambda m: self._order.get(m.id, last))  # stable: staged ones in order
+        chosen = chosen if limit is None else chosen[: max(limit, 0)]
+        return [m if self._is_staged(m) else self._read(m) for m in chosen]
+
+    def list(
+        self,
+        *,
+        status: OutboxStatus | None = None,
+        payment_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[OutboxMessage]:
+        if status is OutboxStatus.PENDING:
+            return self.list_pending(payment_id=payment_id, limit=limit)
+        chosen = [
+            m
+            for m in self.current()
+            if (status is None or m.status == status)
+            and (payment_id is None or m.payment_id == payment_id)
+        ]  # current() is in commit order: the stored dict keeps each key's first place
+        chosen = chosen if limit is None else chosen[: max(limit, 0)]
+        return [
+            m if self._is_staged(m) and m.id not in self.acked else self._read(m) for m in chosen
+        ]
+
+    def check(self) -> None:
+        """Versions and ids, except for acknowledgements, which never conflict."""
+        if not self.acked:
+            _Table.check(self)
+            return
+        acked = {i: self.changed.pop(i) for i in self.acked}
+        try:
+            _Table.check(self)
+        finally:
+            self.changed.update(acked)
+
+    def apply(self) -> None:
+        """Write the staged changes, acknowledge, and keep the order and the index."""
+        acked = {i: self.changed.pop(i) for i in self.acked}
+        _Table.apply(self)
+        stored, order = self.stored, self._order
+        for message in self.added.values():
+            order[message.id] = len(order)
+        for message_id, delivered_at in self.acked.items():
+            current = stored.get(message_id)
+            if current is not None and current.status is OutboxStatus.PENDING:
+                done = copy.copy(current)
+                done.status, done.delivered_at = OutboxStatus.DELIVERED, delivered_at
+                done.attempts, done.last_error = current.attempts + 1, None
+                done.version = current.version + 1
+                stored[message_id] = done
+                self._index(done)
+        for message in (*self.added.values(), *self.changed.values()):
+            self._index(message)
+        for message in self.removed.values():
+            self._unindex(message.payment_id, message.id)
+        self.changed.update(acked)
+
+    def clear(self) -> None:
+        """Forget the staged writes and acknowledgements."""
+        _Table.clear(self)
+        if self.acked:
+            self.acked.clear()
+
+    def _index(self, message: OutboxMessage) -> None:
+        if message.status is OutboxStatus.PENDING:
+            self._pending.setdefault(message.payment_id, {})[message.id] = None
+        else:
+            self._unindex(message.payment_id, message.id)
+
+    def _unindex(self, payment_id: str, message_id: str) -> None:
+        pending = self._pending.get(payment_id)
+        if pending is not None:
+            pending.pop(message_id, None)
+            if not pending:
+                del self._pending[payment_id]
+
+
 Reconcilable = TypeVar("Reconcilable", Payment, Refund)
 
 
@@ -577,6 +873,10 @@ class InMemoryUnitOfWork:
     disputes = _Repository(_Disputes)
     webhook_inbox = _Repository(_WebhookInbox)
     idempotent_requests = _Repository(_IdempotentRequests)
+    automation_actions = _Repository(_AutomationActions)
+    risk_assessments = _Repository(_RiskAssessments)
+    risk_lists = _Repository(_RiskLists)
+    outbox = _Repository(_Outbox)
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self._storage = storage
@@ -696,10 +996,23 @@ class InMemoryStorage:
         self.idempotent_requests: dict[str, IdempotentRequest] = {}
         self.idempotent_request_keys: dict[tuple[str, str], str] = {}
         """(owner, idempotency key) -> idempotent request id."""
+        self.automation_actions: dict[str, AutomationAction] = {}
+        self.automation_action_keys: dict[tuple[str, str], str] = {}
+        """(policy, payment id) -> automation action id."""
+        self.risk_assessments: dict[str, RiskAssessment] = {}
+        self.risk_list_entries: dict[str, RiskListEntry] = {}
+        self.risk_list_keys: dict[tuple[str, str], str] = {}
+        """(list name, value) -> risk list entry id."""
         self.payment_provider_ids: dict[tuple[str, str], str] = {}
         """(provider, provider payment id) -> payment id."""
         self.refund_provider_ids: dict[str, set[str]] = {}
         """Provider refund id -> ids of the refunds carrying it (under any provider)."""
+        self.outbox: dict[str, OutboxMessage] = {}
+        """Host events by id, in the order they were committed."""
+        self.outbox_order: dict[str, int] = {}
+        """Outbox message id -> its position in commit order."""
+        self.outbox_pending: dict[str, dict[str, None]] = {}
+        """Payment id -> ids of its pending outbox messages (an ordered set)."""
         self.commits = 0
         """How many units of work have committed (handy in tests and benchmarks)."""
 

@@ -251,6 +251,11 @@ _DISPUTE_STATUSES: Final = _DISPUTE_OPEN | {"warning_closed", "won", "lost", "pr
 _SEARCH: Final = re.compile(r"metadata\['(?P<key>[^']+)'\]:'(?P<value>(?:[^'\\]|\\.)*)'")
 
 
+def _expanded(form: Mapping[str, str]) -> set[str]:
+    """What a request asked to expand (``expand[0]=latest_charge``...)."""
+    return {value for name, value in form.items() if name.startswith("expand[")}
+
+
 def _unquote(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
@@ -315,6 +320,10 @@ class FakeStripe:
         """Every movement of money, in order."""
         self.transport = httpx.MockTransport(self._handle)
         """The transport to hand to ``StripeGateway(transport=...)`` (sync and async)."""
+        self._challenged: set[str] = set()
+        """Intents created with ``request_three_d_secure=any``: their card is challenged."""
+        self.outcomes: dict[str, dict[str, Any]] = {}
+        """Radar's ``outcome`` per payment method token (see :meth:`set_outcome`)."""
 
     def __repr__(self) -> str:
         return f"FakeStripe(intents={len(self._intents)}, refunds={len(self._refunds)})"
@@ -329,6 +338,16 @@ class FakeStripe:
         ``path`` matches as a prefix (``"/v1/payment_intents"`` covers its sub-paths).
         """
         self._faults.add(fault, method=method, path=path, times=times)
+
+    def set_outcome(
+        self, token: str, *, risk_level: str = "normal", risk_score: int = 12, **fields: object
+    ) -> None:
+        """Script the Radar ``outcome`` of charges made with ``token`` (a ``pm_...``).
+
+        Every charge carries an outcome (default: ``normal``, score 12); a request that
+        expands ``latest_charge`` gets the Charge with it, as Stripe answers.
+        """
+        self.outcomes[token] = {"risk_level": risk_level, "risk_score": risk_score, **fields}
 
     def complete_action(self, payment_intent_id: str, *, succeed: bool = True) -> None:
         """Play the customer finishing (or failing) 3-D Secure on a ``requires_action`` intent."""
@@ -649,13 +668,46 @@ class FakeStripe:
             ),
         )
         self._intents[intent_id] = intent
+        if form.get("payment_method_options[card][request_three_d_secure]") == "any":
+            self._challenged.add(intent_id)
         if form.get("confirm") != "true":
             if intent["payment_method"]:
                 intent["status"] = "requires_confirmation"
             return _Answer(200, copy.deepcopy(intent))
-        return self._confirm(
+        answer = self._confirm(
             intent, form.get("return_url"), off_session=form.get("off_session") == "true"
         )
+        if "latest_charge" in _expanded(form) and answer.status == 200 and intent["latest_charge"]:  # noqa: PLR2004 - HTTP OK
+            answer.body["latest_charge"] = self._charge(intent)
+        return answer
+
+    def _charge(self, intent: Mapping[str, Any]) -> dict[str, Any]:
+        """The Charge of an intent that took (or held) money, with its Radar outcome."""
+        token = intent["payment_method"] or ""
+        method = self._method(token) or {}
+        outcome = {
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "risk_score": 12,
+            "rule": None,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+            **self.outcomes.get(token, {}),
+        }
+        return {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount"],
+            "currency": intent["currency"],
+            "captured": intent["status"] == "succeeded",
+            "payment_intent": intent["id"],
+            "payment_method": token,
+            "payment_method_details": {"card": method.get("card"), "type": "card"},
+            "outcome": outcome,
+            "status": "succeeded",
+            "livemode": False,
+        }
 
     def _confirm(
         self, intent: dict[str, Any], return_url: str | None, *, off_session: bool = False
@@ -683,7 +735,8 @@ class FakeStripe:
             intent["last_payment_error"] = dict(error)
             intent["latest_charge"] = error["charge"]
             return _Answer(402, {"error": {**error, "payment_intent": copy.deepcopy(intent)}})
-        if token == FakeToken.AUTHENTICATION_REQUIRED:
+        if token == FakeToken.AUTHENTICATION_REQUIRED or intent["id"] in self._challenged:
+            self._challenged.discard(intent["id"])  # one challenge; the customer answers it
             intent["status"] = "requires_action"
             challenge = f"https://fake-stripe.invalid/3ds/{intent['id']}"
             intent["next_action"] = (
@@ -904,6 +957,9 @@ class FakeStripe:
         if token in _CARDS:
             card["brand"], card["last4"], card["funding"] = _CARDS[token]
             card["display_brand"] = card["brand"]
+        # Stripe's fingerprint: the same card number gives the same value, whatever the token.
+        digest = hashlib.sha256(str(card.get("last4", token)).encode()).hexdigest()
+        card.setdefault("fingerprint", f"fp{digest[:14]}")
         method.update(
             id=token,
             object="payment_method",

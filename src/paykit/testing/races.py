@@ -27,11 +27,15 @@ from paykit.domain.payment import Payment
 from paykit.domain.refund import Refund
 from paykit.errors import ConcurrencyConflict
 from paykit.storage.base import (
+    AutomationActionRepository,
     DisputeRepository,
     IdempotentRequestRepository,
+    OutboxRepository,
     PaymentMethodRepository,
     PaymentRepository,
     RefundRepository,
+    RiskAssessmentRepository,
+    RiskListRepository,
     Storage,
     TransactionLogRepository,
     UnitOfWork,
@@ -110,6 +114,26 @@ class DelegatingUnitOfWork:
     def idempotent_requests(self) -> IdempotentRequestRepository:
         """The inner unit's idempotent requests."""
         return self._inner.idempotent_requests
+
+    @property
+    def automation_actions(self) -> AutomationActionRepository:
+        """The inner unit's automated-refund actions."""
+        return self._inner.automation_actions
+
+    @property
+    def risk_assessments(self) -> RiskAssessmentRepository:
+        """The inner unit's fraud screenings."""
+        return self._inner.risk_assessments
+
+    @property
+    def risk_lists(self) -> RiskListRepository:
+        """The inner unit's fraud block and allow lists."""
+        return self._inner.risk_lists
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        """The inner unit's event outbox."""
+        return self._inner.outbox
 
     def has_stale_reads(self) -> bool:
         """Ask the inner unit."""

@@ -31,6 +31,9 @@ def test_attach_posts_the_customer_and_returns_display_details() -> None:
         exp_month=8,
         exp_year=2030,
         type=PaymentMethodType.CREDIT_CARD,
+        country="US",
+        fingerprint="AOB934RVNwzk6xtn",
+        wallet="link",
     )
 
 

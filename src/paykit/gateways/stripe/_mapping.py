@@ -106,10 +106,16 @@ def charge_params(
         "confirm": True,
         "capture_method": "automatic" if request.capture else "manual",
         "metadata": metadata,
+        # The Charge, not its id: its ``outcome`` holds Radar's risk_level and risk_score,
+        # which fraud screening records (paykit.fraud.provider_signal).
+        "expand": ["latest_charge"],
     }
     if request.off_session:
         # Stripe then declines (authentication_required) instead of asking the customer.
         params["off_session"] = True
+    elif request.request_three_d_secure:
+        # A fraud rule asked for 3-D Secure: Stripe challenges the card whenever it can.
+        params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
     if request.return_url is not None:
         params["return_url"] = request.return_url
     else:
@@ -378,6 +384,9 @@ def payment_method_details(method: Mapping[str, Any]) -> PaymentMethodDetails:
             exp_month=_int(card.get("exp_month")),
             exp_year=_int(card.get("exp_year")),
             type=method_type,
+            country=_text(card.get("country")),
+            fingerprint=_text(card.get("fingerprint")),
+            wallet=_text(wallet),
         )
     if kind == "paypal":
         return PaymentMethodDetails(type=PaymentMethodType.PAYPAL)

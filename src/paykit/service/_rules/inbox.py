@@ -43,11 +43,13 @@ from paykit.service._rules.transaction import Transaction
 __all__ = [
     "Receipt",
     "RetryCounts",
+    "apply_stored",
     "apply_waiting_events",
     "receive",
     "retry_unmatched",
     "settle_payment",
     "settle_refund",
+    "store",
 ]
 
 _W = WebhookEventType
@@ -70,7 +72,57 @@ def receive(tx: Transaction, event: WebhookEvent) -> Receipt:
     inbox = tx.uow.webhook_inbox
     if inbox.find(event.provider, event.event_id) is not None:
         return Receipt.DUPLICATE
-    entry = InboxEntry(
+    entry = _new_entry(tx, event)
+    if event.type is _W.IGNORED:
+        entry.status = InboxStatus.IGNORED
+        inbox.add(entry)
+        return Receipt.IGNORED
+    payment = _settle_entry(tx, entry, event)
+    inbox.add(entry)
+    _apply_what_waited(tx, entry, event, payment)
+    return Receipt(str(entry.status))
+
+
+def store(tx: Transaction, event: WebhookEvent) -> Receipt:
+    """Record ``event`` in the inbox without applying it, unless it was received before.
+
+    For a host that applies events in the background (``paykit.contrib.celery``): the
+    endpoint stores and answers at once, and :func:`apply_stored` applies the entry later.
+    Until then it is ``unmatched``, so an unmatched sweep applies it too if the background
+    task never runs.
+    """
+    inbox = tx.uow.webhook_inbox
+    if inbox.find(event.provider, event.event_id) is not None:
+        return Receipt.DUPLICATE
+    entry = _new_entry(tx, event)
+    if event.type is _W.IGNORED:
+        entry.status = InboxStatus.IGNORED
+    inbox.add(entry)
+    return Receipt(str(entry.status))
+
+
+def apply_stored(tx: Transaction, entry: InboxEntry, event: WebhookEvent) -> Receipt:
+    """Apply a stored ``unmatched`` entry (``event`` is its event, completed if need be).
+
+    What :func:`receive` does after storing; an entry applied meanwhile (by a sweep, or a
+    second delivery of the task) is a duplicate and changes nothing.
+    """
+    if entry.status is not InboxStatus.UNMATCHED:
+        return Receipt.DUPLICATE
+    payment = _settle_entry(tx, entry, event)
+    if _settled(entry):
+        tx.uow.webhook_inbox.update(entry)
+    _apply_what_waited(tx, entry, event, payment)
+    return Receipt(str(entry.status))
+
+
+def _settled(entry: InboxEntry) -> bool:
+    """Whether applying ``entry`` got anywhere (a function: mypy cannot see the change)."""
+    return entry.status is not InboxStatus.UNMATCHED
+
+
+def _new_entry(tx: Transaction, event: WebhookEvent) -> InboxEntry:
+    return InboxEntry(
         id=tx.new_id("whk"),
         provider=event.provider,
         event_id=event.event_id,
@@ -83,12 +135,11 @@ def receive(tx: Transaction, event: WebhookEvent) -> Receipt:
         received_at=tx.now,
         payload=event_to_payload(event),
     )
-    if event.type is _W.IGNORED:
-        entry.status = InboxStatus.IGNORED
-        inbox.add(entry)
-        return Receipt.IGNORED
-    payment = _settle_entry(tx, entry, event)
-    inbox.add(entry)
+
+
+def _apply_what_waited(
+    tx: Transaction, entry: InboxEntry, event: WebhookEvent, payment: Payment | None
+) -> None:
     if entry.status is InboxStatus.APPLIED and payment is not None:
         # Applying it may have taught paykit the provider's id earlier events waited for.
         apply_waiting_events(
@@ -97,7 +148,6 @@ def receive(tx: Transaction, event: WebhookEvent) -> Receipt:
             payment_id=payment.id,
             provider_payment_id=payment.provider_payment_id,
         )
-    return Receipt(str(entry.status))
 
 
 def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name

@@ -2,8 +2,8 @@
 
 Every status change of a payment or refund goes through :meth:`Transaction.move_payment` or
 :meth:`Transaction.move_refund`, which ask the state machine, write the log entry and queue
-the host event -- so no change can happen without its audit record. Events are published by
-:func:`run_in_transaction` only after the commit succeeded.
+the host event -- so no change can happen without its audit record. :func:`run_in_transaction`
+writes the events to the outbox in the same commit and delivers them only after it succeeded.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.transaction_log import NO_DATA, LogType, TransactionLogEntry
 from paykit.errors import ConcurrencyConflict, PaykitError
-from paykit.event_bus import EventBus
 from paykit.money import Money
+from paykit.outbox import OutboxDispatcher
 from paykit.storage.base import Storage, UnitOfWork
 
 __all__ = ["Transaction", "run_in_transaction"]
@@ -95,9 +95,10 @@ class Transaction:
         dispute: Dispute | None = None,
         detail: str = "",
     ) -> None:
-        """Queue a host event; it is published once the unit of work has committed."""
+        """Queue a host event: written to the outbox with the unit, delivered after its commit."""
         self.events.append(
             Event(
+                id=self.new_id("evt"),
                 type=event_type,
                 payment=payment,
                 refund=refund,
@@ -178,14 +179,15 @@ def run_in_transaction(  # noqa: PLR0913 - the service passes its whole context
     *,
     clock: Callable[[], datetime],
     new_id: Callable[[str], str],
-    events: EventBus,
+    outbox: OutboxDispatcher,
     attempts: int,
 ) -> T:
     """Run ``work`` in a fresh unit of work and commit; retry it from scratch on a conflict.
 
     A conflict means another unit of work committed first, so every retry re-reads the
-    records and re-checks the rules against the winner's result. Events are published only
-    after the successful commit.
+    records and re-checks the rules against the winner's result. The unit's events are
+    written to the outbox in its commit, and delivered (:class:`OutboxDispatcher`) only
+    after it succeeded.
 
     A rule that ``work`` finds broken is a conflict too when what it read has moved since:
     reads are not a snapshot (see ``paykit.storage.base``), so the unit may have judged a
@@ -206,14 +208,14 @@ def run_in_transaction(  # noqa: PLR0913 - the service passes its whole context
                     msg = f"other units of work kept changing what this one read ({error})"
                     raise ConcurrencyConflict(msg) from error
                 continue
+            staged = outbox.stage(uow, transaction.events, transaction.now)
             try:
                 uow.commit()
             except ConcurrencyConflict:
                 if attempt == attempts:
                     raise
                 continue
-        for event in transaction.events:
-            events.publish(event)
+        outbox.committed(transaction.events, staged)
         return result
     msg = "unreachable: attempts must be at least 1"  # pragma: no cover
     raise AssertionError(msg)  # pragma: no cover

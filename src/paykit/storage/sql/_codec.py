@@ -19,21 +19,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric, String
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from paykit.domain.automation import ActionKind, ActionMode, ActionStatus, AutomationAction
 from paykit.domain.dispute import Dispute, DisputeStatus
+from paykit.domain.events import Event, EventType
 from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
+from paykit.domain.outbox import OutboxMessage, OutboxStatus
 from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.risk import ReviewState, RiskAction, RiskAssessment, RiskListEntry
 from paykit.domain.transaction_log import LogType, TransactionLogEntry, thaw
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.money import MAX_MINOR_UNITS, Money
@@ -43,6 +47,8 @@ __all__ = [
     "AMOUNT_SCALE",
     "Amount",
     "UtcDateTime",
+    "automation_action_from_row",
+    "automation_action_row",
     "dispute_from_row",
     "dispute_row",
     "entry_from_row",
@@ -54,10 +60,17 @@ __all__ = [
     "json_document",
     "method_from_row",
     "method_row",
+    "outbox_message_from_row",
+    "outbox_message_row",
+    "outbox_progress_row",
     "payment_from_row",
     "payment_row",
     "refund_from_row",
     "refund_row",
+    "risk_assessment_from_row",
+    "risk_assessment_row",
+    "risk_list_entry_from_row",
+    "risk_list_entry_row",
 ]
 
 AMOUNT_SCALE: Final = 4
@@ -187,6 +200,9 @@ def method_row(method: PaymentMethod, version: int) -> dict[str, Any]:
         "last4": method.last4,
         "exp_month": method.exp_month,
         "exp_year": method.exp_year,
+        "card_country": method.card_country,
+        "card_fingerprint": method.card_fingerprint,
+        "wallet": method.wallet,
         "is_default": method.is_default,
         "is_active": method.is_active,
         "metadata": method.metadata,
@@ -208,6 +224,9 @@ def method_from_row(row: RowMapping) -> PaymentMethod:
         last4=row["last4"],
         exp_month=row["exp_month"],
         exp_year=row["exp_year"],
+        card_country=row["card_country"],
+        card_fingerprint=row["card_fingerprint"],
+        wallet=row["wallet"],
         is_default=bool(row["is_default"]),
         is_active=bool(row["is_active"]),
         metadata=row["metadata"],
@@ -469,6 +488,52 @@ def idempotent_request_from_row(row: RowMapping) -> IdempotentRequest:
     )
 
 
+# -- automation actions ----------------------------------------------------------------------
+
+
+def automation_action_row(action: AutomationAction, version: int) -> dict[str, Any]:
+    """The row of an automation action as it will be stored at ``version``."""
+    return {
+        "id": action.id,
+        "policy": action.policy,
+        "payment_id": action.payment_id,
+        "mode": str(action.mode),
+        "status": str(action.status),
+        "kind": str(action.kind),
+        "currency": action.amount.currency,
+        "amount": action.amount.amount,
+        "reason": action.reason,
+        "actor": action.actor,
+        "refund_id": action.refund_id,
+        "error": action.error,
+        "created_at": action.created_at,
+        "updated_at": action.updated_at,
+        "lease_until": action.lease_until,
+        "version": version,
+    }
+
+
+def automation_action_from_row(row: RowMapping) -> AutomationAction:
+    """The automation action a row holds."""
+    return AutomationAction(
+        id=row["id"],
+        policy=row["policy"],
+        payment_id=row["payment_id"],
+        mode=ActionMode(row["mode"]),
+        status=ActionStatus(row["status"]),
+        kind=ActionKind(row["kind"]),
+        amount=Money(row["amount"], row["currency"]),
+        reason=row["reason"],
+        actor=row["actor"],
+        refund_id=row["refund_id"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        lease_until=row["lease_until"],
+        version=row["version"],
+    )
+
+
 # -- the audit log ---------------------------------------------------------------------------
 
 
@@ -504,4 +569,215 @@ def entry_from_row(row: RowMapping) -> TransactionLogEntry:
         previous_status=row["previous_status"],
         new_status=row["new_status"],
         data=row["data"],
+    )
+
+
+# -- fraud screening -------------------------------------------------------------------------
+
+
+def risk_assessment_row(assessment: RiskAssessment, version: int) -> dict[str, Any]:
+    """The row of a risk assessment as it will be stored at ``version``."""
+    return {
+        "id": assessment.id,
+        "customer_id": assessment.customer_id,
+        "currency": assessment.amount.currency,
+        "amount": assessment.amount.amount,
+        "email": assessment.email,
+        "email_domain": assessment.email_domain,
+        "ip_address": assessment.ip_address,
+        "ip_country": assessment.ip_country,
+        "billing_country": assessment.billing_country,
+        "shipping_country": assessment.shipping_country,
+        "device_id": assessment.device_id,
+        "account_age_days": assessment.account_age_days,
+        "card_fingerprint": assessment.card_fingerprint,
+        "card_country": assessment.card_country,
+        "wallet": assessment.wallet,
+        "decision": None if assessment.decision is None else str(assessment.decision),
+        "three_d_secure": assessment.three_d_secure,
+        "score": assessment.score,
+        "fired_rules": list(assessment.fired_rules),
+        "shadow_rules": list(assessment.shadow_rules),
+        "declined": assessment.declined,
+        "review_state": str(assessment.review_state),
+        "reviewed_by": assessment.reviewed_by,
+        "reviewed_at": assessment.reviewed_at,
+        "provider_risk_level": assessment.provider_risk_level,
+        "provider_risk_score": assessment.provider_risk_score,
+        "created_at": assessment.created_at,
+        "updated_at": assessment.updated_at,
+        "version": version,
+    }
+
+
+def risk_assessment_from_row(row: RowMapping) -> RiskAssessment:
+    """The risk assessment a row holds."""
+    decision = row["decision"]
+    return RiskAssessment(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        amount=Money(row["amount"], row["currency"]),
+        email=row["email"],
+        email_domain=row["email_domain"],
+        ip_address=row["ip_address"],
+        ip_country=row["ip_country"],
+        billing_country=row["billing_country"],
+        shipping_country=row["shipping_country"],
+        device_id=row["device_id"],
+        account_age_days=row["account_age_days"],
+        card_fingerprint=row["card_fingerprint"],
+        card_country=row["card_country"],
+        wallet=row["wallet"],
+        decision=None if decision is None else RiskAction(decision),
+        three_d_secure=bool(row["three_d_secure"]),
+        score=row["score"],
+        fired_rules=tuple(row["fired_rules"]),
+        shadow_rules=tuple(row["shadow_rules"]),
+        declined=bool(row["declined"]),
+        review_state=ReviewState(row["review_state"]),
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=row["reviewed_at"],
+        provider_risk_level=row["provider_risk_level"],
+        provider_risk_score=row["provider_risk_score"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+def risk_list_entry_row(entry: RiskListEntry, version: int) -> dict[str, Any]:
+    """The row of a list entry as it will be stored at ``version``."""
+    return {
+        "id": entry.id,
+        "list_name": entry.list_name,
+        "value": entry.value,
+        "note": entry.note,
+        "created_by": entry.created_by,
+        "created_at": entry.created_at,
+        "version": version,
+    }
+
+
+def risk_list_entry_from_row(row: RowMapping) -> RiskListEntry:
+    """The list entry a row holds."""
+    return RiskListEntry(
+        id=row["id"],
+        list_name=row["list_name"],
+        value=row["value"],
+        note=row["note"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        version=row["version"],
+    )
+
+
+# -- the event outbox ------------------------------------------------------------------------
+#
+# A message keeps its event as it was committed: the records it carries are encoded by their
+# own row codecs above and stored as one JSON document, amounts as decimal strings and
+# datetimes as ISO 8601 text. Reading it back, the tables' column types say which values to
+# turn back into a Decimal or a datetime, so a column added to a record's row is carried
+# along without a change here.
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _record_document(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: _json_value(value) for name, value in row.items()}
+
+
+def _record_row(document: Mapping[str, Any], table: Table) -> dict[str, Any]:
+    """A record's row from its JSON document, typed as ``table`` stores it."""
+    row = dict(document)
+    for column in table.c:
+        value = row.get(column.name)
+        if value is None:
+            continue
+        if isinstance(column.type, Amount):
+            row[column.name] = Decimal(value)
+        elif isinstance(column.type, UtcDateTime):
+            row[column.name] = datetime.fromisoformat(value)
+    return row
+
+
+def _event_document(event: Event, committing: Container[str]) -> dict[str, Any]:
+    payment, refund, dispute = event.payment, event.refund, event.dispute
+
+    def version(record: Payment | Refund | Dispute) -> int:
+        return record.version + 1 if record.id in committing else record.version
+
+    return {
+        "type": str(event.type),
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        "detail": event.detail,
+        "payment": _record_document(payment_row(payment, version(payment))),
+        "refund": None if refund is None else _record_document(refund_row(refund, version(refund))),
+        "dispute": (
+            None if dispute is None else _record_document(dispute_row(dispute, version(dispute)))
+        ),
+    }
+
+
+def outbox_progress_row(message: OutboxMessage, version: int) -> dict[str, Any]:
+    """The columns a delivery changes (the event itself never changes), at ``version``."""
+    return {
+        "status": str(message.status),
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at,
+        "last_error": message.last_error,
+        "delivered_at": message.delivered_at,
+        "version": version,
+    }
+
+
+def outbox_message_row(
+    message: OutboxMessage, version: int, committing: Container[str] = ()
+) -> dict[str, Any]:
+    """The row of an outbox message at ``version``, its event as one JSON document.
+
+    ``committing`` holds the ids of the records the same commit writes: the event carries
+    them at the version they are being written at.
+    """
+    return {
+        "id": message.id,
+        "payment_id": message.payment_id,
+        "event_type": str(message.event.type),
+        "created_at": message.created_at,
+        "event": _event_document(message.event, committing),
+        **outbox_progress_row(message, version),
+    }
+
+
+def outbox_message_from_row(
+    row: RowMapping, *, payments: Table, refunds: Table, disputes: Table
+) -> OutboxMessage:
+    """The outbox message a row holds; the tables type the records inside its event."""
+    document = row["event"]
+    refund, dispute = document["refund"], document["dispute"]
+    event = Event(
+        id=row["id"],
+        type=EventType(document["type"]),
+        occurred_at=datetime.fromisoformat(document["occurred_at"]),
+        detail=document["detail"],
+        payment=payment_from_row(_record_row(document["payment"], payments)),  # type: ignore[arg-type]  # a mapping of the row's columns
+        refund=None if refund is None else refund_from_row(_record_row(refund, refunds)),  # type: ignore[arg-type]
+        dispute=None if dispute is None else dispute_from_row(_record_row(dispute, disputes)),  # type: ignore[arg-type]
+    )
+    return OutboxMessage(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        event=event,
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+        version=row["version"],
     )

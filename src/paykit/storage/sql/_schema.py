@@ -35,12 +35,14 @@ from sqlalchemy import (
     text,
 )
 
+from paykit.domain.payment import PaymentStatus
 from paykit.domain.webhook_inbox import InboxStatus
 from paykit.storage.sql._codec import Amount, UtcDateTime, json_document
 
 __all__ = [
     "MAX_PREFIX_LENGTH",
     "NAMING_CONVENTION",
+    "THREE_DS",
     "UNMATCHED",
     "Tables",
     "build_tables",
@@ -65,6 +67,9 @@ MAX_PREFIX_LENGTH: Final = 24
 UNMATCHED: Final = str(InboxStatus.UNMATCHED)
 """The inbox status the partial indexes (and the queries using them) name literally."""
 
+THREE_DS: Final = str(PaymentStatus.REQUIRES_ACTION)
+"""The log status of a payment asked to authenticate, named literally like ``UNMATCHED``."""
+
 _PREFIX: Final = re.compile(rf"[A-Za-z0-9_]{{0,{MAX_PREFIX_LENGTH}}}")
 
 
@@ -79,6 +84,11 @@ class Tables(NamedTuple):
     disputes: Table
     webhook_inbox: Table
     idempotent_requests: Table
+    automation_actions: Table
+    risk_assessments: Table
+    risk_list_entries: Table
+    outbox: Table
+    customer_keys: Table
 
 
 def _seq() -> Column[int]:
@@ -161,6 +171,13 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         Column("metadata", json_document(), nullable=False),
         *_timestamps(),
         Column("version", Integer, nullable=False),
+        # Added by revision 0004: what the provider tells fraud screening about the card.
+        Column("card_country", String(2)),
+        Column("card_fingerprint", String(ID_LENGTH)),
+        Column("wallet", String(32)),
+        # Added by revision 0007 (encryption at rest): the sealed token and display details.
+        Column("provider_token", Text),
+        Column("display", Text),
     )
     _index(payment_methods, "customer", "customer_id", "created_at")
     # At most one default method per customer: a partial unique index on both databases.
@@ -282,6 +299,10 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     )
     _index(transaction_log, "payment", "payment_id", "seq")
     _index(transaction_log, "created_at", "created_at")
+    # Analytics' 3-D Secure figures: the payments ever asked to authenticate, found without
+    # reading the whole log (several entries per payment). Partial, so it holds only those;
+    # the query states the status literally, so that even a generic plan can use it.
+    _index(transaction_log, "three_ds", "payment_id", where=text(f"new_status = '{THREE_DS}'"))
 
     disputes = Table(
         f"{p}disputes",
@@ -364,6 +385,59 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
     # The sweep: the longest expired first.
     _index(idempotent_requests, "expires", "expires_at")
 
+    # What automated refund policies did: one action per (policy, payment), so two workers
+    # deciding about one payment conflict (the name must not end in "_provider_id").
+    automation_actions = Table(
+        f"{p}automation_actions",
+        metadata,
+        _seq(),
+        _id(),
+        Column("policy", String(64), nullable=False),
+        Column("payment_id", String(ID_LENGTH), ForeignKey(payments.c.id), nullable=False),
+        Column("mode", String(32), nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("kind", String(32), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("actor", String(ID_LENGTH), nullable=False),
+        Column("refund_id", String(ID_LENGTH)),
+        Column("error", Text),
+        *_timestamps(),
+        Column("lease_until", UtcDateTime()),
+        Column("version", Integer, nullable=False),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+    _index(automation_actions, "policy_payment", "policy", "payment_id", unique=True)
+    # The daily caps (one policy's actions since midnight) and the listings by status.
+    _index(automation_actions, "policy_created", "policy", "created_at")
+    _index(automation_actions, "status", "status", "created_at")
+    _index(automation_actions, "payment", "payment_id")
+
+    risk_assessments, risk_list_entries = _fraud_tables(metadata, p)
+
+    # Host events waiting for delivery (revision 0006), written with the change they describe.
+    # No foreign key: delivered messages are purged on their own schedule. The dispatcher
+    # reads the pending ones in commit order (seq), by status; listings by payment too.
+    outbox = Table(
+        f"{p}outbox",
+        metadata,
+        _seq(),
+        _id(),
+        Column("payment_id", String(ID_LENGTH), nullable=False),
+        Column("event_type", String(64), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UtcDateTime(), nullable=False),
+        Column("last_error", Text),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("delivered_at", UtcDateTime()),
+        Column("event", json_document(), nullable=False),
+        Column("version", Integer, nullable=False),
+    )
+    _index(outbox, "status", "status", "seq")
+    _index(outbox, "payment", "payment_id", "seq")
+
     return Tables(
         metadata,
         payment_methods,
@@ -373,4 +447,103 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         disputes,
         webhook_inbox,
         idempotent_requests,
+        automation_actions=automation_actions,
+        risk_assessments=risk_assessments,
+        risk_list_entries=risk_list_entries,
+        outbox=outbox,
+        customer_keys=_customer_keys_table(metadata, p),
     )
+
+
+def _fraud_tables(metadata: MetaData, p: str) -> tuple[Table, Table]:
+    """The fraud screening tables (revision 0004): assessments and the host's lists."""
+    # Fraud screening (revision 0004): one assessment per payment, its id the payment's. No
+    # foreign key, so a host can keep or prune its history apart from the payments. Velocity
+    # counters count the rows of one customer, email, card or IP address in a time window:
+    # one (key, created_at) index each.
+    risk_assessments = Table(
+        f"{p}risk_assessments",
+        metadata,
+        _seq(),
+        _id(),
+        Column("customer_id", String(ID_LENGTH), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("email", String(ID_LENGTH)),
+        Column("email_domain", String(ID_LENGTH)),
+        Column("ip_address", String(64)),
+        Column("ip_country", String(2)),
+        Column("billing_country", String(2)),
+        Column("shipping_country", String(2)),
+        Column("device_id", String(ID_LENGTH)),
+        Column("account_age_days", Integer),
+        Column("card_fingerprint", String(ID_LENGTH)),
+        Column("card_country", String(2)),
+        Column("wallet", String(32)),
+        Column("decision", String(32)),
+        Column("three_d_secure", Boolean, nullable=False),
+        Column("score", Integer, nullable=False),
+        Column("fired_rules", json_document(), nullable=False),
+        Column("shadow_rules", json_document(), nullable=False),
+        Column("declined", Boolean, nullable=False),
+        Column("review_state", String(32), nullable=False),
+        Column("reviewed_by", String(ID_LENGTH)),
+        Column("reviewed_at", UtcDateTime()),
+        Column("provider_risk_level", String(32)),
+        Column("provider_risk_score", Integer),
+        *_timestamps(),
+        Column("version", Integer, nullable=False),
+        # Added by revision 0007 (encryption at rest): the sealed personal fields; email, IP
+        # address, device id and card fingerprint then hold blind indexes.
+        Column("personal", Text),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+    _index(risk_assessments, "customer", "customer_id", "created_at")
+    _index(risk_assessments, "email", "email", "created_at")
+    _index(risk_assessments, "card", "card_fingerprint", "created_at")
+    _index(risk_assessments, "ip", "ip_address", "created_at")
+    _index(risk_assessments, "review", "review_state", "created_at")
+    _index(risk_assessments, "created_at", "created_at")
+
+    # The host's block and allow lists: a value is on a list once (the name must not end in
+    # "_provider_id": an entry added twice at once is a conflict to retry).
+    risk_list_entries = Table(
+        f"{p}risk_list_entries",
+        metadata,
+        _seq(),
+        _id(),
+        Column("list_name", String(64), nullable=False),
+        Column("value", String(ID_LENGTH), nullable=False),
+        Column("note", Text, nullable=False),
+        Column("created_by", String(ID_LENGTH), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("version", Integer, nullable=False),
+        # Added by revision 0007 (encryption at rest): the sealed value; ``value`` then holds
+        # its blind index.
+        Column("sealed_value", Text),
+    )
+    _index(risk_list_entries, "entry", "list_name", "value", unique=True)
+
+    return risk_assessments, risk_list_entries
+
+
+def _customer_keys_table(metadata: MetaData, p: str) -> Table:
+    """Per-customer data keys, wrapped by the host's key ring (revision 0007).
+
+    Erasing a customer destroys their key: ``wrapped_key`` becomes NULL and
+    ``destroyed_at`` records when. One live key per customer (a partial unique index: two
+    writers creating the first key race, and the second reads the first's).
+    """
+    customer_keys = Table(
+        f"{p}customer_keys",
+        metadata,
+        _seq(),
+        _id(),
+        Column("customer_id", String(ID_LENGTH), nullable=False),
+        Column("wrapped_key", Text),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("destroyed_at", UtcDateTime()),
+        Column("version", Integer, nullable=False),
+    )
+    _index(customer_keys, "live", "customer_id", unique=True, where=text("destroyed_at IS NULL"))
+    return customer_keys

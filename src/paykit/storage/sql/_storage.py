@@ -26,10 +26,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import URL, Connection, Engine, create_engine, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, delete, make_url, select
 
+if TYPE_CHECKING:
+    from paykit.encryption import KeyRing
+
+from paykit.domain.outbox import OutboxStatus
 from paykit.storage.base import Storage
 from paykit.storage.sql import _migrate
+from paykit.storage.sql._encryption import (
+    CustomerKeys,
+    FieldEncryption,
+    RowCodecs,
+    payment_method_ids_by_token,
+)
 from paykit.storage.sql._schema import Tables, build_tables, check_table_prefix
 from paykit.storage.sql._uow import SqlUnitOfWork, Statements
 
@@ -71,6 +81,8 @@ class SqlStorage:
     (a pool of 5 + 10 connections, recycled after 30 minutes, pre-pinged on PostgreSQL;
     ``hide_parameters=True``, so bound values are neither logged nor put in exception
     messages). Build an ``engine`` you pass in with ``hide_parameters=True`` too.
+    ``encryption``, a :class:`~paykit.encryption.KeyRing`, seals the sensitive columns
+    (docs/encryption.md); without it they are stored in plaintext.
     The storage is safe to share between threads; give each process its own.
     """
 
@@ -81,6 +93,7 @@ class SqlStorage:
         engine: Engine | None = None,
         schema: str | None = None,
         table_prefix: str = "",
+        encryption: KeyRing | None = None,
         **engine_options: Any,  # noqa: ANN401 - passed through to SQLAlchemy's create_engine
     ) -> None:
         if (url is None) == (engine is None):
@@ -116,6 +129,16 @@ class SqlStorage:
             engine if self._owns_engine else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
+        self.encryption: Final = FieldEncryption(
+            encryption,
+            None
+            if encryption is None
+            else CustomerKeys(encryption, self.tables.customer_keys, self._connect),
+            self._connect,
+        )
+        """Seals the sensitive columns under ``encryption`` (docs/encryption.md); without a
+        key ring, writes are plaintext and an encrypted value read is refused."""
+        self._codecs = RowCodecs(self.encryption)
 
     def __repr__(self) -> str:
         where = f", schema={self.schema!r}" if self.schema else ""
@@ -124,7 +147,7 @@ class SqlStorage:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """Begin a unit of work (no connection is taken until its first read or commit)."""
-        return SqlUnitOfWork(self._statements, self._connect, self._begin)
+        return SqlUnitOfWork(self._statements, self._connect, self._begin, self._codecs)
 
     def upgrade(self, revision: str = "head") -> None:
         """Create the tables, or bring them up to ``revision``, by paykit's migrations."""
@@ -137,6 +160,49 @@ class SqlStorage:
         return _migrate.current_revision(
             self.engine, schema=self.schema, table_prefix=self.table_prefix
         )
+
+    def erase_customer_keys(self, customer_id: str) -> int:
+        """Seal the customer's plaintext fields, then destroy their data keys; how many.
+
+        Crypto-shredding (docs/encryption.md): their sealed fields read as unavailable from
+        then on. Use ``PaymentService.erase_customer``, which also writes the audit log.
+        """
+        from paykit.storage.sql._rotation import rotate  # noqa: PLC0415 - needs cryptography
+
+        keys = self.encryption.customer_keys
+        if keys is None:
+            msg = "this storage has no key ring, so there are no customer keys to destroy"
+            raise ValueError(msg)
+        rotate(self, customer_id=customer_id)
+        destroyed = keys.erase(customer_id)
+        self._forget_delivered_events(customer_id)
+        return destroyed
+
+    def _forget_delivered_events(self, customer_id: str) -> None:
+        """Delete the customer's delivered events: their records are sealed under the ring.
+
+        Events still to deliver stay (the host has not seen them yet) and go with the next
+        ``service.outbox.purge``.
+        """
+        t = self.tables
+        theirs = select(t.payments.c.id).where(t.payments.c.customer_id == customer_id)
+        with self._connect() as connection, connection.begin():
+            connection.execute(
+                delete(t.outbox).where(
+                    t.outbox.c.payment_id.in_(theirs),
+                    t.outbox.c.status == str(OutboxStatus.DELIVERED),
+                )
+            )
+
+    def find_payment_methods_by_token(self, provider: str, token: str) -> list[str]:
+        """Ids of ``provider``'s payment methods holding ``token`` (a blind-index lookup).
+
+        Works whether the rows are sealed (by the token's HMAC, docs/encryption.md) or not.
+        """
+        with self._connect() as connection:
+            return payment_method_ids_by_token(
+                connection, self.tables.payment_methods, self.encryption, provider, token
+            )
 
     def dispose(self) -> None:
         """Close the pooled connections of an engine paykit created (a host's is left alone)."""

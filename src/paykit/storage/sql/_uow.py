@@ -25,13 +25,17 @@ How a unit of work uses the database (the contract is in ``paykit.storage.base``
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
+from functools import cache, partial
 from operator import attrgetter
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Delete,
     Executable,
@@ -39,29 +43,53 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    and_,
     bindparam,
+    case,
+    func,
     literal_column,
     or_,
+    true,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 
+from paykit.domain.automation import ActionStatus, AutomationAction
 from paykit.domain.dispute import Dispute
 from paykit.domain.idempotent_request import IdempotentRequest
+from paykit.domain.outbox import OutboxMessage, OutboxStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.refund import Refund, RefundStatus
+from paykit.domain.risk import ReviewState, RiskAssessment, RiskListEntry, VelocityCount
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
 from paykit.storage._staging import StagedWrites
+from paykit.storage.base import VELOCITY_KEYS
 from paykit.storage.sql import _codec
+from paykit.storage.sql._codec import Amount
+from paykit.storage.sql._encryption import PLAINTEXT, RowCodecs
 from paykit.storage.sql._schema import UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
 
-R = TypeVar("R", bound=PaymentMethod | Payment | Refund | Dispute | InboxEntry | IdempotentRequest)
+R = TypeVar(
+    "R",
+    bound=PaymentMethod
+    | Payment
+    | Refund
+    | Dispute
+    | InboxEntry
+    | IdempotentRequest
+    | AutomationAction
+    | RiskAssessment
+    | RiskListEntry
+    | OutboxMessage,
+)
 
 _CONFLICT_SQLSTATES: Final = frozenset(
     {
@@ -84,6 +112,8 @@ _BY_EXPIRY: Final[Callable[[Any], Any]] = attrgetter("expires_at")
 _LEAST_RECENTLY_UPDATED: Final[Callable[[Any], Any]] = attrgetter("updated_at", "created_at")
 """The sweeps' order (then insertion order), as their query sorts."""
 _INBOX_IDS: Final = ("payment_id", "provider_payment_id", "provider_refund_id")
+_ALL: Final = 2**62
+"""The ``LIMIT`` of a listing asked for without one."""
 _VERSION_CHECK_BATCH: Final = 500
 """Ids per ``IN (...)`` when checking what a unit read: well under SQLite's variable limit."""
 
@@ -124,6 +154,47 @@ class _TableStatements:
         )
 
 
+class _OutboxStatements(_TableStatements):
+    """The outbox's statements: its listings are in commit order (``seq``)."""
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(table)
+        columns = table.c
+        # An acknowledgement: one statement for a unit's worth, never a conflict.
+        self.acknowledge: Update = (
+            table.update()
+            .where(columns.id == bindparam("message_id"), columns.status == "pending")
+            .values(
+                status="delivered",
+                delivered_at=bindparam("acknowledged_at"),
+                attempts=columns.attempts + 1,
+                last_error=None,
+                version=columns.version + 1,
+            )
+        )
+        self._lists: dict[tuple[bool, bool, bool], Select[Any]] = {}
+
+    def listing(self, *, status: bool, payment: bool, limit: bool) -> Select[Any]:
+        """Messages of one status and one payment, if given, in commit order.
+
+        Served by the ``(status, seq)`` and ``(payment_id, seq)`` indexes.
+        """
+        key = (status, payment, limit)
+        statement = self._lists.get(key)
+        if statement is None:
+            columns = self.table.c
+            statement = sql_select(self.table)
+            if status:
+                statement = statement.where(columns.status == bindparam("status"))
+            if payment:
+                statement = statement.where(columns.payment_id == bindparam("payment_id"))
+            statement = statement.order_by(columns.seq)
+            if limit:
+                statement = statement.limit(bindparam("limit"))
+            self._lists[key] = statement
+        return statement
+
+
 class Statements:
     """Every statement a unit of work runs, compiled once and cached by SQLAlchemy."""
 
@@ -135,6 +206,9 @@ class Statements:
         self.disputes = _TableStatements(tables.disputes)
         self.inbox = _TableStatements(tables.webhook_inbox, "received_at")
         self.idempotent = _TableStatements(tables.idempotent_requests, "expires_at")
+        self.automation = _TableStatements(tables.automation_actions)
+        self.outbox = _OutboxStatements(tables.outbox)
+        self.risk = _RiskStatements(tables)
         methods, payments, refunds = tables.payment_methods, tables.payments, tables.refunds
         disputes, inbox = tables.disputes, tables.webhook_inbox
         log = tables.transaction_log
@@ -229,6 +303,39 @@ class Statements:
             .order_by(*self.idempotent.oldest_first)
             .limit(bindparam("limit"))
         )
+
+        automation = tables.automation_actions
+        # Served by the unique (policy, payment_id) index.
+        self.automation_by_key = sql_select(automation).where(
+            automation.c.policy == bindparam("policy"),
+            automation.c.payment_id == bindparam("payment_id"),
+        )
+        self._automation_lists: dict[tuple[bool, bool, bool, bool, bool], Select[Any]] = {}
+
+    def automation_list(
+        self, *, policy: bool, payment: bool, statuses: bool, since: bool, limit: bool
+    ) -> Select[Any]:
+        """Automation actions filtered by the given columns, oldest first."""
+        key = (policy, payment, statuses, since, limit)
+        statement = self._automation_lists.get(key)
+        if statement is None:
+            table = self.tables.automation_actions
+            statement = sql_select(table)
+            if policy:
+                statement = statement.where(table.c.policy == bindparam("policy"))
+            if payment:
+                statement = statement.where(table.c.payment_id == bindparam("payment_id"))
+            if statuses:
+                statement = statement.where(
+                    table.c.status.in_(bindparam("statuses", expanding=True))
+                )
+            if since:
+                statement = statement.where(table.c.created_at >= bindparam("since"))
+            statement = statement.order_by(*self.automation.oldest_first)
+            if limit:
+                statement = statement.limit(bindparam("limit"))
+            self._automation_lists[key] = statement
+        return statement
 
     def payment_list(self, *, customer: bool, order: bool, status: bool) -> Select[Any]:
         """The listing of payments filtered by the given columns, oldest first."""
@@ -759,6 +866,389 @@ class _IdempotentRequests(_Repository[IdempotentRequest]):
         return self._select(rows, lambda r: r.expires_at <= now, limit=limit)
 
 
+class _AutomationActions(_Repository[AutomationAction]):
+    kind = "automation action"
+
+    def find(self, policy: str, payment_id: str) -> AutomationAction | None:
+        for action in self.added.values():
+            if action.policy == policy and action.payment_id == payment_id:
+                return action
+        rows = self._uow.rows(
+            self._uow.statements.automation_by_key, {"policy": policy, "payment_id": payment_id}
+        )
+        return self._found(rows)
+
+    def list(
+        self,
+        *,
+        policy: str | None = None,
+        payment_id: str | None = None,
+        statuses: Sequence[ActionStatus] | None = None,
+        created_since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[AutomationAction]:
+        if limit is not None and limit <= 0:
+            return []
+        wanted = None if statuses is None else frozenset(statuses)
+        if wanted is not None and not wanted:
+            return []
+        statement = self._uow.statements.automation_list(
+            policy=policy is not None,
+            payment=payment_id is not None,
+            statuses=wanted is not None,
+            since=created_since is not None,
+            limit=limit is not None,
+        )
+        params: dict[str, Any] = {}
+        if policy is not None:
+            params["policy"] = policy
+        if payment_id is not None:
+            params["payment_id"] = payment_id
+        if wanted is not None:
+            params["statuses"] = sorted(str(status) for status in wanted)
+        if created_since is not None:
+            params["since"] = created_since
+        if limit is not None:
+            params["limit"] = self._overscan(limit)
+
+        def keep(action: AutomationAction) -> bool:
+            return (
+                (policy is None or action.policy == policy)
+                and (payment_id is None or action.payment_id == payment_id)
+                and (wanted is None or action.status in wanted)
+                and (created_since is None or action.created_at >= created_since)
+            )
+
+        return self._select(self._uow.rows(statement, params), keep, limit=limit)
+
+
+class _RiskStatements:
+    """The fraud screening statements (built once per storage, like :class:`Statements`)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        assessments, lists = tables.risk_assessments, tables.risk_list_entries
+        self.assessments = _TableStatements(assessments)
+        self.lists = _TableStatements(lists)
+        columns = assessments.c
+        # Served by the (review_state, created_at) index.
+        self.by_review_state = (
+            sql_select(assessments)
+            .where(columns.review_state == bindparam("state"))
+            .order_by(*self.assessments.oldest_first)
+            .limit(bindparam("limit"))
+        )
+        self._between: dict[tuple[bool, bool], Select[Any]] = {}
+        self._velocity: dict[tuple[tuple[str, ...], int], CompoundSelect[Any] | Select[Any]] = {}
+        # A value is looked up as itself and as its blind indexes (encryption at rest): one
+        # row at most matches, served by the unique (list_name, value) index.
+        self.list_entry = sql_select(lists).where(
+            lists.c.list_name == bindparam("list_name"),
+            lists.c.value.in_(bindparam("values", expanding=True)),
+        )
+        # Every list at once: the pairs asked about are picked out of the rows in Python.
+        self.list_members = sql_select(lists.c.list_name, lists.c.value).where(
+            lists.c.list_name.in_(bindparam("names", expanding=True)),
+            lists.c.value.in_(bindparam("values", expanding=True)),
+        )
+        self.list_all = sql_select(lists).order_by(*self.lists.oldest_first)
+        self.list_named = (
+            sql_select(lists)
+            .where(lists.c.list_name == bindparam("list_name"))
+            .order_by(*self.lists.oldest_first)
+        )
+
+    def between(self, *, start: bool, end: bool) -> Select[Any]:
+        """Assessments created in ``[start, end)``, oldest first (served by ``created_at``)."""
+        key = (start, end)
+        statement = self._between.get(key)
+        if statement is None:
+            table = self.tables.risk_assessments
+            statement = sql_select(table)
+            if start:
+                statement = statement.where(table.c.created_at >= bindparam("start"))
+            if end:
+                statement = statement.where(table.c.created_at < bindparam("end"))
+            statement = statement.order_by(*self.assessments.oldest_first)
+            self._between[key] = statement
+        return statement
+
+    def velocity(self, keys: tuple[str, ...], windows: int) -> CompoundSelect[Any] | Select[Any]:
+        """Per key, the count, declines and amount of its rows in each window, in one read.
+
+        One ``SELECT`` per key, joined with ``UNION ALL``: each is bounded to the widest
+        window of the ``(key, created_at)`` index and sums each window conditionally; each
+        answers one row, named by its key.
+        """
+        cache_key = (keys, windows)
+        statement = self._velocity.get(cache_key)
+        if statement is None:
+            parts = [self._velocity_of(key, windows) for key in keys]
+            statement = parts[0] if len(parts) == 1 else union_all(*parts)
+            self._velocity[cache_key] = statement
+        return statement
+
+    def _velocity_of(self, key: str, windows: int) -> Select[Any]:
+        columns = self.tables.risk_assessments.c
+        figures: list[Any] = [literal_column(f"'{key}'").label("velocity_key")]  # a known name
+        for number in range(windows):
+            inside = columns.created_at >= bindparam(f"start_{number}")
+            in_currency = and_(inside, columns.currency == bindparam("currency"))
+            figures += [
+                func.sum(case((inside, 1), else_=0)).label(f"payments_{number}"),
+                func.sum(case((and_(inside, columns.declined == true()), 1), else_=0)).label(
+                    f"declines_{number}"
+                ),
+                type_coerce(func.sum(case((in_currency, columns.amount), else_=0)), Amount()).label(
+                    f"amount_{number}"
+                ),
+            ]
+        # The value and, with encryption at rest, its blind indexes: a row matches one at most.
+        return sql_select(*figures).where(
+            columns[key].in_(bindparam(f"values_{key}", expanding=True)),
+            columns.created_at >= bindparam("earliest"),
+            columns.created_at <= bindparam("until"),
+            columns.id != bindparam("exclude_id"),
+        )
+
+
+class _RiskAssessments(_Repository[RiskAssessment]):
+    kind = "risk assessment"
+
+    def find(self, payment_id: str) -> RiskAssessment | None:
+        try:
+            return self.get(payment_id)
+        except NotFound:
+            return None
+
+    def list_by_review_state(
+        self, state: ReviewState, *, limit: int | None = None
+    ) -> Sequence[RiskAssessment]:
+        if limit is not None and limit <= 0:
+            return []
+        # No limit means all of them: the queue is read whole, a bound keeps the plan generic.
+        params = {"state": str(state), "limit": _ALL if limit is None else self._overscan(limit)}
+        rows = self._uow.rows(self._uow.statements.risk.by_review_state, params)
+        return self._select(rows, lambda a: a.review_state is state, limit=limit)
+
+    def list_created_between(
+        self, start: datetime | None, end: datetime | None
+    ) -> Sequence[RiskAssessment]:
+        statement = self._uow.statements.risk.between(start=start is not None, end=end is not None)
+        params: dict[str, Any] = {}
+        if start is not None:
+            params["start"] = start
+        if end is not None:
+            params["end"] = end
+
+        def keep(assessment: RiskAssessment) -> bool:
+            return (start is None or assessment.created_at >= start) and (
+                end is None or assessment.created_at < end
+            )
+
+        return self._select(self._uow.rows(statement, params), keep)
+
+    def velocity(
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+    ) -> dict[str, list[VelocityCount]]:
+        unknown = set(values) - set(VELOCITY_KEYS)
+        if unknown:
+            msg = f"velocity keys are {', '.join(VELOCITY_KEYS)}, not {sorted(unknown)}"
+            raise ValueError(msg)
+        if not values or not windows:
+            return {key: [] for key in values}
+        keys = tuple(sorted(values))
+        params: dict[str, Any] = {
+            "earliest": min(windows),
+            "until": until,
+            "currency": currency,
+            "exclude_id": exclude_id or "",
+        }
+        lookups = self._uow.encryption.lookup_values
+        for key in keys:
+            value = values[key]
+            params[f"values_{key}"] = (
+                [value] if key == "customer_id" else lookups("risk_assessments", key, value)
+            )
+        for number, start in enumerate(windows):
+            params[f"start_{number}"] = start
+        rows = self._uow.rows(self._uow.statements.risk.velocity(keys, len(windows)), params)
+        return {
+            row["velocity_key"]: [
+                VelocityCount(
+                    int(row[f"payments_{number}"] or 0),
+                    int(row[f"declines_{number}"] or 0),
+                    row[f"amount_{number}"] or Decimal(0),
+                )
+                for number in range(len(windows))
+            ]
+            for row in rows
+        }
+
+
+class _RiskLists(_Repository[RiskListEntry]):
+    kind = "risk list entry"
+
+    def find(self, list_name: str, value: str) -> RiskListEntry | None:
+        for entry in self.added.values():
+            if entry.list_name == list_name and entry.value == value:
+                return entry
+        values = self._uow.encryption.lookup_values("risk_list_entries", "value", value)
+        rows = self._uow.rows(
+            self._uow.statements.risk.list_entry, {"list_name": list_name, "values": values}
+        )
+        return self._found(rows)
+
+    def members(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {name: set() for name in wanted}
+        every_value = sorted({value for values in wanted.values() for value in values})
+        if not every_value:
+            return found
+        lookups = self._uow.encryption.lookup_values
+        stored_as = {  # what the value column may hold -> the value asked about
+            candidate: value
+            for value in every_value
+            for candidate in lookups("risk_list_entries", "value", value)
+        }
+        rows = self._uow.rows(
+            self._uow.statements.risk.list_members,
+            {"names": sorted(wanted), "values": sorted(stored_as)},
+        )
+        for row in rows:
+            found[row["list_name"]].add(stored_as[row["value"]])
+        for entry in self.removed.values():
+            found.get(entry.list_name, set()).discard(entry.value)
+        for entry in self.added.values():
+            if entry.list_name in found:
+                found[entry.list_name].add(entry.value)
+        return {name: values & set(wanted[name]) for name, values in found.items()}
+
+    def list(self, list_name: str | None = None) -> Sequence[RiskListEntry]:
+        statements = self._uow.statements.risk
+        if list_name is None:
+            rows = self._uow.rows(statements.list_all, {})
+        else:
+            rows = self._uow.rows(statements.list_named, {"list_name": list_name})
+        return self._select(rows, lambda e: list_name is None or e.list_name == list_name)
+
+
+@cache
+def _outbox_decoder(tables: Tables) -> Callable[[RowMapping], OutboxMessage]:
+    """The outbox's row decoder for one storage's tables (made once: the codec hook caches it)."""
+    return partial(
+        _codec.outbox_message_from_row,
+        payments=tables.payments,
+        refunds=tables.refunds,
+        disputes=tables.disputes,
+    )
+
+
+def _in_commit_order(message: OutboxMessage) -> int:
+    """The outbox's order key before ``seq``: none, so by ``seq`` alone (staged ones last)."""
+    del message
+    return 0
+
+
+class _Outbox(_Repository[OutboxMessage]):
+    """Host events waiting for delivery; an update writes the delivery bookkeeping only."""
+
+    kind = "outbox message"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - the base's arguments
+        super().__init__(*args, **kwargs)
+        self.acked: dict[str, datetime] = {}
+        """Ids acknowledged in this unit, and when."""
+
+    def acknowledge(self, deliveries: Mapping[str, datetime]) -> None:
+        self.acked.update(deliveries)
+
+    def forget(self) -> None:
+        """Drop the staged writes, the acknowledgements and what this unit has read."""
+        super().forget()
+        if self.acked:
+            self.acked.clear()
+
+    def list_pending(
+        self, *, payment_id: str | None = None, limit: int | None = None
+    ) -> Sequence[OutboxMessage]:
+        return self.list(status=OutboxStatus.PENDING, payment_id=payment_id, limit=limit)
+
+    def list(
+        self,
+        *,
+        status: OutboxStatus | None = None,
+        payment_id: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[OutboxMessage]:
+        if limit is not None and limit <= 0:
+            return []
+        statement = self._uow.statements.outbox.listing(
+            status=status is not None, payment=payment_id is not None, limit=limit is not None
+        )
+        params: dict[str, Any] = {}
+        if status is not None:
+            params["status"] = str(status)
+        if payment_id is not None:
+            params["payment_id"] = payment_id
+        if limit is not None:
+            params["limit"] = self._overscan(limit)
+        return self._select(
+            self._uow.rows(statement, params),
+            lambda m: (
+                (status is None or m.status == status)
+                and (payment_id is None or m.payment_id == payment_id)
+            ),
+            limit=limit,
+        )
+
+    def plan(
+        self, steps: builtins.list[_Step], versions: builtins.list[tuple[OutboxMessage, int]]
+    ) -> None:
+        """Deletes, then updates of the bookkeeping columns, then one insert of every message.
+
+        A delivery never rewrites the event: an acknowledgement is a short ``UPDATE``, even
+        for a message this unit did not read.
+        """
+        statements = self._statements
+        if self.acked:
+            acks = [
+                {"message_id": message_id, "acknowledged_at": self.acked[message_id]}
+                for message_id in sorted(self.acked)  # a fixed order, as for updates
+            ]
+            statement = self._uow.statements.outbox.acknowledge
+            steps.append(_Step(statement, acks[0] if len(acks) == 1 else acks))
+        for message in sorted(self.removed.values(), key=lambda message: message.id):
+            params = {"match_id": message.id, "match_version": message.version}
+            steps.append(_Step(statements.delete, params, expect=1))
+        for message in self._changed_in_write_order():
+            version = message.version + 1
+            row = _codec.outbox_progress_row(message, version)
+            row["match_id"] = message.id
+            row["match_version"] = message.version
+            steps.append(_Step(statements.update, row, expect=1))
+            versions.append((message, version))
+        if self.added:
+            uow = self._uow
+            committing = {
+                record_id
+                for repository in (uow.payments, uow.refunds, uow.disputes)
+                for record_id in (*repository.added, *repository.changed)
+            }
+            encode: Callable[..., dict[str, Any]] = self._encode  # it takes ``committing`` too
+            rows = []
+            for message in self.added.values():
+                version = message.version + 1
+                rows.append(encode(message, version, committing))
+                versions.append((message, version))
+            steps.append(_Step(statements.insert, rows[0] if len(rows) == 1 else rows))
+
+
 class _TransactionLog:
     """The append-only audit log: entries are inserted, never updated or deleted."""
 
@@ -773,7 +1263,7 @@ class _TransactionLog:
     def list_for_payment(self, payment_id: str) -> Sequence[TransactionLogEntry]:
         """Every entry of ``payment_id`` in the order written, then this unit's staged ones."""
         rows = self._uow.rows(self._uow.statements.log_of_payment, {"payment_id": payment_id})
-        written = [_codec.entry_from_row(row) for row in rows]
+        written = [self._uow.decode_entry(row) for row in rows]
         return written + [entry for entry in self.staged if entry.payment_id == payment_id]
 
 
@@ -785,19 +1275,38 @@ class SqlUnitOfWork:
     """
 
     def __init__(
-        self, statements: Statements, connect: Callable[[], Connection], begin: str
+        self,
+        statements: Statements,
+        connect: Callable[[], Connection],
+        begin: str,
+        codecs: RowCodecs = PLAINTEXT,
     ) -> None:
         self.statements = statements
+        self._codecs = codecs
+        # Sensitive columns are sealed and opened around the codec (paykit.storage.sql._encryption).
+        self.encode_entry = codecs.encoder("transaction_log", _codec.entry_row)
+        self.decode_entry = codecs.decoder("transaction_log", _codec.entry_from_row)
         self._connect = connect
         self._begin = begin
         self._connection: Connection | None = None
         self.payment_methods = _PaymentMethods(
-            self, statements.methods, _codec.method_from_row, _codec.method_row
+            self,
+            statements.methods,
+            codecs.decoder("payment_methods", _codec.method_from_row),
+            codecs.encoder("payment_methods", _codec.method_row),
         )
         self.payments = _Payments(
-            self, statements.payments, _codec.payment_from_row, _codec.payment_row
+            self,
+            statements.payments,
+            codecs.decoder("payments", _codec.payment_from_row),
+            codecs.encoder("payments", _codec.payment_row),
         )
-        self.refunds = _Refunds(self, statements.refunds, _codec.refund_from_row, _codec.refund_row)
+        self.refunds = _Refunds(
+            self,
+            statements.refunds,
+            codecs.decoder("refunds", _codec.refund_from_row),
+            codecs.encoder("refunds", _codec.refund_row),
+        )
         self.transaction_log = _TransactionLog(self)
         self.disputes = _Disputes(
             self, statements.disputes, _codec.dispute_from_row, _codec.dispute_row
@@ -805,16 +1314,45 @@ class SqlUnitOfWork:
         self.webhook_inbox = _WebhookInbox(
             self,
             statements.inbox,
-            _codec.inbox_entry_from_row,
-            _codec.inbox_entry_row,
+            codecs.decoder("webhook_inbox", _codec.inbox_entry_from_row),
+            codecs.encoder("webhook_inbox", _codec.inbox_entry_row),
             _BY_RECEIVED,
         )
         self.idempotent_requests = _IdempotentRequests(
             self,
             statements.idempotent,
-            _codec.idempotent_request_from_row,
-            _codec.idempotent_request_row,
+            codecs.decoder("idempotent_requests", _codec.idempotent_request_from_row),
+            codecs.encoder("idempotent_requests", _codec.idempotent_request_row),
             _BY_EXPIRY,
+        )
+        self.automation_actions = _AutomationActions(
+            self,
+            statements.automation,
+            _codec.automation_action_from_row,
+            _codec.automation_action_row,
+        )
+        self.encryption = codecs.fields
+        """Blind indexes for the fraud lookups (velocity counters, list membership)."""
+        self.risk_assessments = _RiskAssessments(
+            self,
+            statements.risk.assessments,
+            codecs.decoder("risk_assessments", _codec.risk_assessment_from_row),
+            codecs.encoder("risk_assessments", _codec.risk_assessment_row),
+        )
+        self.risk_lists = _RiskLists(
+            self,
+            statements.risk.lists,
+            codecs.decoder("risk_list_entries", _codec.risk_list_entry_from_row),
+            codecs.encoder("risk_list_entries", _codec.risk_list_entry_row),
+        )
+        tables = statements.tables
+        # Through the codec hook, as the other tables: encryption at rest can seal ``event``.
+        self.outbox = _Outbox(
+            self,
+            statements.outbox,
+            codecs.decoder("outbox", _outbox_decoder(tables)),
+            codecs.encoder("outbox", _codec.outbox_message_row),
+            _in_commit_order,
         )
         self._repositories: tuple[_Repository[Any], ...] = (
             self.payment_methods,
@@ -823,6 +1361,10 @@ class SqlUnitOfWork:
             self.disputes,
             self.webhook_inbox,
             self.idempotent_requests,
+            self.automation_actions,
+            self.risk_assessments,
+            self.risk_lists,
+            self.outbox,
         )
         """In foreign-key order: the order a commit writes them in."""
 
@@ -852,15 +1394,20 @@ class SqlUnitOfWork:
         """Write everything staged in one transaction, or raise ``ConcurrencyConflict``."""
         steps: list[_Step] = []
         versions: list[tuple[Any, int]] = []
+        new_keys = self._codecs.new_keys()  # customer data keys sealing creates, written first
         try:
             for repository in self._repositories:
                 repository.plan(steps, versions)
             if self.transaction_log.staged:
-                rows = [_codec.entry_row(entry) for entry in self.transaction_log.staged]
+                rows = [self.encode_entry(entry) for entry in self.transaction_log.staged]
                 steps.append(_Step(self.statements.log_insert, rows[0] if len(rows) == 1 else rows))
+            if new_keys.rows:
+                steps.insert(0, _Step(new_keys.insert, new_keys.rows))
             if steps:
                 self._write(steps)
+            new_keys.written()
         finally:
+            new_keys.close()
             self.rollback()  # written or not, the staging area is spent; release the connection
         for record, version in versions:
             record.version = version

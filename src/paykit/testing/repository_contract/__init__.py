@@ -7,6 +7,8 @@ suite checks what the contract promises and what the service relies on, one mixi
 * :class:`RoundTripContract` -- records come back exactly as stored (every field, exact
   ``Money``, aware datetimes, metadata), as copies, with the stored ``version`` on the
   caller's object after a commit;
+* :class:`EncryptedFieldContract` -- every field a storage may encrypt at rest (tokens,
+  display details, metadata, descriptions, log data, webhook payloads) round-trips exactly;
 * :class:`UnitOfWorkContract` -- a unit of work sees its own staged writes, nobody else
   does, and nothing is written without a commit;
 * :class:`MetadataContract` -- metadata that is not bounded JSON is refused when staged;
@@ -23,8 +25,15 @@ suite checks what the contract promises and what the service relies on, one mixi
   unmatched;
 * :class:`IdempotentRequestContract` -- the API's idempotency records round-trip, are unique
   by (owner, key), are version-checked, and are listed for the sweep once expired;
+* :class:`AutomationActionContract` -- what automated refund policies did: one action per
+  (policy, payment), version-checked, listed by policy, payment, status and creation time;
 * :class:`ReconciliationContract` -- the reconciliation sweep's listings pick exactly the
   records that are due, least recently updated first;
+* :class:`OutboxContract` -- host events waiting for delivery round-trip with their records,
+  are listed in commit order by status and payment, and are version-checked;
+* :class:`RiskContract` -- fraud screening's risk assessments (one per payment,
+  version-checked, the review queue, velocity counts per key and window) and list entries
+  (unique by list and value);
 * :class:`ThreadContract` -- under threads, retried units of work keep the refund ceiling.
 
 :class:`RepositoryContract` is the union of them all over :class:`RepositoryContractBase`,
@@ -51,13 +60,17 @@ another's data.
 from __future__ import annotations
 
 from paykit.testing.repository_contract._audit_log import AuditLogContract
+from paykit.testing.repository_contract._automation_actions import AutomationActionContract
 from paykit.testing.repository_contract._base import RepositoryContractBase
 from paykit.testing.repository_contract._concurrency import ConcurrencyContract
 from paykit.testing.repository_contract._disputes import DisputeContract
+from paykit.testing.repository_contract._encrypted_fields import EncryptedFieldContract
 from paykit.testing.repository_contract._idempotent_requests import IdempotentRequestContract
 from paykit.testing.repository_contract._lookups import ListingAndLookupContract
 from paykit.testing.repository_contract._metadata import MetadataContract
+from paykit.testing.repository_contract._outbox import OutboxContract
 from paykit.testing.repository_contract._reconciliation import ReconciliationContract
+from paykit.testing.repository_contract._risk import RiskContract
 from paykit.testing.repository_contract._round_trips import RoundTripContract
 from paykit.testing.repository_contract._stale_reads import StaleReadContract
 from paykit.testing.repository_contract._threads import ThreadContract
@@ -66,14 +79,18 @@ from paykit.testing.repository_contract._webhook_inbox import WebhookInboxContra
 
 __all__ = [
     "AuditLogContract",
+    "AutomationActionContract",
     "ConcurrencyContract",
     "DisputeContract",
+    "EncryptedFieldContract",
     "IdempotentRequestContract",
     "ListingAndLookupContract",
     "MetadataContract",
+    "OutboxContract",
     "ReconciliationContract",
     "RepositoryContract",
     "RepositoryContractBase",
+    "RiskContract",
     "RoundTripContract",
     "StaleReadContract",
     "ThreadContract",
@@ -86,6 +103,9 @@ __all__ = [
 # mixins are listed last concern first: the suite runs in the order of the list above.
 class RepositoryContract(
     ThreadContract,
+    RiskContract,
+    OutboxContract,
+    AutomationActionContract,
     ReconciliationContract,
     IdempotentRequestContract,
     WebhookInboxContract,
@@ -96,6 +116,7 @@ class RepositoryContract(
     ConcurrencyContract,
     MetadataContract,
     UnitOfWorkContract,
+    EncryptedFieldContract,
     RoundTripContract,
     RepositoryContractBase,
 ):

@@ -13,6 +13,9 @@ the machine's cores) and once with a sandbox that takes 20 ms per call, a fast p
 (real ones take 100 ms and more), during which no transaction is open. Run::
 
     python bench/storage.py [--lifecycles N] [--repeat R] [--seconds S] [--latencies 0,0.02]
+                            [--encryption]
+
+``--encryption`` adds SQLite with encryption at rest off and on, and their ratio.
 
 Figures are the best of R runs (the worker runs last S seconds each).
 """
@@ -34,6 +37,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 from paykit import PaymentService, SandboxGateway, SandboxToken, Storage
+from paykit.encryption import KeyRing
 from paykit.storage import InMemoryStorage
 from paykit.storage.sql import SqlStorage
 
@@ -179,6 +183,36 @@ def parallel_throughput(
     return total / elapsed
 
 
+def compare_encryption(folder: Path, count: int, repeat: int) -> None:
+    """SQLite lifecycles with encryption at rest off and on, each on a fresh file, alternated.
+
+    On: every sensitive column sealed with AES-GCM, each new customer's data key created
+    and wrapped (one per lifecycle here, the worst case), docs/encryption.md. Measured with
+    the default fsync at each commit, then with ``synchronous=NORMAL`` (the CPU's share).
+    """
+    ring = KeyRing([("bench", os.urandom(32))])
+    for relaxed in (False, True):
+        best: dict[bool, float] = {False: 0.0, True: 0.0}
+        for run in range(repeat):
+            for encrypted in (False, True):
+                name = f"encryption-{relaxed}-{encrypted}-{run}.db"
+                storage = SqlStorage(
+                    f"sqlite:///{folder / name}", encryption=ring if encrypted else None
+                )
+                if relaxed:
+                    event.listen(storage.engine, "connect", _synchronous_normal)
+                storage.upgrade()
+                figures = measure(storage, count, 1)
+                best[encrypted] = max(best[encrypted], figures.lifecycles_per_second)
+                storage.dispose()
+        mode = "synchronous=NORMAL" if relaxed else "file, WAL"
+        print(
+            f"sqlite ({mode}) encryption at rest: off {best[False]:,.0f}/s, "
+            f"on {best[True]:,.0f}/s, on takes {best[False] / best[True]:.2f}x as long "
+            "(target <= 1.15x)"
+        )
+
+
 def report(name: str, figures: Figures, *, sql: bool) -> None:
     """Print one storage's line."""
     per_op = 1e6 / figures.lifecycles_per_second / OPERATIONS_PER_LIFECYCLE
@@ -204,6 +238,11 @@ def main() -> None:
         default="0,0.02",
         help="gateway latencies (seconds, comma-separated) for the 1 vs 4 worker runs",
     )
+    parser.add_argument(
+        "--encryption",
+        action="store_true",
+        help="also compare SQLite with encryption at rest on and off (target within 1.15x)",
+    )
     args = parser.parse_args()
     count, repeat = args.lifecycles, args.repeat
     print(f"lifecycles per run: {count}, best of {repeat} runs")
@@ -219,6 +258,8 @@ def main() -> None:
         event.listen(relaxed.engine, "connect", _synchronous_normal)
         report("sqlite (synchronous=NORMAL)", measure(relaxed, count, repeat), sql=True)
         relaxed.dispose()
+        if args.encryption:
+            compare_encryption(Path(folder), count, repeat)
 
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:

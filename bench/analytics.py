@@ -186,6 +186,12 @@ def _in_python(storage: SqlStorage) -> None:
         disputes = [dispute_from_row(r) for r in connection.execute(select(t.disputes)).mappings()]
         risks = connection.execute(select(t.risk_assessments)).mappings()
         assessments = {row["id"]: risk_assessment_from_row(row) for row in risks}
+        actions = t.automation_actions
+        automated = set(
+            connection.execute(
+                select(actions.c.refund_id).where(actions.c.refund_id.is_not(None))
+            ).scalars()
+        )
         three_ds = set(
             connection.execute(
                 select(t.transaction_log.c.payment_id).where(
@@ -195,7 +201,13 @@ def _in_python(storage: SqlStorage) -> None:
         )
     for query in (REPORT, AnalyticsQuery(by=(*REPORT.by, "decline_code"))):
         sums, reasons = sums_from_records(
-            payments, refunds, disputes, three_ds, query, assessments=assessments
+            payments,
+            refunds,
+            disputes,
+            three_ds,
+            query,
+            assessments=assessments,
+            automated_refund_ids=automated,
         )
         build_payment_figures(sums, query)
         build_reason_figures(reasons, query)

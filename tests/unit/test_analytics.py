@@ -31,7 +31,8 @@ def hand_history() -> History:
     """Six USD payments, one EUR payment and one GBP payment that never went anywhere."""
     h = History()
     p1 = h.payment(created_at=T, amount="100.00")
-    h.refund(p1, "30.00", after=timedelta(hours=2), reason="duplicate")
+    duplicate = h.refund(p1, "30.00", after=timedelta(hours=2), reason="duplicate")
+    h.automate(duplicate, "duplicate_charge")
     p2 = h.payment(created_at=T, amount="50.00", provider="stripe", attempts=2, three_ds=True)
     h.dispute(p2, "50.00", DisputeStatus.LOST)
     h.payment(
@@ -115,6 +116,8 @@ def check_hand_figures(storage: Storage) -> None:
     assert usd.three_ds_rate == Decimal("0.6")
     assert usd.three_ds_completion_rate == Decimal("0.333333")
     assert usd.refund_count == 1
+    assert (usd.automated_refunds, usd.manual_refunds) == (1, 0)
+    assert usd.automated_refunded_amount == Decimal("30.00")
     assert usd.refund_rate == Decimal("0.2")
     assert usd.average_time_to_refund == timedelta(hours=2)
     assert (usd.disputes, usd.disputes_won, usd.disputes_lost) == (1, 0, 1)
@@ -126,6 +129,7 @@ def check_hand_figures(storage: Storage) -> None:
     assert eur.three_ds_rate == Decimal(0)
     assert eur.three_ds_completion_rate is None  # no 3-D Secure at all: absent, not 0 %
     assert eur.average_time_to_refund is None
+    assert (eur.automated_refunds, eur.automated_refunded_amount) == (0, Decimal("0.00"))
     assert (eur.disputes, eur.disputes_won, eur.dispute_rate) == (1, 1, Decimal(1))
 
     # Nothing completed or failed: every rate is absent, the amounts are zero.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -65,10 +66,12 @@ def sums_from_records(  # noqa: PLR0913 - one argument per kind of record the fi
     query: AnalyticsQuery,
     *,
     assessments: Mapping[str, RiskAssessment] | None = None,
+    automated_refund_ids: AbstractSet[str] = frozenset(),
 ) -> MemorySums:
     """Sum every figure per group over records already in memory.
 
-    ``assessments`` are the fraud screenings by payment id (none: screening not used).
+    ``assessments`` are the fraud screenings by payment id (none: screening not used);
+    ``automated_refund_ids`` the refunds automated refund policies made.
     """
     assessments = assessments or {}
     zone = ZoneInfo(query.time_zone)
@@ -95,6 +98,7 @@ def sums_from_records(  # noqa: PLR0913 - one argument per kind of record the fi
         its_refunds = refunds_of.get(payment.id, [])
         its_disputes = disputes_of.get(payment.id, [])
         lost = [d for d in its_disputes if d.status is DisputeStatus.LOST]
+        automated = [r for r in its_refunds if r.id in automated_refund_ids]
         risk = assessments.get(payment.id)
         review = ReviewState.NONE if risk is None else risk.review_state
         allowed = risk is not None and risk.decision is RiskAction.ALLOW
@@ -110,6 +114,7 @@ def sums_from_records(  # noqa: PLR0913 - one argument per kind of record the fi
             int(three_ds and status is PaymentStatus.CANCELLED),
             len(its_refunds),
             sum(_epoch(r.created_at) - created_epoch for r in its_refunds),
+            len(automated),
             len(its_disputes),
             sum(1 for d in its_disputes if d.status is DisputeStatus.WON),
             len(lost),
@@ -127,6 +132,7 @@ def sums_from_records(  # noqa: PLR0913 - one argument per kind of record the fi
             payment.refunded_amount.amount,
             payment.chargeback_amount.amount,
             sum((d.amount.amount for d in lost), Decimal(0)),
+            sum((r.amount.amount for r in automated), Decimal(0)),
         )
         entry = sums.get(key)
         if entry is None:
@@ -158,4 +164,17 @@ def memory_sums(storage: InMemoryStorage, query: AnalyticsQuery) -> MemorySums:
             if any(str(entry.new_status) == _REQUIRES_ACTION for entry in entries)
         }
         assessments = dict(storage.risk_assessments)
-    return sums_from_records(payments, refunds, disputes, three_ds, query, assessments=assessments)
+        automated = {
+            action.refund_id
+            for action in storage.automation_actions.values()
+            if action.refund_id is not None
+        }
+    return sums_from_records(
+        payments,
+        refunds,
+        disputes,
+        three_ds,
+        query,
+        assessments=assessments,
+        automated_refund_ids=automated,
+    )

@@ -158,6 +158,7 @@ PAYMENT_COUNTS: Final = (
     "three_ds_abandoned",
     "refund_count",
     "refund_seconds",
+    "automated_refunds",
     "disputes",
     "disputes_won",
     "disputes_lost",
@@ -177,6 +178,7 @@ PAYMENT_AMOUNTS: Final = (
     "refunded_amount",
     "chargeback_amount",
     "dispute_lost_amount",
+    "automated_refunded_amount",
 )
 """The amount columns every backend sums per group (in the key's currency), in this order."""
 
@@ -213,6 +215,8 @@ class PaymentFigures:
     three_ds_abandoned: int
     refund_count: int
     refund_seconds: int
+    automated_refunds: int
+    """Completed refunds an automated refund policy made (docs/automation.md)."""
     disputes: int
     disputes_won: int
     disputes_lost: int
@@ -232,6 +236,7 @@ class PaymentFigures:
     refunded_amount: Decimal
     chargeback_amount: Decimal
     dispute_lost_amount: Decimal
+    automated_refunded_amount: Decimal
 
     @property
     def success_rate(self) -> Decimal | None:
@@ -288,6 +293,11 @@ class PaymentFigures:
     def refund_rate(self) -> Decimal | None:
         """``refunded / captured`` (amounts); absent when nothing was captured."""
         return ratio(self.refunded_amount, self.captured_amount)
+
+    @property
+    def manual_refunds(self) -> int:
+        """Completed refunds a person (or the host's code) asked for: not a policy's."""
+        return self.refund_count - self.automated_refunds
 
     @property
     def average_time_to_refund(self) -> timedelta | None:

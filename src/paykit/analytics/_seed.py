@@ -15,6 +15,7 @@ from typing import Final
 
 import attrs
 
+from paykit.domain.automation import ActionKind, ActionMode, ActionStatus, AutomationAction
 from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethodType
@@ -46,6 +47,7 @@ _P_FIRST_TRY: Final = 0.9
 _P_REFUND: Final = 0.08
 _P_FULL_REFUND: Final = 0.5
 _P_DISPUTE: Final = 0.01
+_P_AUTOMATED: Final = 0.3
 _P_SCREENED: Final = 0.5
 _P_BLOCKED: Final = 0.03
 _P_REVIEWED: Final = 0.05
@@ -64,6 +66,7 @@ class History:
     disputes: list[Dispute] = attrs.field(factory=list)
     log: list[TransactionLogEntry] = attrs.field(factory=list)
     screenings: list[RiskAssessment] = attrs.field(factory=list)
+    actions: list[AutomationAction] = attrs.field(factory=list)
 
     def payment(  # noqa: PLR0913 - one keyword per fact a figure depends on
         self,
@@ -163,6 +166,25 @@ class History:
         self.disputes.append(dispute)
         return dispute
 
+    def automate(self, refund: Refund, policy: str) -> AutomationAction:
+        """Record that the automated refund policy ``policy`` made ``refund``."""
+        action = AutomationAction(
+            id=_id("act"),
+            policy=policy,
+            payment_id=refund.payment_id,
+            mode=ActionMode.AUTO,
+            status=ActionStatus.DONE,
+            kind=ActionKind.REFUND,
+            amount=refund.amount,
+            reason=refund.reason,
+            actor="automation",
+            refund_id=refund.id,
+            created_at=refund.created_at,
+            updated_at=refund.created_at,
+        )
+        self.actions.append(action)
+        return action
+
     def screen(
         self, payment: Payment, decision: RiskAction, review: ReviewState = ReviewState.NONE
     ) -> RiskAssessment:
@@ -193,6 +215,8 @@ class History:
                 uow.transaction_log.append(entry)
             for assessment in self.screenings:
                 uow.risk_assessments.add(assessment)
+            for action in self.actions:
+                uow.automation_actions.add(action)
             uow.commit()
 
 
@@ -232,12 +256,14 @@ def random_history(seed: int, payments: int, start: datetime, *, days: int = 30)
                 else max(amount / 2, Decimal(1).scaleb(-exponent))
             )
             part = part.quantize(Decimal(1).scaleb(-exponent))
-            history.refund(
+            refund = history.refund(
                 payment,
                 str(part),
                 after=timedelta(hours=rng.randint(1, 24 * 14)),
                 reason=rng.choice(REFUND_REASONS),
             )
+            if rng.random() < _P_AUTOMATED:
+                history.automate(refund, "duplicate_charge")
         elif rng.random() < _P_DISPUTE:
             outcome = rng.choice(
                 (DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.UNDER_REVIEW)

@@ -289,6 +289,7 @@ def _statements(
         flag(review == str(ReviewState.APPROVED)),
         flag(review == str(ReviewState.REJECTED)),
     )
+    by_policy = t.automation_actions.c.refund_id.is_not(None)  # a policy made the refund
     reasons = (
         select(
             *key_expressions,
@@ -296,8 +297,14 @@ def _statements(
             func.count(),
             dialect.money_sum(r.c.amount),
             func.sum(dialect.epoch(r.c.created_at) - dialect.epoch(p.c.created_at)),
+            func.count().filter(by_policy),
+            dialect.money_sum(r.c.amount, where=by_policy),
         )
-        .select_from(r.join(p, r.c.payment_id == p.c.id))
+        .select_from(
+            r.join(p, r.c.payment_id == p.c.id).outerjoin(
+                t.automation_actions, t.automation_actions.c.refund_id == r.c.id
+            )
+        )
         .where(r.c.status == str(RefundStatus.COMPLETED), *filters)
         .group_by(*key_expressions, r.c.reason)
     )
@@ -364,6 +371,8 @@ def sql_sums(storage: SqlStorage, query: AnalyticsQuery) -> MemorySums:
 
     refund_count = PAYMENT_COUNTS.index("refund_count")
     refund_seconds = PAYMENT_COUNTS.index("refund_seconds")
+    automated_refunds = PAYMENT_COUNTS.index("automated_refunds")
+    automated_amount = PAYMENT_AMOUNTS.index("automated_refunded_amount")
     *payment_rows, reason_rows = _run_side_by_side(
         storage, dialect, [statement for statement, _, _ in statements] + [reason_statement]
     )
@@ -390,9 +399,11 @@ def sql_sums(storage: SqlStorage, query: AnalyticsQuery) -> MemorySums:
             old_amount + dialect.amount(amount),
             old_seconds + seconds,
         )
-        counts, _ = entry(key)
+        counts, amounts = entry(key)
         counts[refund_count] += count
         counts[refund_seconds] += seconds
+        counts[automated_refunds] += int(row[width + 4])
+        amounts[automated_amount] += dialect.amount(row[width + 5])
     return sums, reasons
 
 

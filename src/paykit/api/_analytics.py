@@ -70,6 +70,9 @@ class PaymentRowOut(_Row):
     net_revenue: str
     average_order_value: str | None
     refund_count: int
+    automated_refunds: int
+    manual_refunds: int
+    automated_refunded_amount: str
     refund_rate: str | None
     average_time_to_refund: float | None
     """Seconds, or ``null`` when nothing was refunded."""

@@ -55,7 +55,14 @@ def test_rows_are_grouped_in_the_database(sql_storage: SqlStorage) -> None:
 def _clear(storage: SqlStorage) -> None:
     t = storage.tables
     with storage.engine.begin() as connection:
-        for table in (t.transaction_log, t.disputes, t.refunds, t.payments):
+        for table in (
+            t.automation_actions,
+            t.risk_assessments,
+            t.transaction_log,
+            t.disputes,
+            t.refunds,
+            t.payments,
+        ):
             connection.execute(delete(table))
 
 

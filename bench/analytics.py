@@ -26,22 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import create_engine, insert, select
-from sqlalchemy.schema import CreateSchema, DropSchema
+from _databases import run_on_each_database
+from sqlalchemy import insert, select
 
 from paykit.analytics import Analytics, AnalyticsQuery
 from paykit.analytics._memory import sums_from_records
@@ -56,7 +52,6 @@ from paykit.storage.sql._codec import (
     risk_assessment_from_row,
 )
 
-POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
 START: Final = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS: Final = 90
 BATCH: Final = 1000
@@ -276,25 +271,9 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.url, args.schema, args.measure, args.repeat)))
         return
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory() as folder:
-            run("SQLite", f"sqlite:///{Path(folder) / 'analytics.db'}", None, args)
-    url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if args.only == "sqlite":
-        return
-    if not url:
-        print(f"PostgreSQL: skipped ({POSTGRES_URL_VARIABLE} is not set)")
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(CreateSchema(schema))
-    try:
-        run("PostgreSQL", url, schema, args)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True))
-        engine.dispose()
+    run_on_each_database(
+        args.only, "analytics.db", lambda name, url, schema: run(name, url, schema, args)
+    )
 
 
 if __name__ == "__main__":

@@ -40,27 +40,21 @@ commit, whose fsync dominates both figures.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import create_engine
-from sqlalchemy.schema import CreateSchema, DropSchema
+from _databases import run_on_each_database
 
 from paykit import PaymentMethod, PaymentMethodType, PaymentService, SandboxGateway
 from paykit.fraud import FraudScreening, RiskContext, Rule
 from paykit.service._steps import run_sync
 from paykit.storage.sql import SqlStorage
 
-POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
 NOW: Final = datetime.now(UTC).replace(microsecond=0)
 SANDBOX_CARD: Final = "tok_visa"
 """The sandbox's token of a card that charges (a provider token, never a card number)."""
@@ -325,25 +319,9 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=1000)
     parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
     args = parser.parse_args()
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory() as folder:
-            run("SQLite", f"sqlite:///{Path(folder) / 'fraud.db'}", None, args)
-    url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if args.only == "sqlite":
-        return
-    if not url:
-        print(f"PostgreSQL: skipped ({POSTGRES_URL_VARIABLE} is not set)")
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(CreateSchema(schema))
-    try:
-        run("PostgreSQL", url, schema, args)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True))
-        engine.dispose()
+    run_on_each_database(
+        args.only, "fraud.db", lambda name, url, schema: run(name, url, schema, args)
+    )
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ from paykit.domain.refund import Refund
 from paykit.domain.risk import RiskAssessment, RiskListEntry
 from paykit.domain.webhook_inbox import InboxEntry
 
-__all__ = ["StagedWrites"]
+__all__ = ["StagedWrites", "StoredRecord"]
 
-R = TypeVar(
-    "R",
-    bound=PaymentMethod
+StoredRecord = (
+    PaymentMethod
     | Payment
     | Refund
     | Dispute
@@ -36,8 +35,11 @@ R = TypeVar(
     | AutomationAction
     | RiskAssessment
     | RiskListEntry
-    | OutboxMessage,
+    | OutboxMessage
 )
+"""Every kind of record a repository stores under a version (the audit log is append-only)."""
+
+R = TypeVar("R", bound=StoredRecord)
 
 
 class StagedWrites(Generic[R]):

@@ -29,25 +29,13 @@ from paykit.domain.risk import ReviewState, RiskAssessment, RiskListEntry, Veloc
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
-from paykit.storage._staging import StagedWrites
+from paykit.storage._staging import StagedWrites, StoredRecord
 from paykit.storage.base import Storage
 
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
 
-R = TypeVar(
-    "R",
-    bound=PaymentMethod
-    | Payment
-    | Refund
-    | Dispute
-    | InboxEntry
-    | IdempotentRequest
-    | AutomationAction
-    | RiskAssessment
-    | RiskListEntry
-    | OutboxMessage,
-)
+R = TypeVar("R", bound=StoredRecord)
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -9,10 +9,7 @@ duplicate and one action record per (policy, payment).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self, cast
 
 from paykit import Money, Payment, PaymentService, PaymentStatus, SandboxGateway, SandboxToken
 from paykit.automation import (
@@ -24,8 +21,8 @@ from paykit.automation import (
     Policy,
 )
 from paykit.gateways import LedgerKind
-from paykit.storage.base import Storage, UnitOfWork
 from paykit.storage.sql import SqlStorage
+from paykit.testing.races import RunBeforeCommit
 
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 AUTO = AutomationSettings(duplicate_charge=DuplicateChargePolicy(mode=ActionMode.AUTO))
@@ -43,50 +40,6 @@ class _Clock:
         with self._lock:
             self.now += timedelta(milliseconds=1)
             return self.now
-
-
-class _FirstCommitRaced:
-    """A storage whose first commit lets ``action`` (another worker) run and commit first."""
-
-    def __init__(self, inner: Storage, action: Callable[[], object]) -> None:
-        self.inner = inner
-        self._action = action
-        self.fired = False
-
-    def unit_of_work(self) -> UnitOfWork:
-        """A unit of the inner storage whose commit runs the action the first time."""
-        return cast("UnitOfWork", _RacedUnit(self.inner.unit_of_work(), self))
-
-    def before_commit(self) -> None:
-        """Run the competing worker, once."""
-        if not self.fired:
-            self.fired = True
-            self._action()
-
-
-class _RacedUnit:
-    def __init__(self, inner: UnitOfWork, owner: _FirstCommitRaced) -> None:
-        self._inner = inner
-        self._owner = owner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __enter__(self) -> Self:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._inner.__exit__(exc_type, exc, tb)
-
-    def commit(self) -> None:
-        self._owner.before_commit()
-        self._inner.commit()
 
 
 def _duplicates(service: PaymentService, count: int) -> list[Payment]:
@@ -121,7 +74,7 @@ def test_a_worker_that_loses_the_race_on_a_decision_does_nothing(
     [second] = _duplicates(setup, 1)
     worker_b = PaymentService(sql_storage, {"credit_card": sandbox}, clock=clock, automation=AUTO)
     reports: dict[str, AutomationReport] = {}
-    raced = _FirstCommitRaced(sql_storage, lambda: reports.update(b=worker_b.automation.sweep()))
+    raced = RunBeforeCommit(sql_storage, lambda: reports.update(b=worker_b.automation.sweep()))
     worker_a = PaymentService(raced, {"credit_card": sandbox}, clock=clock, automation=AUTO)
 
     reports["a"] = worker_a.automation.sweep()

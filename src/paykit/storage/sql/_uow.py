@@ -68,7 +68,7 @@ from paykit.domain.risk import ReviewState, RiskAssessment, RiskListEntry, Veloc
 from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
-from paykit.storage._staging import StagedWrites
+from paykit.storage._staging import StagedWrites, StoredRecord
 from paykit.storage.base import VELOCITY_KEYS
 from paykit.storage.sql import _codec
 from paykit.storage.sql._codec import Amount
@@ -77,19 +77,7 @@ from paykit.storage.sql._schema import UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
 
-R = TypeVar(
-    "R",
-    bound=PaymentMethod
-    | Payment
-    | Refund
-    | Dispute
-    | InboxEntry
-    | IdempotentRequest
-    | AutomationAction
-    | RiskAssessment
-    | RiskListEntry
-    | OutboxMessage,
-)
+R = TypeVar("R", bound=StoredRecord)
 
 _CONFLICT_SQLSTATES: Final = frozenset(
     {

@@ -36,6 +36,7 @@ __all__ = [
     "build_payment_figures",
     "build_reason_figures",
     "ratio",
+    "zone_named",
 ]
 
 RATE_PLACES: Final = Decimal("0.000001")
@@ -77,14 +78,21 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _zone(value: str) -> str:
-    # ZoneInfo refuses a bad name three ways: KeyError (unknown), ValueError (not a
-    # relative name), OSError (a folder of zones such as "America"). One error for all.
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``, or a ``ValueError`` that says how to name one.
+
+    ZoneInfo refuses a bad name three ways: KeyError (unknown), ValueError (not a relative
+    name), OSError (a folder of zones such as "America"). One error for all.
+    """
     try:
-        ZoneInfo(value)
+        return ZoneInfo(name)
     except (KeyError, ValueError, OSError):
-        msg = f"unknown time zone {value!r}; give an IANA name such as Europe/Paris"
+        msg = f"unknown time zone {name!r}; give an IANA name such as Europe/Paris"
         raise ValueError(msg) from None
+
+
+def _zone(value: str) -> str:
+    zone_named(value)
     return value
 
 

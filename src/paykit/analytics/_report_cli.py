@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from paykit.analytics._analytics import Analytics
-from paykit.analytics._model import AnalyticsQuery, Dimension
+from paykit.analytics._model import AnalyticsQuery, Dimension, zone_named
 from paykit.analytics._report import build_report, report_csv, report_json
 from paykit.storage.base import Storage
 
@@ -97,8 +97,8 @@ def _moment(text: str | None, zone: ZoneInfo, option: str) -> datetime | None:
 def build_query(args: argparse.Namespace) -> AnalyticsQuery:
     """The query the options ask for; ``ValueError`` says what is wrong with them."""
     try:
-        zone = ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. "America"
+        zone = zone_named(args.tz)
+    except ValueError:
         raise ValueError(f"--tz {args.tz!r} is not a known time zone") from None
     names = [name.strip() for name in args.by.split(",") if name.strip()]
     known = {str(d) for d in Dimension}

@@ -279,26 +279,27 @@ class _Parser:
         return root
 
     def _or(self) -> _Operand:
-        first = self._peek()
-        operands = [self._and()]
-        while self._keyword("or"):
-            operands.append(self._and())
-        if len(operands) == 1:
-            return operands[0]
-        for operand in operands:
-            _require_boolean(operand, first)
-        return _Any(tuple(operands))
+        return self._joined("or", self._and, _Any)
 
     def _and(self) -> _Operand:
+        return self._joined("and", self._unary, _All)
+
+    def _joined(
+        self,
+        keyword: str,
+        operand: Callable[[], _Operand],
+        node: Callable[[tuple[_Operand, ...]], _Operand],
+    ) -> _Operand:
+        """``operand (keyword operand)*``: one operand alone, else ``node`` of booleans."""
         first = self._peek()
-        operands = [self._unary()]
-        while self._keyword("and"):
-            operands.append(self._unary())
+        operands = [operand()]
+        while self._keyword(keyword):
+            operands.append(operand())
         if len(operands) == 1:
             return operands[0]
-        for operand in operands:
-            _require_boolean(operand, first)
-        return _All(tuple(operands))
+        for each in operands:
+            _require_boolean(each, first)
+        return node(tuple(operands))
 
     def _unary(self) -> _Operand:
         token = self._peek()

@@ -116,28 +116,17 @@ class Webhooks:
         them. Never raises for anything the provider sent; a bug or a storage outage is
         logged and answered with 503 so the provider delivers the event again.
         """
-        gateway = self._context.gateways.find(provider)
-        if gateway is None or not isinstance(gateway, WebhookGateway):
-            return WebhookResult(
-                status_code=404,
-                body=f"no gateway named {provider!r} takes webhooks",
-                outcome=WebhookOutcome.UNKNOWN_PROVIDER,
-            )
-        event = _parse(gateway, provider, headers, raw_body)
-        if isinstance(event, WebhookResult):
-            return event
+        verified = self._verified(provider, headers, raw_body)
+        if isinstance(verified, WebhookResult):
+            return verified
+        gateway, event = verified
         try:
             event = self._complete(gateway, event)
             receipt = self._context.transact(partial(receive, event=event))
         except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
             _log.exception("could not record %s event %s", provider, event.event_id)
             return _unavailable("could not record the event; deliver it again", event.event_id)
-        return WebhookResult(
-            status_code=200,
-            body=str(receipt),
-            outcome=WebhookOutcome(str(receipt)),
-            event_id=event.event_id,
-        )
+        return _recorded(str(receipt), event.event_id)
 
     def store(self, provider: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookResult:
         """Verify and record a webhook without applying it; :meth:`apply_stored` applies it.
@@ -147,6 +136,21 @@ class Webhooks:
         provider call -- and a task applies it. Answers as :meth:`handle` does; a stored
         event's outcome is ``unmatched`` until applied (an unmatched sweep applies it too).
         """
+        verified = self._verified(provider, headers, raw_body)
+        if isinstance(verified, WebhookResult):
+            return verified
+        _, event = verified
+        try:
+            receipt = self._context.transact(partial(store, event=event))
+        except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
+            _log.exception("could not store %s event %s", provider, event.event_id)
+            return _unavailable("could not store the event; deliver it again", event.event_id)
+        return _recorded(str(receipt), event.event_id)
+
+    def _verified(
+        self, provider: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> tuple[WebhookGateway, WebhookEvent] | WebhookResult:
+        """The gateway and its verified event, or the answer to give instead (404, 400...)."""
         gateway = self._context.gateways.find(provider)
         if gateway is None or not isinstance(gateway, WebhookGateway):
             return WebhookResult(
@@ -157,17 +161,7 @@ class Webhooks:
         event = _parse(gateway, provider, headers, raw_body)
         if isinstance(event, WebhookResult):
             return event
-        try:
-            receipt = self._context.transact(partial(store, event=event))
-        except Exception:  # noqa: BLE001 - storage down or a bug: the provider must retry
-            _log.exception("could not store %s event %s", provider, event.event_id)
-            return _unavailable("could not store the event; deliver it again", event.event_id)
-        return WebhookResult(
-            status_code=200,
-            body=str(receipt),
-            outcome=WebhookOutcome(str(receipt)),
-            event_id=event.event_id,
-        )
+        return gateway, event
 
     def apply_stored(self, provider: str, event_id: str) -> WebhookOutcome:
         """Apply an event :meth:`store` recorded; ``duplicate`` if it was applied already.
@@ -304,6 +298,13 @@ def _rejected(reason: str) -> WebhookResult:
         reason = reason[: _MAX_ANSWER_LENGTH - 3] + "..."
     return WebhookResult(
         status_code=400, body=f"rejected: {reason}", outcome=WebhookOutcome.REJECTED
+    )
+
+
+def _recorded(receipt: str, event_id: str) -> WebhookResult:
+    """The 200 for an event recorded (applied, stored, a duplicate or ignored)."""
+    return WebhookResult(
+        status_code=200, body=receipt, outcome=WebhookOutcome(receipt), event_id=event_id
     )
 
 

@@ -3,9 +3,11 @@
 ``PaymentService(..., fraud=FraudScreening(rules))`` turns screening on. For each
 ``process_payment``:
 
-1. one read gathers the facts the rules need (the payment, its method's card details, the
-   risk context, velocity counters, list memberships);
-2. the external scorer, if any, is asked -- outside any unit of work;
+1. the facts the rules need (the payment, its method's card details, the risk context,
+   velocity counters, list memberships) are read in the claim's unit of work, which reads
+   the payment and its method anyway -- or, when there is an external scorer, in a read of
+   their own before it, and
+2. the scorer is asked, outside any unit of work;
 3. the rules decide (``_engine``); the claim's unit of work records the decision in the
    audit log and, for ``block``, fails the payment with ``failure_code="fraud_blocked"``:
    nothing is sent to the provider;
@@ -25,6 +27,7 @@ import attrs
 
 from paykit.domain.events import EventType
 from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.risk import FRAUD_BLOCKED, ReviewState, RiskAction, RiskAssessment
 from paykit.domain.transaction_log import LogType
 from paykit.errors import InvalidStateTransition, ValidationError
@@ -36,7 +39,7 @@ from paykit.fraud._rules import Rule, RuleSet
 from paykit.fraud._scorer import FraudCheck, ScoreRequest, ScoreResult
 from paykit.fraud._signals import ProviderSignal, provider_signal
 from paykit.gateways.base import GatewayResult
-from paykit.service._context import AfterCharge, Verdict
+from paykit.service._context import AfterCharge, Decide, Verdict
 from paykit.service._rules.transaction import Transaction
 from paykit.service._steps import Steps, consult, read, transact
 
@@ -162,32 +165,63 @@ class FraudScreening:
             return
         tx.uow.risk_assessments.add(profile(payment, None, context, None, tx.now))
 
-    def screen(self, payment_id: str, risk: object) -> Steps[Verdict]:
-        """Gather, score, decide (see the module docstring); the claim records the verdict."""
+    def screen(self, payment_id: str, risk: object) -> Steps[Decide]:
+        """Prepare the decision; the claim's unit of work makes it (see ``Screening``).
+
+        Without a scorer there is nothing to do outside a unit of work: the facts are read in
+        the claim's, which has just read the payment and its method. A scorer is called
+        outside any unit of work, so its facts are read first, in a read of their own.
+        """
         context = _context(risk)
-        picture = yield from read(partial(self._gather, payment_id=payment_id, context=context))
+        if self.scorer is None:
+            return partial(self._decide, context=context)
+        picture = yield from read(
+            partial(self._gather_by_id, payment_id=payment_id, context=context)
+        )
         payment, assessment, gathered = picture
+        request = ScoreRequest(
+            payment_id=payment.id,
+            customer_id=payment.customer_id,
+            amount=payment.amount,
+            facts={
+                name: describe_value(value)
+                for name, value in gathered.facts.items()
+                if value is not None and name in _SCORER_FACTS
+            },
+        )
+        answer = yield from consult(partial(self._score, request))
+        verdict = self._verdict(payment, assessment, gathered, answer)
+        return partial(_decided, verdict)
+
+    def _decide(
+        self,
+        tx: Transaction,
+        payment: Payment,
+        method: PaymentMethod,
+        *,
+        context: RiskContext | None,
+    ) -> ScreeningVerdict:
+        """The verdict on ``payment`` from facts read in ``tx`` (the claim's unit of work)."""
+        assessment, gathered = self._gather(tx, payment, method, context)
+        return self._verdict(payment, assessment, gathered, None)
+
+    def _verdict(
+        self,
+        payment: Payment,
+        assessment: RiskAssessment,
+        gathered: Gathered,
+        answer: ScoreResult | str | None,
+    ) -> ScreeningVerdict:
+        """The rules' decision, with the scorer's ``answer`` (or why it gave none) if asked."""
         facts = gathered.facts
         unavailable: str | None = None
-        if self.scorer is not None:
-            request = ScoreRequest(
-                payment_id=payment.id,
-                customer_id=payment.customer_id,
-                amount=payment.amount,
-                facts={
-                    name: describe_value(value)
-                    for name, value in facts.items()
-                    if value is not None and name in _SCORER_FACTS
-                },
-            )
-            answer = yield from consult(partial(self._score, request))
-            if isinstance(answer, ScoreResult):
-                facts["scorer_score"] = answer.score
-                facts["scorer_unavailable"] = False
-            else:
-                unavailable = answer
-                facts["scorer_score"] = None
-                facts["scorer_unavailable"] = True
+        if isinstance(answer, ScoreResult):
+            facts["scorer_score"] = answer.score
+            facts["scorer_unavailable"] = False
+        elif answer is not None:
+            unavailable = answer
+            facts["scorer_score"] = None
+            facts["scorer_unavailable"] = True
         decision = decide(self.rules.before_charge, facts, gathered.is_member)
         if unavailable is not None and decision.deciding_rule is None:
             decision = attrs.evolve(
@@ -264,11 +298,20 @@ class FraudScreening:
 
     # -- the parts ------------------------------------------------------------------------
 
-    def _gather(
+    def _gather_by_id(
         self, tx: Transaction, *, payment_id: str, context: RiskContext | None
     ) -> tuple[Payment, RiskAssessment, Gathered]:
         payment, method = tx.uow.payments.get_with_method(payment_id)
-        stored = tx.uow.risk_assessments.find(payment_id)
+        return (payment, *self._gather(tx, payment, method, context))
+
+    def _gather(
+        self,
+        tx: Transaction,
+        payment: Payment,
+        method: PaymentMethod,
+        context: RiskContext | None,
+    ) -> tuple[RiskAssessment, Gathered]:
+        stored = tx.uow.risk_assessments.find(payment.id)
         assessment = profile(payment, method, context, stored, tx.now)
         gathered = gather(
             tx.uow,
@@ -279,7 +322,7 @@ class FraudScreening:
             assessment=assessment,
             at=tx.now,
         )
-        return payment, assessment, gathered
+        return assessment, gathered
 
     def _score(self, request: ScoreRequest) -> ScoreResult | str:
         """The scorer's answer, or why there is none (never raises)."""
@@ -310,6 +353,13 @@ _SCORER_FACTS: Final = frozenset(
     }
 )
 """What a scorer is told: the customer's picture, never paykit's counters or lists."""
+
+
+def _decided(
+    verdict: ScreeningVerdict, _tx: Transaction, _payment: Payment, _method: PaymentMethod
+) -> ScreeningVerdict:
+    """The verdict made before the claim (with a scorer's answer), as the claim asks for it."""
+    return verdict
 
 
 def _number(value: int | None) -> Decimal | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AfterCharge",
+    "Decide",
     "ProviderFailure",
     "Screening",
     "ServiceContext",
@@ -83,6 +84,12 @@ class Verdict(Protocol):
         ...
 
 
+Decide: TypeAlias = Callable[[Transaction, Payment, PaymentMethod], Verdict]
+"""Fraud screening's decision, made in the claim's unit of work (its payment and method):
+reading the counters there rather than in a unit of work of their own saves a connection
+checkout and a second read of the payment on every screened charge."""
+
+
 class Screening(Protocol):
     """Fraud screening as the payments part calls it (``paykit.fraud.FraudScreening``).
 
@@ -94,8 +101,13 @@ class Screening(Protocol):
         """Store the risk context given to ``create_payment`` for the screening to come."""
         ...
 
-    def screen(self, payment_id: str, risk: object) -> Steps[Verdict]:
-        """Decide about a pending payment before its charge (reads, scorer call)."""
+    def screen(self, payment_id: str, risk: object) -> Steps[Decide]:
+        """Prepare the decision about a pending payment: the claim's unit of work makes it.
+
+        Whatever must happen outside a unit of work (an external scorer's call, and the
+        read of the facts it is told) happens in these steps; what they return decides
+        inside the claim, from the payment and method the claim read.
+        """
         ...
 
     def after_charge(

@@ -215,9 +215,9 @@ class Payments:
         if return_url is not None:
             return_url = checked_text(return_url, "return_url", max_length=2048)
         screening = self._context.screening
-        verdict = None if screening is None else (yield from screening.screen(payment_id, risk))
+        decide = None if screening is None else (yield from screening.screen(payment_id, risk))
 
-        def claim(tx: Transaction) -> tuple[Payment, str]:
+        def claim(tx: Transaction) -> tuple[Payment, str, Verdict | None]:
             payment, method = tx.uow.payments.get_with_method(payment_id)
             if payment.status is not _P.PENDING:
                 msg = (
@@ -229,10 +229,11 @@ class Payments:
                 )
             require_active(method)
             self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
+            verdict = None if decide is None else decide(tx, payment, method)
             if verdict is not None:
                 verdict.record(tx, payment)  # a block fails the payment here: nothing is sent
                 if verdict.blocks:
-                    return payment, method.provider_payment_method_id
+                    return payment, method.provider_payment_method_id, verdict
             payment.attempt_count += 1
             payment.submitted_at = tx.now
             tx.move_payment(
@@ -242,9 +243,9 @@ class Payments:
                 f"submitted to {payment.provider} (attempt {payment.attempt_count}"
                 f"{', customer not present' if off_session else ''})",
             )
-            return payment, method.provider_payment_method_id
+            return payment, method.provider_payment_method_id, verdict
 
-        payment, token = yield from transact(claim)
+        payment, token, verdict = yield from transact(claim)
         if verdict is not None and verdict.blocks:
             return payment
         request = ChargeRequest(

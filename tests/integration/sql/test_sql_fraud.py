@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import event
 
 from paykit import PaymentService, PaymentStatus, SandboxGateway
 from paykit.fraud import FRAUD_BLOCKED, FraudScreening, RiskContext, Rule, RuleSet, backtest
@@ -62,3 +63,42 @@ def test_screening_blocks_holds_and_reviews_over_sql(storage: SqlStorage) -> Non
     report = backtest(storage, RuleSet(RULES))
     assert report.payments == 4  # the approved one and the first three small ones
     assert report.rules[1].reviewed == 1
+
+
+def test_screening_reads_its_facts_in_the_claims_unit_of_work(storage: SqlStorage) -> None:
+    """No scorer: no unit of work of its own, no second read of the payment, three reads.
+
+    The facts (the stored assessment, the velocity counters in one query, the lists in
+    one query) are read beside the claim's read of the payment and its method; the
+    assessment is written in the claim's transaction.
+    """
+    sandbox = SandboxGateway()
+    screened = PaymentService(storage, {"credit_card": sandbox}, fraud=FraudScreening(RULES))
+    plain = PaymentService(storage, {"credit_card": sandbox})
+    card = plain.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    statements: list[str] = []
+
+    def sent(*args: object) -> None:
+        statements.append(str(args[2]).split(None, 1)[0].upper())
+
+    def process(service: PaymentService) -> list[str]:
+        payment = service.create_payment(
+            customer_id="cus_1",
+            order_id="ord",
+            payment_method_id=card.id,
+            amount="10.00",
+            currency="USD",
+        )
+        statements.clear()
+        event.listen(storage.engine, "before_cursor_execute", sent)
+        try:
+            service.process_payment(payment.id, risk=RiskContext(email="a@example.com"))
+        finally:
+            event.remove(storage.engine, "before_cursor_execute", sent)
+        return list(statements)
+
+    without, with_screening = process(plain), process(screened)
+    assert with_screening.count("BEGIN") == without.count("BEGIN")  # no transaction added
+    assert with_screening.count("SELECT") == without.count("SELECT") + 3
+    assert with_screening.count("INSERT") == without.count("INSERT") + 1  # the assessment
+    assert len(with_screening) == len(without) + 4

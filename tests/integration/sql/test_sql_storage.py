@@ -132,14 +132,48 @@ def test_the_repr_hides_the_password() -> None:
 
 
 def test_postgres_engines_get_paykits_pool_settings(postgres_url: str) -> None:
-    """An engine made from a URL has a bounded, pre-pinged, recycled pool; options override it."""
+    """An engine made from a URL has a bounded, recycled pool; options override it.
+
+    paykit pings idle connections itself (the next test), so SQLAlchemy's ping at every
+    checkout is off unless asked for.
+    """
     storage = SqlStorage(postgres_url)
-    tuned = SqlStorage(postgres_url, pool_size=2, pool_pre_ping=False)
+    tuned = SqlStorage(postgres_url, pool_size=2, pool_pre_ping=True)
     pool: Any = storage.engine.pool
-    assert (pool.size(), pool._max_overflow, pool._pre_ping, pool._recycle) == (5, 10, True, 1800)
-    assert (tuned.engine.pool.size(), tuned.engine.pool._pre_ping) == (2, False)  # type: ignore[attr-defined]
+    assert (pool.size(), pool._max_overflow, pool._pre_ping, pool._recycle) == (5, 10, False, 1800)
+    assert (tuned.engine.pool.size(), tuned.engine.pool._pre_ping) == (2, True)  # type: ignore[attr-defined]
     storage.dispose()
     tuned.dispose()
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
+    postgres_url: str, postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that sat idle is pinged at checkout; a dead one never reaches a unit.
+
+    The server ends the pooled connection (as a restart or a proxy's idle timeout would);
+    the next unit of work gets a new one and its read succeeds. A connection used a
+    moment ago is handed out without the ping: no round trip per unit of work.
+    """
+    storage = SqlStorage(postgres_url, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    ping = storage.engine.dialect.do_ping
+    monkeypatch.setattr(storage.engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+
+    def backend_pid() -> int:
+        with storage.engine.connect() as connection:
+            return int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+    first = backend_pid()
+    assert backend_pid() == first
+    assert pings == []  # used a moment ago: no ping
+    with postgres_engine.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
+    monkeypatch.setattr("paykit.storage.sql._storage.IDLE_BEFORE_PING", 0.0)
+    replacement = backend_pid()  # would raise "terminating connection" without the ping
+    assert replacement != first
+    assert len(pings) == 1
+    storage.dispose()
 
 
 def test_two_prefixes_in_one_database_are_separate_stores(sqlite_url: str) -> None:

@@ -24,9 +24,13 @@ that setting on an engine it does not own. See docs/storage.md, "What is logged"
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import URL, Connection, Engine, create_engine, delete, make_url, select
+from sqlalchemy import URL, Connection, Engine, create_engine, delete, event, make_url, select
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 if TYPE_CHECKING:
     from paykit.encryption import KeyRing
@@ -67,10 +71,10 @@ _POOL_DEFAULTS: Final[dict[str, Any]] = {
     "pool_timeout": 30,
     "pool_recycle": 1800,  # below common server and proxy idle timeouts
 }
-_POSTGRES_DEFAULTS: Final[dict[str, Any]] = {
-    **_POOL_DEFAULTS,
-    "pool_pre_ping": True,  # a restarted server or a dropped connection is noticed, not raised
-}
+IDLE_BEFORE_PING: Final = 1.0
+"""Seconds a pooled PostgreSQL connection may sit unused and be handed out without a ping."""
+_IDLE_SINCE: Final = "paykit_idle_since"
+"""Key in a pool entry's ``info``: when its connection went back to the pool."""
 
 
 class SqlStorage:
@@ -78,7 +82,8 @@ class SqlStorage:
 
     ``url`` or ``engine``, not both. ``schema`` (PostgreSQL) and ``table_prefix`` place
     the tables; ``engine_options`` go to ``create_engine`` and override paykit's defaults
-    (a pool of 5 + 10 connections, recycled after 30 minutes, pre-pinged on PostgreSQL;
+    (a pool of 5 + 10 connections, recycled after 30 minutes, pinged on PostgreSQL when a
+    connection sat idle for over a second;
     ``hide_parameters=True``, so bound values are neither logged nor put in exception
     messages). Build an ``engine`` you pass in with ``hide_parameters=True`` too.
     ``encryption``, a :class:`~paykit.encryption.KeyRing`, seals the sensitive columns
@@ -224,11 +229,45 @@ class SqlStorage:
 def _create_engine(url: URL, options: dict[str, Any]) -> Engine:
     """An autocommit engine with paykit's pool defaults for ``url``, overridden by ``options``."""
     backend = url.get_backend_name()
-    defaults = _POSTGRES_DEFAULTS if backend == "postgresql" else _POOL_DEFAULTS
-    settings = {**defaults, "isolation_level": "AUTOCOMMIT", **options}
+    settings = {**_POOL_DEFAULTS, "isolation_level": "AUTOCOMMIT", **options}
     if backend == "sqlite":
         settings["connect_args"] = {"check_same_thread": False, **settings.get("connect_args", {})}
-    return create_engine(url, **settings)
+    engine = create_engine(url, **settings)
+    if backend == "postgresql" and "pool_pre_ping" not in options:
+        _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection before it is reused only if it sat idle (PostgreSQL).
+
+    A restarted server, a failover or a proxy's idle timeout closes connections that the
+    pool still holds; handed out unchecked, the first statement on one fails. SQLAlchemy's
+    ``pool_pre_ping`` pings at every checkout -- a round trip per unit of work, nine per
+    payment lifecycle. A connection that was in use a moment ago is alive unless the server
+    went away in that moment, and on the first disconnect it sees SQLAlchemy invalidates
+    every connection of the pool at once. So paykit pings only a connection idle for more
+    than :data:`IDLE_BEFORE_PING`, and a dead one is replaced before the unit of work gets
+    it. ``pool_pre_ping=True`` in the engine options restores SQLAlchemy's ping instead.
+    """
+
+    def went_idle(_connection: object, entry: ConnectionPoolEntry) -> None:
+        entry.info[_IDLE_SINCE] = time.monotonic()
+
+    def check_if_idle(
+        connection: DBAPIConnection, entry: ConnectionPoolEntry, _proxy: object
+    ) -> None:
+        idle_since = entry.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since <= IDLE_BEFORE_PING:
+            return  # fresh, or in use a moment ago
+        try:
+            engine.dialect.do_ping(connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            msg = "a pooled connection the server closed; the pool connects again"
+            raise DisconnectionError(msg) from error  # the pool retries with a new connection
+
+    event.listen(engine, "checkin", went_idle)
+    event.listen(engine, "checkout", check_if_idle)
 
 
 def _check_sqlite(url: URL, schema: str | None) -> None:

@@ -529,7 +529,9 @@ class Payments:
         declined: list[str] = []
 
         def work(tx: Transaction) -> Payment:
-            payment = tx.uow.payments.get(payment_id)
+            payment, events_waiting = tx.uow.payments.get_noting_waiting_events(
+                payment_id, result.provider_id
+            )
             if result.outcome is _O.DECLINED and raise_on_decline:
                 learn_provider_payment_id(tx, payment, result.provider_id)
                 declined.append(result.message or result.decline_code or "declined")
@@ -540,7 +542,7 @@ class Payments:
                     data=result_data(result),
                 )
                 return payment
-            settle_payment(tx, payment, result, operation)
+            settle_payment(tx, payment, result, operation, events_waiting=events_waiting)
             return payment
 
         payment = yield from transact(work)

@@ -57,6 +57,7 @@ __all__ = [
     "TransactionLogRepository",
     "UnitOfWork",
     "WebhookInboxRepository",
+    "events_wait",
 ]
 
 
@@ -96,6 +97,19 @@ class PaymentRepository(Protocol):
 
         A storage may read both at once (SQL joins them). ``NotFound`` names whichever is
         missing.
+        """
+        ...
+
+    def get_noting_waiting_events(
+        self, payment_id: str, provider_payment_id: str | None
+    ) -> tuple[Payment, bool]:
+        """The payment, and whether unmatched webhook events of its provider wait for it.
+
+        Waiting events are the unmatched inbox entries of the payment's provider that name
+        ``provider_payment_id`` (events that overtook a provider's answer naming that id,
+        and will match once paykit learns it); never any when it is ``None``. Recording an
+        answer needs both: a storage reads them at once where it can (SQL: one statement),
+        so that the common case -- nothing waits -- costs no read of the inbox.
         """
         ...
 
@@ -152,6 +166,16 @@ class RefundRepository(Protocol):
         """The refund and its payment, as two ``get`` calls would return them.
 
         As :meth:`PaymentRepository.get_with_method`: one read where the storage can.
+        """
+        ...
+
+    def get_with_payment_noting_waiting_events(
+        self, refund_id: str, provider_refund_id: str | None
+    ) -> tuple[Refund, Payment, bool]:
+        """The refund, its payment, and whether events wait for ``provider_refund_id``.
+
+        As :meth:`PaymentRepository.get_noting_waiting_events`: unmatched inbox entries of
+        the payment's provider that name ``provider_refund_id``.
         """
         ...
 
@@ -546,3 +570,26 @@ class Storage(Protocol):
     def unit_of_work(self) -> UnitOfWork:
         """Begin a new unit of work."""
         ...
+
+
+def events_wait(
+    inbox: WebhookInboxRepository,
+    provider: str,
+    *,
+    provider_payment_id: str | None = None,
+    provider_refund_id: str | None = None,
+) -> bool:
+    """Whether an unmatched event of ``provider`` names the given provider id.
+
+    The ``*_noting_waiting_events`` reads, for a storage that cannot fold the question into
+    the read of the record (or when the record is staged in the unit).
+    """
+    if provider_payment_id is None and provider_refund_id is None:
+        return False
+    waiting = inbox.list_unmatched(
+        provider=provider,
+        provider_payment_id=provider_payment_id,
+        provider_refund_id=provider_refund_id,
+        limit=1,
+    )
+    return bool(waiting)

@@ -30,7 +30,7 @@ from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
 from paykit.storage._staging import StagedWrites, StoredRecord
-from paykit.storage.base import Storage
+from paykit.storage.base import Storage, events_wait
 
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork"]
 
@@ -201,6 +201,15 @@ class _Payments(_Table[Payment]):
         payment = self.get(payment_id)
         return payment, self.uow.payment_methods.get(payment.payment_method_id)
 
+    def get_noting_waiting_events(
+        self, payment_id: str, provider_payment_id: str | None
+    ) -> tuple[Payment, bool]:
+        payment = self.get(payment_id)
+        inbox = self.uow.webhook_inbox
+        return payment, events_wait(
+            inbox, payment.provider, provider_payment_id=provider_payment_id
+        )
+
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
@@ -280,6 +289,14 @@ class _Refunds(_Table[Refund]):
     def get_with_payment(self, refund_id: str) -> tuple[Refund, Payment]:
         refund = self.get(refund_id)
         return refund, self.uow.payments.get(refund.payment_id)
+
+    def get_with_payment_noting_waiting_events(
+        self, refund_id: str, provider_refund_id: str | None
+    ) -> tuple[Refund, Payment, bool]:
+        refund, payment = self.get_with_payment(refund_id)
+        inbox = self.uow.webhook_inbox
+        waiting = events_wait(inbox, payment.provider, provider_refund_id=provider_refund_id)
+        return refund, payment, waiting
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():

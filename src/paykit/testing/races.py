@@ -40,6 +40,7 @@ from paykit.storage.base import (
     TransactionLogRepository,
     UnitOfWork,
     WebhookInboxRepository,
+    events_wait,
 )
 
 __all__ = ["DelegatingUnitOfWork", "RunBeforeCommit", "RunBetweenReads"]
@@ -226,6 +227,14 @@ class _RefundReads:
         # straddle a commit, but the retry must hold for every storage.
         refund = self.get(refund_id)
         return refund, self._unit.payments.get(refund.payment_id)
+
+    def get_with_payment_noting_waiting_events(
+        self, refund_id: str, provider_refund_id: str | None
+    ) -> tuple[Refund, Payment, bool]:
+        refund, payment = self.get_with_payment(refund_id)  # two reads, as above
+        inbox = self._unit.webhook_inbox
+        waiting = events_wait(inbox, payment.provider, provider_refund_id=provider_refund_id)
+        return refund, payment, waiting
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the inner one has
         return getattr(self._inner, name)

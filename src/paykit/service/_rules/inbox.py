@@ -182,30 +182,43 @@ def apply_waiting_events(  # noqa: PLR0913 - the ids an event may name
 
 
 def settle_payment(
-    tx: Transaction, payment: Payment, result: GatewayResult, operation: Operation
+    tx: Transaction,
+    payment: Payment,
+    result: GatewayResult,
+    operation: Operation,
+    *,
+    events_waiting: bool = True,
 ) -> None:
     """Apply the answer to a call paykit made (or a lookup), then the events that waited.
 
     The one path for every answer that is not a webhook: charge, capture, void and
     reconciliation. If the answer teaches paykit the provider's id, the webhooks that
     overtook it -- stored unmatched, naming only that id -- are applied right after it.
-    (A webhook learns its ids through :func:`receive`, which applies the waiting events once
-    for the whole delivery.)
+    ``events_waiting=False`` says none wait (the payment was read with
+    ``get_noting_waiting_events``), so the inbox is not asked again. (A webhook learns its
+    ids through :func:`receive`, which applies the waiting events once for the whole
+    delivery.)
     """
     learned = learn_provider_payment_id(tx, payment, result.provider_id)
     apply_payment_result(tx, payment, result, operation)
-    if learned:
+    if learned and events_waiting:
         apply_waiting_events(tx, payment.provider, provider_payment_id=payment.provider_payment_id)
 
 
 def settle_refund(
     tx: Transaction, refund_id: str, result: GatewayResult, operation: Operation
 ) -> Refund:
-    """Apply the answer to a refund call or lookup, then the events that waited for its id."""
-    refund, payment = tx.uow.refunds.get_with_payment(refund_id)
+    """Apply the answer to a refund call or lookup, then the events that waited for its id.
+
+    The refund, its payment and whether events wait for the refund id the answer gives are
+    one read where the storage can.
+    """
+    refund, payment, waiting = tx.uow.refunds.get_with_payment_noting_waiting_events(
+        refund_id, result.provider_id
+    )
     learned = learn_provider_refund_id(tx, refund, result.provider_id)
     apply_refund_result(tx, refund, payment, result, operation)
-    if learned:
+    if learned and waiting:
         apply_waiting_events(tx, payment.provider, provider_refund_id=refund.provider_refund_id)
     return refund
 

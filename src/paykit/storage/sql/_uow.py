@@ -69,7 +69,7 @@ from paykit.domain.transaction_log import TransactionLogEntry
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.errors import ConcurrencyConflict, NotFound
 from paykit.storage._staging import StagedWrites, StoredRecord
-from paykit.storage.base import VELOCITY_KEYS
+from paykit.storage.base import VELOCITY_KEYS, events_wait
 from paykit.storage.sql import _codec
 from paykit.storage.sql._codec import Amount
 from paykit.storage.sql._encryption import PLAINTEXT, RowCodecs
@@ -231,6 +231,22 @@ class Statements:
             .join(payments, refunds.c.payment_id == payments.c.id)
             .where(refunds.c.id == bindparam("id"))
         )
+        # The read that records a provider's answer, with whether unmatched webhook events
+        # of the payment's provider name the id the answer gives (see
+        # PaymentRepository.get_noting_waiting_events): an EXISTS on the inbox's partial
+        # index of unmatched entries, so nothing waiting costs no statement of its own.
+        self.payment_noting_inbox = sql_select(
+            payments, _events_waiting(inbox, payments, "provider_payment_id")
+        ).where(payments.c.id == bindparam("id"))
+        self.refund_with_payment_noting_inbox = (
+            sql_select(
+                refunds,
+                *_prefixed(payments, JOINED),
+                _events_waiting(inbox, payments, "provider_refund_id"),
+            )
+            .join(payments, refunds.c.payment_id == payments.c.id)
+            .where(refunds.c.id == bindparam("id"))
+        )
         self.log_insert: Insert = log.insert()
         self.log_of_payment = (
             sql_select(log).where(log.c.payment_id == bindparam("payment_id")).order_by(log.c.seq)
@@ -369,6 +385,20 @@ class Statements:
 
 JOINED: Final = "joined__"
 """The prefix of the joined table's columns in :attr:`Statements.payment_with_method`."""
+
+
+EVENTS_WAITING: Final = "events_waiting__"
+"""The column of :attr:`Statements.payment_noting_inbox` saying whether events wait."""
+
+
+def _events_waiting(inbox: Table, payments: Table, id_column: str) -> Any:  # noqa: ANN401 - a SQL expression
+    """Whether unmatched events of the payment's provider name the ``provider_id`` parameter."""
+    waiting: Select[Any] = sql_select(literal_column("1")).where(
+        inbox.c.status == literal_column(f"'{UNMATCHED}'"),  # literal: see inbox_unmatched
+        inbox.c.provider == payments.c.provider,
+        inbox.c[id_column] == bindparam("provider_id"),
+    )
+    return waiting.exists().label(EVENTS_WAITING)
 
 
 def _prefixed(table: Table, prefix: str) -> list[Any]:
@@ -624,6 +654,26 @@ class _Payments(_Repository[Payment]):
         payment = self._load(rows[0])
         return payment, self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
 
+    def get_noting_waiting_events(
+        self, payment_id: str, provider_payment_id: str | None
+    ) -> tuple[Payment, bool]:
+        """The payment and whether events wait for ``provider_payment_id``, in one read."""
+        if provider_payment_id is None:
+            return self.get(payment_id), False
+        inbox = self._uow.webhook_inbox
+        if self.staged(payment_id) or payment_id in self.removed or inbox.staged_any():
+            payment = self.get(payment_id)
+            return payment, events_wait(
+                inbox, payment.provider, provider_payment_id=provider_payment_id
+            )
+        rows = self._uow.rows(
+            self._uow.statements.payment_noting_inbox,
+            {"id": payment_id, "provider_id": provider_payment_id},
+        )
+        if not rows:
+            raise NotFound(self.kind, payment_id)
+        return self._load(rows[0]), bool(rows[0][EVENTS_WAITING])
+
     def find_by_idempotency_key(self, customer_id: str, key: str) -> Payment | None:
         for payment in self.added.values():
             if payment.idempotency_key == key and payment.customer_id == customer_id:
@@ -706,6 +756,27 @@ class _Refunds(_Repository[Refund]):
             raise NotFound(self.kind, refund_id)
         refund = self._load(rows[0])
         return refund, self._uow.payments.joined(rows[0], refund.payment_id)
+
+    def get_with_payment_noting_waiting_events(
+        self, refund_id: str, provider_refund_id: str | None
+    ) -> tuple[Refund, Payment, bool]:
+        """The refund, its payment and whether events wait for ``provider_refund_id``: one read."""
+        inbox = self._uow.webhook_inbox
+        if provider_refund_id is None or self.staged(refund_id) or inbox.staged_any():
+            refund, payment = self.get_with_payment(refund_id)
+            waiting = events_wait(inbox, payment.provider, provider_refund_id=provider_refund_id)
+            return refund, payment, waiting
+        if refund_id in self.removed:
+            raise NotFound(self.kind, refund_id)
+        rows = self._uow.rows(
+            self._uow.statements.refund_with_payment_noting_inbox,
+            {"id": refund_id, "provider_id": provider_refund_id},
+        )
+        if not rows:
+            raise NotFound(self.kind, refund_id)
+        refund = self._load(rows[0])
+        payment = self._uow.payments.joined(rows[0], refund.payment_id)
+        return refund, payment, bool(rows[0][EVENTS_WAITING])
 
     def find_by_idempotency_key(self, payment_id: str, key: str) -> Refund | None:
         for refund in self.added.values():
@@ -829,6 +900,10 @@ class _WebhookInbox(_Repository[InboxEntry]):
             )
 
         return self._select(self._uow.rows(statement, params), keep, limit=limit)
+
+    def staged_any(self) -> bool:
+        """Whether this unit added or changed an entry (the database does not know it yet)."""
+        return bool(self.added or self.changed)
 
     def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
         rows = self._uow.rows(self._uow.statements.inbox_of_payment, {"payment_id": payment_id})

@@ -21,6 +21,7 @@ import pytest
 
 from paykit.domain.payment import PaymentStatus
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
+from paykit.errors import NotFound
 from paykit.storage.base import Storage
 from paykit.testing.repository_contract._records import (
     T0,
@@ -34,6 +35,7 @@ from paykit.testing.repository_contract._records import (
     _new_id,
     _payment,
     _racing_units,
+    _refund,
     _save,
 )
 
@@ -349,6 +351,40 @@ class WebhookInboxContract:
             ]
             assert _ids(inbox.list_unmatched(provider_refund_id="re_x")) == [late.id]
             assert _ids(other.webhook_inbox.list_unmatched(limit=2)) == _ids(stored[:2])
+
+    def test_reads_for_an_answer_note_the_events_waiting_for_its_id(self, storage: Storage) -> None:
+        """``*_noting_waiting_events``: the record(s) as ``get``, and whether events wait.
+
+        Only unmatched entries of the payment's own provider naming the given id count;
+        an applied one, another provider's, or one naming another id does not, and ``None``
+        never waits. The unit's own staged entries count, as in ``list_unmatched``.
+        """
+        payment = _payment(status=PaymentStatus.COMPLETED)
+        refund = _refund(payment)
+        _save(
+            storage,
+            payment,
+            refund,
+            _inbox_entry(provider_payment_id="pi_waiting", provider_refund_id="re_waiting"),
+            _inbox_entry(provider_payment_id="pi_applied", status=InboxStatus.APPLIED),
+            _inbox_entry(provider="stripe", provider_payment_id="pi_stripe"),
+        )
+        with storage.unit_of_work() as uow:
+            payments, refunds = uow.payments, uow.refunds
+            assert payments.get_noting_waiting_events(payment.id, "pi_waiting") == (payment, True)
+            for quiet in ("pi_applied", "pi_stripe", "pi_other", None):
+                assert payments.get_noting_waiting_events(payment.id, quiet) == (payment, False)
+            found = refunds.get_with_payment_noting_waiting_events(refund.id, "re_waiting")
+            assert found == (refund, payment, True)
+            for quiet in ("pi_waiting", "re_other", None):
+                found = refunds.get_with_payment_noting_waiting_events(refund.id, quiet)
+                assert found == (refund, payment, False)
+            uow.webhook_inbox.add(_inbox_entry(provider_payment_id="pi_staged"))
+            assert payments.get_noting_waiting_events(payment.id, "pi_staged")[1] is True
+            with pytest.raises(NotFound):
+                payments.get_noting_waiting_events("pay_missing", "pi_waiting")
+            with pytest.raises(NotFound):
+                refunds.get_with_payment_noting_waiting_events("re_missing", "re_waiting")
 
     def test_inbox_list_for_payment(self, storage: Storage) -> None:
         """Every entry matched to a payment, whatever its status, oldest first, staged included."""

@@ -57,6 +57,7 @@ from storage import parallel_throughput, postgres_schema  # bench/storage.py
 
 import paykit
 from paykit import PaymentService, SandboxGateway, SandboxToken
+from paykit.storage import InMemoryStorage
 from paykit.storage.sql import SqlStorage
 
 POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
@@ -571,6 +572,7 @@ def bench_sqlite(count: int, repeat: int, python: Path | None) -> dict[str, Side
             print(f"  {PEER}: {peer.ready.get('sqlite')} (Django {peer.ready['django']})")
         report_checks(paykit_side, peer)
         report("sqlite", sides, count, repeat)
+        where_the_time_goes("sqlite", storage, sides, paykit_side.last_payment, repeat)
         return sides
 
 
@@ -616,7 +618,8 @@ def bench_postgres(
             runners.append(Runner(floor.name, floor.run))
             sides = rounds(runners, count, repeat, "pg")
             report_checks(paykit_side, peer)
-        report("pg", sides, count, repeat)
+            report("pg", sides, count, repeat)
+            where_the_time_goes("pg", storage, sides, paykit_side.last_payment, repeat)
         if worker_seconds > 0:
             workers(url, paykit_schema, repeat, worker_seconds)
         else:
@@ -639,6 +642,110 @@ def workers(url: str, schema: str, repeat: int, seconds: float) -> None:
         f"{rates[1]:,.1f}/s, 4 workers {rates[4]:,.1f}/s, ratio {ratio:.2f}x "
         f"(target >= 3.5x: {_verdict(ratio >= 3.5)})"
     )
+
+
+# -- what bounds paykit -------------------------------------------------------------------------
+
+STATEMENT_SAMPLES: Final = 2000
+"""Reads per measurement of what one statement costs through SQLAlchemy and the driver."""
+
+
+def memory_rate(count: int, repeat: int) -> float:
+    """Lifecycles/s of paykit on InMemoryStorage: the service's own Python, no SQL at all."""
+    service = PaymentService(InMemoryStorage(), {"credit_card": SandboxGateway()})
+    cards = [
+        service.add_payment_method(f"cus_{n}", type="credit_card", token=SandboxToken.SUCCESS).id
+        for n in range(CUSTOMERS)
+    ]
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for number in range(count):
+            payment = service.create_payment(
+                customer_id=f"cus_{number % CUSTOMERS}",
+                order_id=f"ord_{number}",
+                payment_method_id=cards[number % CUSTOMERS],
+                amount="100.00",
+                currency="USD",
+            )
+            service.process_payment(payment.id)
+            for amount in ("30.00", "20.00"):
+                service.process_refund(service.create_refund(payment.id, amount).id)
+        best = max(best, count / (time.perf_counter() - start))
+    return best
+
+
+def statement_costs(storage: SqlStorage, payment_id: str, repeat: int) -> tuple[float, float]:
+    """Seconds one read of a payment by id takes through SQLAlchemy Core, and the driver alone.
+
+    The same cached ``SELECT`` of paykit's payments table, on one pooled connection: Core's
+    ``Connection.execute(...).mappings().all()`` (what paykit's units of work call, its
+    result types included) against the DBAPI cursor's ``execute`` + ``fetchall``.
+    """
+    payments = storage.tables.payments
+    statement = sqlalchemy.select(payments).where(payments.c.id == sqlalchemy.bindparam("id"))
+    params = {"id": payment_id}
+    with storage.engine.connect() as connection:
+        compiled = statement.compile(dialect=connection.dialect)
+        raw_params: Any = compiled.construct_params(params)
+        if compiled.positiontup is not None:  # SQLite's qmark style takes a sequence
+            raw_params = [raw_params[name] for name in compiled.positiontup]
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        core = raw = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(STATEMENT_SAMPLES):
+                connection.execute(statement, params).mappings().all()
+            core = min(core, (time.perf_counter() - start) / STATEMENT_SAMPLES)
+            start = time.perf_counter()
+            for _ in range(STATEMENT_SAMPLES):
+                cursor.execute(str(compiled), raw_params)
+                cursor.fetchall()
+            raw = min(raw, (time.perf_counter() - start) / STATEMENT_SAMPLES)
+        cursor.close()
+    return core, raw
+
+
+def where_the_time_goes(
+    store: str, storage: SqlStorage, sides: dict[str, Side], payment_id: str, repeat: int
+) -> None:
+    """The least a paykit lifecycle could take on this store, from figures of this run.
+
+    The floor's lifecycle (its 9 commits and statements, no Python around them), plus the
+    driver's cost of each statement paykit sends beyond the floor's, plus what SQLAlchemy
+    Core adds to every statement, plus paykit's service on InMemoryStorage (its rules,
+    records and log entries without any SQL). Each term is a floor of its own, so their
+    sum is a lower bound for paykit as designed (a read before each decision, a claim
+    before each provider call, a log entry per change) on SQLAlchemy.
+    """
+    paykit_side = sides["paykit"]
+    floor = next(side for name, side in sides.items() if name.startswith("raw floor"))
+    memory = memory_rate(200, repeat)
+    core, raw = statement_costs(storage, payment_id, repeat)
+    statements = paykit_side.per_lifecycle(paykit_side.statements)
+    extra = statements - floor.per_lifecycle(floor.statements)
+    terms = {
+        "the floor's lifecycle": 1 / floor.best,
+        f"{extra:.0f} more statements, driver alone ({raw * 1e6:.0f} us each)": extra * raw,
+        f"SQLAlchemy Core on {statements:.0f} statements ({(core - raw) * 1e6:.0f} us each)": (
+            statements * (core - raw)
+        ),
+        f"paykit's service on InMemoryStorage ({memory:,.0f} lifecycles/s)": 1 / memory,
+    }
+    bound = sum(terms.values())
+    print("  the least paykit's lifecycle could take here, from this run's figures:")
+    for name, seconds in terms.items():
+        print(f"    {seconds * 1000:6.2f} ms  {name}")
+    print(f"    {bound * 1000:6.2f} ms  lower bound: {1 / bound:,.0f} lifecycles/s at most")
+    print(f"    {1000 / paykit_side.best:6.2f} ms  paykit measured ({paykit_side.best:,.1f}/s)")
+    peer = sides.get(PEER)
+    if peer is not None:
+        target = 1.2 if store == "sqlite" else 0.6
+        needed = 1 / (target * peer.best)
+        print(
+            f"    {needed * 1000:6.2f} ms  what {target}x {PEER} needs: the bound is "
+            f"{bound / needed:.2f}x that"
+        )
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -667,7 +774,7 @@ def report(store: str, sides: dict[str, Side], count: int, repeat: int) -> None:
         )
     paykit_side = sides["paykit"]
     checkouts = paykit_side.per_lifecycle(paykit_side.checkouts)
-    note = " (each pre-pinged: a round trip not in the statements)" if store == "pg" else ""
+    note = " (pinged only after a second idle: none in this loop)" if store == "pg" else ""
     print(f"  paykit pool checkouts per lifecycle: {checkouts:.1f}{note}")
     statements = paykit_side.per_lifecycle(paykit_side.statements)
     print(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -10,16 +9,20 @@ import pytest
 
 from paykit.errors import GatewayError
 from paykit.gateways import (
+    CaptureRequest,
     ChargeRequest,
     Gateway,
     GatewayOutcome,
     GatewayResult,
     PaymentLookup,
+    RefundLookup,
     RefundRequest,
     SandboxGateway,
     SandboxToken,
+    VoidRequest,
 )
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
+from paykit.testing.gateway_conformance import Side, _sides_of, run_conformance_test
 
 _TOKENS: Final = {
     Behaviour.SUCCEED: SandboxToken.SUCCESS,
@@ -137,13 +140,6 @@ class _ReportsRefusedRefundsAsDone(SandboxGateway):
         return attrs.evolve(result, outcome=GatewayOutcome.SUCCEEDED, amount=request.amount)
 
 
-class _Suite(GatewayConformance):
-    """The suite, for calling its tests directly (not collected: no ``Test`` prefix)."""
-
-    def make_harness(self) -> GatewayHarness:
-        return SandboxHarness()
-
-
 @pytest.mark.parametrize(
     ("flawed", "test_name"),
     [
@@ -157,11 +153,93 @@ class _Suite(GatewayConformance):
 )
 def test_the_suite_catches_a_flawed_gateway(flawed: type[SandboxGateway], test_name: str) -> None:
     """A sandbox with one flaw fails the conformance test that guards against that flaw."""
-    test: Callable[[GatewayHarness], None] = getattr(_Suite(), test_name)
-    test(SandboxHarness())  # the same test passes against the real sandbox
+    run_conformance_test(test_name, SandboxHarness())  # passes against the real sandbox
 
     with pytest.raises((AssertionError, pytest.fail.Exception)):
-        test(SandboxHarness(sandbox=flawed()))
+        run_conformance_test(test_name, SandboxHarness(sandbox=flawed()))
+
+
+# -- the async side: the same scenarios through ``*_async`` twins ----------------------------
+
+
+class _AwaitableSandbox(SandboxGateway):
+    """The sandbox with an ``*_async`` twin of every operation, each awaiting nothing."""
+
+    async def charge_async(self, request: ChargeRequest) -> GatewayResult:
+        return self.charge(request)
+
+    async def capture_async(self, request: CaptureRequest) -> GatewayResult:
+        return self.capture(request)
+
+    async def void_async(self, request: VoidRequest) -> GatewayResult:
+        return self.void(request)
+
+    async def refund_async(self, request: RefundRequest) -> GatewayResult:
+        return self.refund(request)
+
+    async def retrieve_payment_async(self, lookup: PaymentLookup) -> GatewayResult:
+        return self.retrieve_payment(lookup)
+
+    async def retrieve_refund_async(self, lookup: RefundLookup) -> GatewayResult:
+        return self.retrieve_refund(lookup)
+
+
+class _AsyncTwinForgetsKeys(_AwaitableSandbox):
+    """Right when called, wrong when awaited: ``charge_async`` sends a new key every time."""
+
+    async def charge_async(self, request: ChargeRequest) -> GatewayResult:
+        retry = attrs.evolve(
+            request, idempotency_key=f"{request.idempotency_key}:{len(self.calls)}"
+        )
+        return self.charge(retry)
+
+
+class _HalfAsync(SandboxGateway):
+    """Awaits charges, and nothing else."""
+
+    async def charge_async(self, request: ChargeRequest) -> GatewayResult:
+        return self.charge(request)
+
+
+class _AwaitableSuite(GatewayConformance):
+    """The suite over a sandbox with async twins (not collected: no ``Test`` prefix)."""
+
+    def make_harness(self) -> GatewayHarness:
+        return SandboxHarness(sandbox=_AwaitableSandbox())
+
+
+def test_the_async_side_catches_a_flaw_only_the_async_twin_has() -> None:
+    """A flaw in ``charge_async`` alone passes the sync side and fails the async one."""
+    test_name = "test_repeated_charge_charges_once"
+    run_conformance_test(test_name, SandboxHarness(sandbox=_AwaitableSandbox()), Side.ASYNC)
+    run_conformance_test(test_name, SandboxHarness(sandbox=_AsyncTwinForgetsKeys()), Side.SYNC)
+
+    with pytest.raises(AssertionError):
+        run_conformance_test(test_name, SandboxHarness(sandbox=_AsyncTwinForgetsKeys()), Side.ASYNC)
+
+
+def test_a_half_async_gateway_fails_naming_the_missing_twins() -> None:
+    """A gateway with only some ``*_async`` methods fails, naming those it lacks."""
+    test_name = "test_async_methods_cover_every_operation"
+    run_conformance_test(test_name, SandboxHarness(sandbox=_AwaitableSandbox()))
+
+    with pytest.raises(AssertionError) as caught:
+        run_conformance_test(test_name, SandboxHarness(sandbox=_HalfAsync()))
+
+    message = str(caught.value)
+    assert "_HalfAsync has some *_async methods but not" in message
+    for twin in ("capture_async", "void_async", "refund_async", "retrieve_refund_async"):
+        assert twin in message
+    assert "charge_async" not in message.split("but not")[1]
+
+
+def test_a_sync_only_gateway_skips_the_async_side_once_naming_it() -> None:
+    """The sandbox has no ``*_async`` methods: one skip says so, and no [async] test exists."""
+    with pytest.raises(pytest.skip.Exception, match="SandboxGateway has no \\*_async methods"):
+        run_conformance_test("test_async_methods_cover_every_operation", SandboxHarness())
+
+    assert _sides_of(TestSandboxGateway) == (Side.SYNC,)
+    assert _sides_of(_AwaitableSuite) == (Side.SYNC, Side.ASYNC)
 
 
 def test_unknown_capabilities_are_refused() -> None:

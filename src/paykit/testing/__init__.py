@@ -61,7 +61,9 @@ the provider behave as a test needs (:class:`Behaviour`)::
             return MyHarness()
 
 Tests of an optional capability that ``supports`` does not list are skipped with a reason
-that names it. ``docs/writing-a-gateway.md`` walks through a whole adapter and its harness.
+that names it. Each scenario runs ``[sync]`` and, for a gateway with ``*_async`` methods,
+``[async]`` too: the same checks, awaiting the twins ``AsyncPaymentService`` awaits.
+``docs/writing-a-gateway.md`` walks through a whole adapter and its harness.
 
 ``RunBeforeCommit`` wraps any storage so that a competing action runs just before the
 first commit: deterministic race tests without patching (see ``paykit.testing.races``).
@@ -105,25 +107,37 @@ if TYPE_CHECKING:
     from paykit.testing.fake_paypal import FakePayPal
     from paykit.testing.fake_stripe import FakeStripe
     from paykit.testing.gateway_conformance import (
+        ASYNC_OPERATIONS,
         CAPABILITIES,
         Behaviour,
+        ClientCounter,
+        GatewayCalls,
         GatewayConformance,
         GatewayHarness,
+        Side,
+        gateway_calls,
+        run_conformance_test,
     )
     from paykit.testing.repository_contract import RepositoryContract
 
 __all__ = [
+    "ASYNC_OPERATIONS",
     "CAPABILITIES",
     "Behaviour",
+    "ClientCounter",
     "FakePayPal",
     "FakeStripe",
     "FaultKind",
     "FaultPlan",
     "FaultyGateway",
+    "GatewayCalls",
     "GatewayConformance",
     "GatewayHarness",
     "RepositoryContract",
     "RunBeforeCommit",
+    "Side",
+    "gateway_calls",
+    "run_conformance_test",
 ]
 
 _HOMES: Final = {
@@ -131,6 +145,12 @@ _HOMES: Final = {
     "Behaviour": "paykit.testing.gateway_conformance",
     "GatewayConformance": "paykit.testing.gateway_conformance",
     "GatewayHarness": "paykit.testing.gateway_conformance",
+    "GatewayCalls": "paykit.testing.gateway_conformance",
+    "Side": "paykit.testing.gateway_conformance",
+    "ASYNC_OPERATIONS": "paykit.testing.gateway_conformance",
+    "ClientCounter": "paykit.testing.gateway_conformance",
+    "gateway_calls": "paykit.testing.gateway_conformance",
+    "run_conformance_test": "paykit.testing.gateway_conformance",
     "RepositoryContract": "paykit.testing.repository_contract",
     "FakeStripe": "paykit.testing.fake_stripe",
     "FakePayPal": "paykit.testing.fake_paypal",

@@ -11,18 +11,30 @@ OpenAPI schemas on the way (``_paypal_support.validating``). The suite runs:
   by PayPal's verify-webhook-signature call;
 * through PayPal checkout, where every payment waits for the payer's approval and paykit's
   lookup captures it -- the suite plays the payer through ``complete_action``.
+
+Each run covers both sides: every test is ``[sync]`` (the methods ``PaymentService`` calls)
+and ``[async]`` (the ``*_async`` twins ``AsyncPaymentService`` awaits), the gateway's two
+httpx clients behind a :class:`~paykit.testing.gateway_conformance.ClientCounter`, so a test
+that sends a request through the other side's client fails. Below, each scenario runs on
+both sides against two fresh fakes, which must receive the same requests.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Final
 
+import pytest
 from _paypal_support import make_fake, make_gateway, validating
 
 from paykit.gateways import Gateway, WebhookEventType
 from paykit.gateways.paypal import CHECKOUT_TOKEN, PayPalGateway
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
 from paykit.testing.fake_paypal import FakePayer, FakePayPal, FakeVault
+from paykit.testing.gateway_conformance import ClientCounter, Side, run_conformance_test
 
 _VAULT: Final = {
     Behaviour.SUCCEED: FakeVault.SUCCESS,
@@ -54,9 +66,12 @@ class FakePayPalHarness(GatewayHarness):
     ) -> None:
         self.fake: FakePayPal = make_fake()
         transport, self.validation = validating(self.fake)
+        self.counter = ClientCounter(transport.handler)
         if gateway.get("webhook_verification") == "offline":
             gateway.setdefault("webhook_trust_roots", [self.fake.signer.root_pem])
-        self._gateway = make_gateway(transport, **gateway)
+        self._gateway = make_gateway(
+            self.counter.sync_transport, async_transport=self.counter.async_transport, **gateway
+        )
         self._currency = currency
         self._tokens = tokens or _VAULT
 
@@ -81,6 +96,10 @@ class FakePayPalHarness(GatewayHarness):
     def complete_action(self, provider_payment_id: str) -> None:
         """The payer approves the order at the fake PayPal."""
         self.fake.approve(provider_payment_id)
+
+    def requests_by_side(self) -> Mapping[Side, int]:
+        """The requests the gateway's sync and async clients sent to the fake."""
+        return self.counter.sent
 
     def signed_webhook(
         self, event_type: str, provider_payment_id: str
@@ -148,3 +167,55 @@ class TestPayPalCheckout(GatewayConformance):
     def make_harness(self) -> GatewayHarness:
         """A harness whose payments all need the payer's approval."""
         return CheckoutHarness()
+
+
+# -- the async side sends what the sync side sends ------------------------------------------
+
+_MADE_UP_HERE: Final = re.compile(
+    r"\b(?:(?:pay|re|cus)_[a-z]{12,}"  # paykit's ids (paykit._defaults.new_id)
+    r"|\d{5}[0-9A-F]{12}"  # the fake's order, capture and refund ids
+    r"|WH-\d{4}PAYKIT[0-9A-F]{10}"  # the fake's webhook event ids
+    r"|paykit-webhook-[0-9a-f]{64})\b"  # the request id of a check, from its signature
+)
+"""Ids that are random, so different in each run."""
+
+
+def _sent(fake: FakePayPal) -> list[str]:
+    """The requests ``fake`` received, each random id replaced by its order of appearance."""
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return seen.setdefault(match[0], f"<id {len(seen) + 1}>")
+
+    def shown(body: Any) -> str:
+        if isinstance(body, dict) and "transmission_sig" in body:
+            return str(sorted(body))  # a webhook check: signed afresh, so compare its fields
+        return json.dumps(body, sort_keys=True)
+
+    return [
+        _MADE_UP_HERE.sub(number, f"{r.method} {r.path} {shown(r.body)} id={r.request_id}")
+        for r in fake.requests
+    ]
+
+
+@pytest.mark.parametrize("scenario", GatewayConformance.scenarios())
+@pytest.mark.parametrize(
+    "make_harness",
+    [FakePayPalHarness, partial(FakePayPalHarness, max_retries=2), CheckoutHarness],
+    ids=["vault", "vault-with-retries", "checkout"],
+)
+def test_the_async_side_sends_what_the_sync_side_sends(
+    make_harness: Callable[[], FakePayPalHarness], scenario: str
+) -> None:
+    """Scenario by scenario, the ``*_async`` twins send PayPal exactly the sync requests."""
+    sent: dict[Side, list[str]] = {}
+    for side in Side:
+        harness = make_harness()
+        try:
+            run_conformance_test(scenario, harness, side)
+        except pytest.skip.Exception:
+            assert harness.fake.requests == []  # a capability checkout lacks: nothing sent
+        assert harness.counter.sent[side] == len(harness.fake.requests)
+        sent[side] = _sent(harness.fake)
+
+    assert sent[Side.ASYNC] == sent[Side.SYNC]

@@ -160,7 +160,12 @@ def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
     storage = SqlStorage(postgres_url, pool_size=1, max_overflow=0)
     pings: list[object] = []
     ping = storage.engine.dialect.do_ping
-    monkeypatch.setattr(storage.engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+
+    def counted_ping(connection: Any) -> bool:
+        pings.append(connection)
+        return ping(connection)
+
+    monkeypatch.setattr(storage.engine.dialect, "do_ping", counted_ping)
 
     def backend_pid() -> int:
         with storage.engine.connect() as connection:

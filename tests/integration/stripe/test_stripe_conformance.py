@@ -4,20 +4,29 @@ The fake (``paykit.gateways.stripe.FakeStripe``) answers at the HTTP level with 
 fixture shapes and honours ``Idempotency-Key``; the real ``stripe`` SDK does the talking.
 The suite runs four times: without SDK retries (a lost answer is reported ``unknown``), with
 SDK retries (the SDK's retry, same key, recovers the answer), and in two currencies with
-Stripe-specific amount rules (ISK is sent in hundredths, KWD in thousandths).
+Stripe-specific amount rules (ISK is sent in hundredths, KWD in thousandths). Each run covers
+both sides: every test is ``[sync]`` (the methods ``PaymentService`` calls) and ``[async]``
+(the ``*_async`` twins ``AsyncPaymentService`` awaits), the gateway's two httpx clients behind
+a :class:`~paykit.testing.gateway_conformance.ClientCounter`, so a test that sends a request
+through the other side's client fails. Below, each scenario runs on both sides against two
+fresh fakes, which must receive the same requests.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Final
 
-from _stripe_support import NOW, WEBHOOK_SECRET, make_fake, make_gateway, sign
+import pytest
+from _stripe_support import API_KEY, NOW, WEBHOOK_SECRET, make_fake, make_gateway, sign
 
-from paykit.gateways import Gateway, WebhookEventType
+from paykit.gateways import ChargeRequest, Gateway, GatewayResult, WebhookEventType
 from paykit.gateways.stripe import StripeGateway
 from paykit.testing import Behaviour, GatewayConformance, GatewayHarness
 from paykit.testing.fake_stripe import FakeStripe, FakeToken
+from paykit.testing.gateway_conformance import ClientCounter, Side, run_conformance_test
 
 _TOKENS: Final = {
     Behaviour.SUCCEED: FakeToken.SUCCESS,
@@ -46,7 +55,12 @@ class FakeStripeHarness(GatewayHarness):
 
     def __init__(self, *, currency: str = "USD", max_network_retries: int = 0) -> None:
         self.fake: FakeStripe = make_fake()
-        self._gateway = make_gateway(self.fake.transport, max_network_retries=max_network_retries)
+        self.counter = ClientCounter(self.fake.transport.handler)
+        self._gateway = make_gateway(
+            self.counter.sync_transport,
+            async_transport=self.counter.async_transport,
+            max_network_retries=max_network_retries,
+        )
         self._currency = currency
 
     @property
@@ -70,6 +84,10 @@ class FakeStripeHarness(GatewayHarness):
     def complete_action(self, provider_payment_id: str) -> None:
         """The customer passes 3-D Secure at the fake Stripe."""
         self.fake.complete_action(provider_payment_id)
+
+    def requests_by_side(self) -> Mapping[Side, int]:
+        """The requests the gateway's sync and async clients sent to the fake."""
+        return self.counter.sent
 
     def signed_webhook(
         self, event_type: str, provider_payment_id: str
@@ -111,3 +129,69 @@ class TestStripeGatewayInKuwaitiDinars(GatewayConformance):
     def make_harness(self) -> GatewayHarness:
         """A harness paying in KWD."""
         return FakeStripeHarness(currency="KWD")
+
+
+# -- the async side sends what the sync side sends ------------------------------------------
+
+_PAYKIT_ID: Final = re.compile(r"\b(?:pay|re|cus)_[a-z]{12,}\b")
+"""An id paykit made up (``paykit._defaults.new_id``): random, so different in each run."""
+
+
+def _sent(fake: FakeStripe) -> list[str]:
+    """The requests ``fake`` received, each paykit id replaced by its order of appearance."""
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return seen.setdefault(match[0], f"<paykit id {len(seen) + 1}>")
+
+    return [
+        _PAYKIT_ID.sub(
+            number,
+            f"{r.method} {r.path} {sorted(r.query.items())} {sorted(r.form.items())} "
+            f"key={r.idempotency_key}",
+        )
+        for r in fake.requests
+    ]
+
+
+@pytest.mark.parametrize("scenario", GatewayConformance.scenarios())
+@pytest.mark.parametrize("retries", [0, 2], ids=["no-retries", "sdk-retries"])
+def test_the_async_side_sends_what_the_sync_side_sends(retries: int, scenario: str) -> None:
+    """Scenario by scenario, the ``*_async`` twins send Stripe exactly the sync requests."""
+    sent: dict[Side, list[str]] = {}
+    for side in Side:
+        harness = FakeStripeHarness(max_network_retries=retries)
+        run_conformance_test(scenario, harness, side)
+        assert harness.counter.sent[side] == len(harness.fake.requests) > 0
+        sent[side] = _sent(harness.fake)
+
+    assert sent[Side.ASYNC] == sent[Side.SYNC]
+
+
+class _BlockingStripe(StripeGateway):
+    """``charge_async`` calls the sync ``charge``: right answers, a blocked event loop."""
+
+    async def charge_async(self, request: ChargeRequest) -> GatewayResult:
+        return self.charge(request)
+
+
+class _BlockingStripeHarness(FakeStripeHarness):
+    """The fake Stripe, behind a gateway whose ``charge_async`` is not asynchronous."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gateway = _BlockingStripe(
+            API_KEY,
+            transport=self.counter.sync_transport,
+            async_transport=self.counter.async_transport,
+            max_network_retries=0,
+        )
+
+
+def test_an_async_twin_that_calls_its_sync_method_fails_the_async_side() -> None:
+    """The suite sees a request go through the sync client while the async side runs."""
+    scenario = "test_purchase_succeeds_with_the_amount_asked"
+    run_conformance_test(scenario, _BlockingStripeHarness(), Side.SYNC)
+
+    with pytest.raises(AssertionError, match="on the async side _BlockingStripe sent 1 request"):
+        run_conformance_test(scenario, _BlockingStripeHarness(), Side.ASYNC)

@@ -171,6 +171,34 @@ def _synchronous_full(driver: Any, _record: Any) -> None:  # noqa: ANN401 - driv
     driver.execute("PRAGMA synchronous = FULL")
 
 
+def run_lifecycles(service: PaymentService, cards: list[str], count: int, tag: str) -> str:
+    """``count`` lifecycles through ``service``, a card per customer; the last payment's id."""
+    payment_id = ""
+    for number in range(count):
+        payment_id = service.create_payment(
+            customer_id=f"cus_{number % CUSTOMERS}",
+            order_id=f"ord_{tag}_{number}",
+            payment_method_id=cards[number % CUSTOMERS],
+            amount="100.00",
+            currency="USD",
+        ).id
+        service.process_payment(payment_id)
+        for amount in ("30.00", "20.00"):
+            refund = service.create_refund(payment_id, amount)
+            service.process_refund(refund.id)
+    return payment_id
+
+
+def saved_cards(service: PaymentService) -> list[str]:
+    """One card per customer (``cus_0`` ...), saved before any timing."""
+    return [
+        service.add_payment_method(
+            f"cus_{number}", type="credit_card", token=SandboxToken.SUCCESS
+        ).id
+        for number in range(CUSTOMERS)
+    ]
+
+
 class Paykit:
     """paykit's side: one service on one storage, a card per customer saved up front."""
 
@@ -179,33 +207,15 @@ class Paykit:
     def __init__(self, storage: SqlStorage) -> None:
         self.storage = storage
         self.service = PaymentService(storage, {"credit_card": SandboxGateway()})
-        self.cards = [
-            self.service.add_payment_method(
-                f"cus_{number}", type="credit_card", token=SandboxToken.SUCCESS
-            ).id
-            for number in range(CUSTOMERS)
-        ]
+        self.cards = saved_cards(self.service)
         self.counter = SqlCounter(storage.engine)
         self.last_payment = ""
 
     def run(self, count: int, tag: str) -> Tally:
         """``count`` lifecycles, timed and counted."""
-        service, cards = self.service, self.cards
         self.counter.reset()
         start = time.perf_counter()
-        for number in range(count):
-            payment = service.create_payment(
-                customer_id=f"cus_{number % CUSTOMERS}",
-                order_id=f"ord_{tag}_{number}",
-                payment_method_id=cards[number % CUSTOMERS],
-                amount="100.00",
-                currency="USD",
-            )
-            service.process_payment(payment.id)
-            for amount in ("30.00", "20.00"):
-                refund = service.create_refund(payment.id, amount)
-                service.process_refund(refund.id)
-            self.last_payment = payment.id
+        self.last_payment = run_lifecycles(self.service, self.cards, count, tag)
         seconds = time.perf_counter() - start
         counter = self.counter
         return Tally(seconds, counter.statements, counter.commits, counter.checkouts)
@@ -653,24 +663,11 @@ STATEMENT_SAMPLES: Final = 2000
 def memory_rate(count: int, repeat: int) -> float:
     """Lifecycles/s of paykit on InMemoryStorage: the service's own Python, no SQL at all."""
     service = PaymentService(InMemoryStorage(), {"credit_card": SandboxGateway()})
-    cards = [
-        service.add_payment_method(f"cus_{n}", type="credit_card", token=SandboxToken.SUCCESS).id
-        for n in range(CUSTOMERS)
-    ]
+    cards = saved_cards(service)
     best = 0.0
-    for _ in range(repeat):
+    for round_number in range(repeat):
         start = time.perf_counter()
-        for number in range(count):
-            payment = service.create_payment(
-                customer_id=f"cus_{number % CUSTOMERS}",
-                order_id=f"ord_{number}",
-                payment_method_id=cards[number % CUSTOMERS],
-                amount="100.00",
-                currency="USD",
-            )
-            service.process_payment(payment.id)
-            for amount in ("30.00", "20.00"):
-                service.process_refund(service.create_refund(payment.id, amount).id)
+        run_lifecycles(service, cards, count, f"memory{round_number}")
         best = max(best, count / (time.perf_counter() - start))
     return best
 

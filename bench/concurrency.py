@@ -13,10 +13,18 @@ run, on the in-memory store, a SQLite file and -- when ``PAYKIT_TEST_POSTGRES_UR
     python bench/concurrency.py [--payments 1000] [--concurrency 100] [--latency 0.05]
 
 Each figure is the best of ``--repeat`` runs; every run checks that each payment completed
-and was charged exactly once. The last figure is the same payments one at a time with no
-provider latency: what the storage and paykit cost by themselves. Where the run saturates
-the machine's cores (SQLite's single writer, PostgreSQL on the same two cores), concurrency
-cannot take the wall time much below it, whatever the latency bound says.
+and was charged exactly once. The last figures are the same payments one at a time with no
+provider latency: what the storage and paykit cost by themselves, in wall time and in this
+process's CPU time. That CPU time over the latency bound is the **storage floor**: Python
+runs on one core at a time (the GIL), so no concurrency takes the wall time of the same
+work below it -- on PostgreSQL the server's CPU shares the two cores as well. When the floor
+is above a target, the target cannot be met by scheduling, only by cheaper units of work
+(docs/performance.md, "Choosing the storage path for async").
+
+Options for the measurement: ``--threads`` sets anyio's worker-thread limit for the async
+service (default: anyio's 40; a list such as ``40,4`` runs the async side once per value,
+interleaved, and prints each), ``--pool`` the connections of each SQL storage (default:
+paykit's 5 + 10 on SQLite, 40 on PostgreSQL), ``--sides`` which of async, sync and floor run.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 import anyio
 import anyio.to_thread
+from sqlalchemy import event
 
 from paykit import (
     GatewayResult,
@@ -58,6 +67,81 @@ POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
 CUSTOMERS: Final = 100
 POOL: Final = 40
 """PostgreSQL connections per storage (the async side's worker threads: anyio's default 40)."""
+
+
+class Timing(NamedTuple):
+    """One run's seconds: wall, this process's CPU (all threads), the server's CPU.
+
+    The server's is known for a PostgreSQL on this machine only (``None`` elsewhere).
+    """
+
+    wall: float
+    cpu: float
+    server: float | None
+
+
+class Load(NamedTuple):
+    """How a run is driven: tasks (or threads) at a time, provider latency, worker threads."""
+
+    concurrency: int
+    latency: float
+    threads: int = 0
+    """anyio's worker-thread limit for the async service; 0 keeps its default of 40."""
+
+
+class Meter:
+    """Measures one run: wall time, this process's CPU time, and ``server_cpu()``'s growth."""
+
+    def __init__(self, server_cpu: Callable[[], float | None] = lambda: None) -> None:
+        self._server_cpu = server_cpu
+        self._started: tuple[float, float, float | None] = (0.0, 0.0, None)
+
+    def start(self) -> None:
+        """Note the clocks; the run's work starts now."""
+        self._started = (time.perf_counter(), time.process_time(), self._server_cpu())
+
+    def stop(self) -> Timing:
+        """The clocks' growth since :meth:`start`."""
+        wall, cpu, server = self._started
+        server_now = self._server_cpu()
+        return Timing(
+            time.perf_counter() - wall,
+            time.process_time() - cpu,
+            None if server is None or server_now is None else server_now - server,
+        )
+
+
+def backend_cpu(storage: Storage) -> Callable[[], float | None]:
+    """CPU seconds used so far by the PostgreSQL backends serving ``storage``.
+
+    Each connection's server process id is noted as the pool opens it (the pool is emptied
+    first, so every connection is seen); their CPU is read from ``/proc``, so only for a
+    server on this machine (``None`` otherwise, and for SQLite and memory).
+    """
+    if not isinstance(storage, SqlStorage) or storage.engine.dialect.name != "postgresql":
+        return lambda: None
+    storage.engine.dispose()
+    backends: set[int] = set()
+
+    def connected(dbapi_connection: Any, _record: object) -> None:  # noqa: ANN401 - a DBAPI connection
+        backends.add(dbapi_connection.info.backend_pid)
+
+    event.listen(storage.engine, "connect", connected)
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float | None:
+        total, seen = 0, False
+        for pid in backends:
+            try:
+                # Fields 14 and 15 of /proc/<pid>/stat: user and system time, in clock ticks.
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+            seen = True
+        return total / ticks if seen else None
+
+    return seconds
 
 
 class SlowGateway:
@@ -115,9 +199,9 @@ def _cards(storage: Storage, gateway: SlowGateway) -> list[tuple[str, str]]:
     ]
 
 
-def run_sync(storage: Storage, payments: int, concurrency: int, latency: float) -> float:
-    """Wall time of ``payments`` create + process on a pool of ``concurrency`` threads."""
-    gateway = SlowGateway(latency)
+def run_sync(storage: Storage, payments: int, load: Load, meter: Meter) -> Timing:
+    """Wall time of ``payments`` create + process on a pool of ``load.concurrency`` threads."""
+    gateway = SlowGateway(load.latency)
     service = PaymentService(storage, {"credit_card": gateway})
     cards = _cards(storage, gateway)
 
@@ -132,17 +216,17 @@ def run_sync(storage: Storage, payments: int, concurrency: int, latency: float) 
         )
         return service.process_payment(payment.id).status
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=load.concurrency) as pool:
+        meter.start()
         statuses = list(pool.map(one, range(payments)))
-        elapsed = time.perf_counter() - started
+        elapsed = meter.stop()
     _check(statuses, gateway, payments)
     return elapsed
 
 
-def run_async(storage: Storage, payments: int, concurrency: int, latency: float) -> float:
-    """Wall time of ``payments`` create + process, ``concurrency`` tasks at a time."""
-    gateway = SlowGateway(latency)
+def run_async(storage: Storage, payments: int, load: Load, meter: Meter) -> Timing:
+    """Wall time of ``payments`` create + process, ``load.concurrency`` tasks at a time."""
+    gateway = SlowGateway(load.latency)
     service = AsyncPaymentService(storage, {"credit_card": gateway})
     cards = _cards(storage, gateway)
     statuses: list[PaymentStatus] = []
@@ -159,13 +243,15 @@ def run_async(storage: Storage, payments: int, concurrency: int, latency: float)
             )
             statuses.append((await service.process_payment(payment.id)).status)
 
-    async def main() -> float:
-        limiter = anyio.CapacityLimiter(concurrency)
-        started = time.perf_counter()
+    async def main() -> Timing:
+        if load.threads:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = load.threads
+        limiter = anyio.CapacityLimiter(load.concurrency)
+        meter.start()
         async with anyio.create_task_group() as tasks:
             for index in range(payments):
                 tasks.start_soon(one, index, limiter)
-        return time.perf_counter() - started
+        return meter.stop()
 
     elapsed = anyio.run(main)
     _check(statuses, gateway, payments)
@@ -181,7 +267,7 @@ def _check(statuses: list[PaymentStatus], gateway: SlowGateway, payments: int) -
 
 
 @contextmanager
-def _postgres(url: str) -> Iterator[Callable[[], SqlStorage]]:
+def _postgres(url: str, pool: int) -> Iterator[Callable[[], SqlStorage]]:
     """Fresh storages in one schema of their own, dropped afterwards."""
     import uuid  # noqa: PLC0415 - only the PostgreSQL run needs it
 
@@ -196,7 +282,7 @@ def _postgres(url: str) -> Iterator[Callable[[], SqlStorage]]:
 
     def make() -> SqlStorage:
         # 40 connections: the server allows 100, shared with whatever else runs.
-        storage = SqlStorage(url, schema=schema, pool_size=POOL, max_overflow=0)
+        storage = SqlStorage(url, schema=schema, pool_size=pool, max_overflow=0)
         if not made:
             _create_tables(storage)
         made.append(storage)
@@ -215,6 +301,60 @@ def _create_tables(storage: SqlStorage) -> None:
     storage.tables.metadata.create_all(storage.engine)
 
 
+def report(
+    label: str, make: Callable[[], Storage], target: float, args: argparse.Namespace
+) -> None:
+    """Run the chosen sides on fresh storages from ``make``; print one line of figures."""
+    bound = args.payments * args.latency / args.concurrency
+    wanted = set(args.sides.split(","))
+    limits = [int(threads) for threads in args.threads.split(",")]
+    sides = [
+        ("async" if len(limits) == 1 else f"async, threads={threads or 40}:", run_async, threads)
+        for threads in limits
+    ]
+    sides += [("sync", run_sync, 0), ("floor", run_sync, 0)]
+    runs: dict[str, list[Timing]] = {side: [] for side, *_ in sides if side.split(",")[0] in wanted}
+    # Interleaved (async, sync, floor, async, ...): a noisy neighbour hits all sides alike.
+    for _ in range(args.repeat):
+        for side, run, threads in sides:
+            if side not in runs:
+                continue
+            load = (
+                Load(1, 0.0) if side == "floor" else Load(args.concurrency, args.latency, threads)
+            )
+            storage = make()
+            meter = Meter(backend_cpu(storage))
+            try:
+                runs[side].append(run(storage, args.payments, load, meter))
+            finally:
+                if isinstance(storage, SqlStorage):
+                    storage.dispose()
+    parts = [f"  {label:<12}"]
+    for side, timings in runs.items():
+        if not side.startswith("async"):
+            continue
+        wall = min(timing.wall for timing in timings)
+        worst = max(timing.wall for timing in timings)
+        verdict = "ok" if wall / bound <= target else "MISSED"
+        parts.append(
+            f"{side} {wall:5.2f} s = {wall / bound:5.2f}x (worst {worst / bound:5.2f}x; "
+            f"target <= {target}x: {verdict});"
+        )
+    if "sync" in runs:
+        wall = min(timing.wall for timing in runs["sync"])
+        parts.append(f"sync on {args.concurrency} threads {wall / bound:5.2f}x;")
+    if "floor" in runs:
+        wall = min(timing.wall for timing in runs["floor"])
+        cpu = min(timing.cpu for timing in runs["floor"])
+        server = [timing.server for timing in runs["floor"] if timing.server is not None]
+        parts.append(
+            f"one thread, no latency {wall:5.2f} s, CPU {cpu:5.2f} s"
+            + (f" (+ server {min(server):5.2f} s)" if server else "")
+            + f": storage floor / latency bound = {cpu / bound:5.2f}x"
+        )
+    print(" ".join(parts), flush=True)
+
+
 def main() -> None:
     """Run both services on every available storage and print wall time / latency bound."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -223,6 +363,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--storages", default="memory,sqlite,postgresql")
+    parser.add_argument(
+        "--threads", default="0", help="anyio worker threads (0: its 40); a list runs each"
+    )
+    parser.add_argument("--pool", type=int, default=0, help="SQL connections (0: as above)")
+    parser.add_argument("--sides", default="async,sync,floor")
     args = parser.parse_args()
     storages = set(args.storages.split(","))
     bound = args.payments * args.latency / args.concurrency
@@ -231,44 +376,19 @@ def main() -> None:
         f"{args.latency * 1000:.0f} ms per provider call: latency bound {bound:.2f} s; "
         f"best of {args.repeat} runs; {os.cpu_count()} CPUs"
     )
-
-    def report(label: str, make: Callable[[], Storage], target: float) -> None:
-        figures = {}
-        sides = (
-            ("async", run_async, args.concurrency, args.latency),
-            ("sync", run_sync, args.concurrency, args.latency),
-            ("floor", run_sync, 1, 0.0),
-        )
-        for side, run, concurrency, latency in sides:
-            runs = []
-            for _ in range(args.repeat):
-                storage = make()
-                try:
-                    runs.append(run(storage, args.payments, concurrency, latency))
-                finally:
-                    if isinstance(storage, SqlStorage):
-                        storage.dispose()
-            figures[side] = min(runs)
-        verdict = "ok" if figures["async"] / bound <= target else "MISSED"
-        print(
-            f"  {label:<12} async {figures['async']:6.2f} s = {figures['async'] / bound:5.2f}x "
-            f"(target <= {target}x: {verdict}); sync on {args.concurrency} threads "
-            f"{figures['sync']:6.2f} s = {figures['sync'] / bound:5.2f}x; "
-            f"one thread, no latency {figures['floor']:5.2f} s"
-        )
-
     if "memory" in storages:
-        report("memory", InMemoryStorage, 1.5)
+        report("memory", InMemoryStorage, 1.5, args)
     with tempfile.TemporaryDirectory() as folder:
         files = iter(range(1_000_000))
+        pool: dict[str, Any] = {"pool_size": args.pool, "max_overflow": 0} if args.pool else {}
 
         def sqlite() -> SqlStorage:
-            storage = SqlStorage(f"sqlite:///{Path(folder) / f'bench{next(files)}.db'}")
+            storage = SqlStorage(f"sqlite:///{Path(folder) / f'bench{next(files)}.db'}", **pool)
             _create_tables(storage)
             return storage
 
         if "sqlite" in storages:
-            report("sqlite file", sqlite, 2.0)
+            report("sqlite file", sqlite, 2.0, args)
 
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if "postgresql" not in storages:
@@ -276,8 +396,8 @@ def main() -> None:
     if not url:
         print(f"  postgresql   skipped ({POSTGRES_URL_VARIABLE} is not set)")
         return
-    with _postgres(url) as postgres:
-        report("postgresql", postgres, 1.5)
+    with _postgres(url, args.pool or POOL) as postgres:
+        report("postgresql", postgres, 1.5, args)
 
 
 if __name__ == "__main__":

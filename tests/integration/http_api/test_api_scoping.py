@@ -144,3 +144,66 @@ def test_a_customer_may_not_refund_or_process_refunds_by_default(records: Ada, a
 
     assert (asked.status_code, asked.json()["code"]) == (403, "forbidden")
     assert (processed.status_code, processed.json()["code"]) == (403, "forbidden")
+
+
+AskById = Callable[[Client, str], httpx.Response]
+
+ASK_BY_ID: dict[str, tuple[str, AskById]] = {  # which of Ada's records, and how to ask
+    "pay-with-method": (
+        "method",
+        lambda c, record: c.post(
+            "/",
+            json={"order_id": "o", "payment_method_id": record, "amount": "1", "currency": "USD"},
+        ),
+    ),
+    "get-method": ("method", lambda c, record: c.get(f"/methods/{record}/")),
+    "get-payment": ("completed", lambda c, record: c.get(f"/{record}/")),
+    "get-refund": ("refund", lambda c, record: c.get(f"/refunds/{record}/")),
+}
+
+
+@pytest.mark.parametrize(("which", "ask"), list(ASK_BY_ID.values()), ids=list(ASK_BY_ID))
+def test_another_customers_record_reads_exactly_as_a_missing_one(
+    records: Ada, bob: Client, which: str, ask: AskById
+) -> None:
+    """The answers for Ada's record and for a missing id differ in the id only."""
+    record = getattr(records, which)
+    theirs = ask(bob, record)
+    missing = ask(bob, "x_missing")
+
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == {
+        **missing.json(),
+        "detail": missing.json()["detail"].replace("x_missing", record),
+    }
+
+
+def test_staff_paying_with_one_customers_method_for_another_is_refused(
+    records: Ada, staff: Client, service: PaymentService
+) -> None:
+    """Staff may see the method, so the answer names the field (422); nothing is created."""
+    before = len(service.list_payments())
+    answer = staff.post(
+        "/",
+        json={
+            "order_id": "o",
+            "payment_method_id": records.method,
+            "amount": "1.00",
+            "currency": "USD",
+            "customer_id": "cus_bob",
+        },
+    )
+
+    assert (answer.status_code, answer.json()["field"]) == (422, "payment_method_id")
+    assert len(service.list_payments()) == before
+
+
+@pytest.mark.usefixtures("records")
+def test_staff_get_a_404_for_missing_records_without_the_scoping_read(staff: Client) -> None:
+    """Nothing is read before the service for staff: the service's own NotFound answers."""
+    asked = staff.post("/refunds/", json={"payment_id": "pay_missing", "amount": "1.00"})
+    processed = staff.post("/refunds/re_missing/process/")
+    cancelled = staff.post("/refunds/re_missing/cancel/")
+
+    for answer in (asked, processed, cancelled):
+        assert (answer.status_code, answer.json()["code"]) == (404, "not_found")

@@ -17,24 +17,21 @@ the sandbox with and without screening, so the difference is what screening adds
 
     python bench/fraud.py [--assessments N] [--payments P] [--only sqlite|postgresql]
 
-Figures from the machine this was written on (2 cores shared with other jobs, so the
-tails are noisy; SQLite on local disk, PostgreSQL on the same host over TCP, where one
-``SELECT 1`` round trip through SQLAlchemy took 0.27 ms), 1,000,000 assessments, 1,000
-payments::
+Figures from the machine this was written on (2 cores; SQLite on local disk, PostgreSQL on
+the same host over TCP), 1,000,000 assessments, 1,000 payments, 2026-12-04::
 
-    SQLite: seeded 1,000,000 risk assessments in 112.4 s
-      screening (20 rules, ...): mean 0.852 ms, p50 0.748 ms, p95 1.428 ms, p99 1.878 ms
-      process_payment (median): 4.575 ms with screening, 2.251 ms without: adds 2.324 ms
-    PostgreSQL: seeded 1,000,000 risk assessments in 46.0 s
-      screening (20 rules, ...): mean 2.686 ms, p50 2.022 ms, p95 5.908 ms, p99 8.031 ms
-      process_payment (median): 6.895 ms with screening, 3.695 ms without: adds 3.200 ms
+    SQLite: seeded 1,000,000 risk assessments in 71.0 s
+      screening (20 rules, ...): mean 0.949 ms, p50 0.972 ms, p95 1.231 ms, p99 1.359 ms
+      process_payment (median): 3.314 ms with screening, 1.813 ms without: adds 1.501 ms
+    PostgreSQL: seeded 1,000,000 risk assessments in 35.2 s
+      screening (20 rules, ...): mean 1.332 ms, p50 1.236 ms, p95 1.703 ms, p99 2.311 ms
+      process_payment (median): 8.359 ms with screening, 4.993 ms without: adds 3.366 ms
 
-Screening itself is four reads (the payment with its method, the stored assessment, every
-velocity counter in one ``UNION ALL``, every list in one query) and the rules in Python
-(about 0.05 ms for 20). On SQLite it stays under 1 ms at a million rows; on PostgreSQL the
-four round trips set the floor. What ``process_payment`` adds beyond the screening is the
-assessment's row (four velocity indexes to update) and a larger audit entry in the claim's
-commit, whose fsync dominates both figures.
+Screening runs in the claim's unit of work, after the claim's read of the payment and its
+method: three reads (the stored assessment, every velocity counter in one ``UNION ALL``,
+every list in one query) and the rules in Python (about 0.05 ms for 20). What
+``process_payment`` adds beyond that is the assessment's row (four velocity indexes to
+update) and a larger audit entry in the claim's commit, whose fsync dominates both figures.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""AsyncPaymentService: PaymentService's payments and refunds for an event loop.
+"""AsyncPaymentService: PaymentService's operations for an event loop.
 
 The operations are not written again: each provider operation is the same generator of steps
 the sync service runs (``_steps``), performed here by :func:`run_async`. Storage is
@@ -6,14 +6,16 @@ synchronous, so every unit of work runs in a worker thread (``anyio.to_thread``)
 event loop never blocks on the database; the provider call is the gateway's ``*_async``
 method, awaited natively (a gateway without one is called in a worker thread). As in the
 sync service, a unit of work is committed before the provider call starts and a new one
-records the answer: none spans a provider call.
+records the answer: none spans a provider call. The operations without a steps generator
+(payment methods, the webhook inbox, the sweep, automation, erasure) run the sync operation
+whole in a worker thread, which keeps the same order of commits and provider calls.
 
 Needs ``anyio`` (installed with ``paykit[stripe]`` or ``paykit[paypal]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -21,17 +23,32 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 import anyio.to_thread
 
 from paykit._defaults import new_id, utc_now
+from paykit.automation._automation import Automation
+from paykit.automation._settings import AutomationSettings
+from paykit.domain.automation import AutomationAction
+from paykit.domain.dispute import Dispute
 from paykit.domain.payment import Payment, PaymentStatus
+from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund
 from paykit.domain.transaction_log import TransactionLogEntry
+from paykit.domain.webhook_inbox import InboxEntry
 from paykit.event_bus import EventBus
 from paykit.gateways.base import GatewayResult
 from paykit.gateways.registry import GatewayRegistry, Route, RouteKey
 from paykit.money import AmountLike
 from paykit.service._context import ProviderFailure, Screening, ServiceContext, call_provider
+from paykit.service._erasure import Erasure, ErasureReport
+from paykit.service._payment_methods import PaymentMethods
 from paykit.service._payments import Payments
+from paykit.service._reconciliation import (
+    DEFAULT_POLICY,
+    ProgressCallback,
+    Reconciler,
+    ReconcileReport,
+)
 from paykit.service._refunds import Refunds
 from paykit.service._steps import Consult, Read, Step, Steps, Transact
+from paykit.service._webhooks import WebhookResult, Webhooks
 from paykit.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -233,7 +250,7 @@ class AsyncRefunds:
 
 
 class AsyncPaymentService:
-    """:class:`~paykit.service.PaymentService`'s payments and refunds, for async hosts.
+    """:class:`~paykit.service.PaymentService`'s flat operations, awaitable, for async hosts.
 
     Same constructor arguments, same operations, same guarantees: each provider operation is
     the sync service's own sequence of steps, with the units of work run in worker threads
@@ -251,6 +268,7 @@ class AsyncPaymentService:
         id_factory: Callable[[str], str] = new_id,
         conflict_attempts: int = 50,
         in_flight_grace: timedelta = timedelta(minutes=10),
+        automation: AutomationSettings | None = None,
         fraud: Screening | None = None,
     ) -> None:
         self.context = ServiceContext(
@@ -268,8 +286,17 @@ class AsyncPaymentService:
         self.events = self.context.events
         # The same outbox as PaymentService's: each unit's events, delivered at least once.
         self.outbox = self.context.outbox
-        self.payments = AsyncPayments(self.context, Payments(self.context))
-        self.refunds = AsyncRefunds(self.context, Refunds(self.context))
+        sync_payments = Payments(self.context)
+        sync_refunds = Refunds(self.context)
+        self.payments = AsyncPayments(self.context, sync_payments)
+        self.refunds = AsyncRefunds(self.context, sync_refunds)
+        # The parts without steps generators yet: their sync operations, run in a worker
+        # thread by the flat names below (see the comment above add_payment_method).
+        self._payment_methods = PaymentMethods(self.context)
+        self._webhooks = Webhooks(self.context)
+        self._reconciler = Reconciler(self.context, sync_payments, sync_refunds)
+        self._automation = Automation(self.context, sync_payments, sync_refunds, automation)
+        self._erasure = Erasure(self.context)
         # Fraud screening's review queue (fraud sits above the service: imported here).
         from paykit.fraud._async_reviews import async_reviews  # noqa: PLC0415 - fraud imports this
 
@@ -297,3 +324,146 @@ class AsyncPaymentService:
         self.approve_review = self.reviews.approve
         self.reject_review = self.reviews.reject
         self.list_reviews = self.reviews.list
+
+    # Operations without a steps generator. Each runs the sync operation whole in a worker
+    # thread: that thread does what PaymentService's caller thread does -- a unit of work is
+    # committed before any provider call and a new one records the answer -- so the
+    # guarantees are the sync service's, and the event loop never blocks on the database or
+    # a provider. The cost is one thread for the call's duration instead of a native await.
+
+    async def add_payment_method(  # noqa: PLR0913 - mirrors the record's fields
+        self,
+        customer_id: str,
+        *,
+        type: PaymentMethodType | str,  # noqa: A002 - the domain's own word
+        token: str,
+        provider: str | None = None,
+        brand: str | None = None,
+        last4: str | None = None,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        is_default: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        provider_customer_id: str | None = None,
+    ) -> PaymentMethod:
+        """Store a tokenized payment method (see :meth:`PaymentMethods.add`)."""
+        return await _in_thread(
+            partial(
+                self._payment_methods.add,
+                customer_id,
+                type=type,
+                token=token,
+                provider=provider,
+                brand=brand,
+                last4=last4,
+                exp_month=exp_month,
+                exp_year=exp_year,
+                is_default=is_default,
+                metadata=metadata,
+                provider_customer_id=provider_customer_id,
+            )
+        )
+
+    async def get_payment_method(self, payment_method_id: str) -> PaymentMethod:
+        """Return one payment method (see :meth:`PaymentMethods.get`)."""
+        return await _in_thread(partial(self._payment_methods.get, payment_method_id))
+
+    async def list_payment_methods(
+        self, customer_id: str, *, include_inactive: bool = False
+    ) -> list[PaymentMethod]:
+        """The customer's payment methods (see :meth:`PaymentMethods.list_for_customer`)."""
+        return await _in_thread(
+            partial(
+                self._payment_methods.list_for_customer,
+                customer_id,
+                include_inactive=include_inactive,
+            )
+        )
+
+    async def update_payment_method(
+        self,
+        payment_method_id: str,
+        *,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> PaymentMethod:
+        """Change expiry or metadata (see :meth:`PaymentMethods.update`)."""
+        return await _in_thread(
+            partial(
+                self._payment_methods.update,
+                payment_method_id,
+                exp_month=exp_month,
+                exp_year=exp_year,
+                metadata=metadata,
+            )
+        )
+
+    async def set_default_payment_method(self, payment_method_id: str) -> PaymentMethod:
+        """Make one method the customer's default (see :meth:`PaymentMethods.set_default`)."""
+        return await _in_thread(partial(self._payment_methods.set_default, payment_method_id))
+
+    async def deactivate_payment_method(self, payment_method_id: str) -> PaymentMethod:
+        """Deactivate a method (see :meth:`PaymentMethods.deactivate`)."""
+        return await _in_thread(partial(self._payment_methods.deactivate, payment_method_id))
+
+    async def remove_payment_method(self, payment_method_id: str) -> None:
+        """Remove a method (see :meth:`PaymentMethods.remove`)."""
+        await _in_thread(partial(self._payment_methods.remove, payment_method_id))
+
+    async def handle_webhook(
+        self, provider: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> WebhookResult:
+        """Verify, store and apply a provider's event (see :meth:`Webhooks.handle`)."""
+        return await _in_thread(partial(self._webhooks.handle, provider, headers, raw_body))
+
+    async def list_disputes(self, payment_id: str) -> list[Dispute]:
+        """A payment's disputes (see :meth:`Webhooks.list_disputes`)."""
+        return await _in_thread(partial(self._webhooks.list_disputes, payment_id))
+
+    async def get_dispute(self, dispute_id: str) -> Dispute:
+        """Return one dispute (see :meth:`Webhooks.get_dispute`)."""
+        return await _in_thread(partial(self._webhooks.get_dispute, dispute_id))
+
+    async def list_webhook_events(self, payment_id: str) -> list[InboxEntry]:
+        """A payment's webhook events (see :meth:`Webhooks.list_events`)."""
+        return await _in_thread(partial(self._webhooks.list_events, payment_id))
+
+    async def list_unmatched_webhook_events(self, *, limit: int | None = None) -> list[InboxEntry]:
+        """Events not yet matched to a record (see :meth:`Webhooks.list_unmatched`)."""
+        return await _in_thread(partial(self._webhooks.list_unmatched, limit=limit))
+
+    async def reconcile(  # noqa: PLR0913 - each knob is a separate, optional policy
+        self,
+        *,
+        older_than: timedelta = DEFAULT_POLICY.older_than,
+        limit: int = DEFAULT_POLICY.limit,
+        statuses: Sequence[PaymentStatus | str] = DEFAULT_POLICY.statuses,
+        lease: timedelta = DEFAULT_POLICY.lease,
+        backoff: timedelta = DEFAULT_POLICY.backoff,
+        max_backoff: timedelta = DEFAULT_POLICY.max_backoff,
+        give_up_after: timedelta | None = DEFAULT_POLICY.give_up_after,
+        progress: ProgressCallback | None = None,
+    ) -> ReconcileReport:
+        """The reconciliation sweep (see :meth:`Reconciler.sweep`), in a worker thread."""
+        return await _in_thread(
+            partial(
+                self._reconciler.sweep,
+                older_than=older_than,
+                limit=limit,
+                statuses=statuses,
+                lease=lease,
+                backoff=backoff,
+                max_backoff=max_backoff,
+                give_up_after=give_up_after,
+                progress=progress,
+            )
+        )
+
+    async def order_cancelled(self, order_id: str, reason: str = "") -> list[AutomationAction]:
+        """Apply the order-cancelled policy (see :meth:`Automation.order_cancelled`)."""
+        return await _in_thread(partial(self._automation.order_cancelled, order_id, reason))
+
+    async def erase_customer(self, customer_id: str) -> ErasureReport:
+        """Erase a customer's personal data (see :meth:`Erasure.erase_customer`)."""
+        return await _in_thread(partial(self._erasure.erase_customer, customer_id))

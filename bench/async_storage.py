@@ -78,6 +78,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from storage import postgres_schema  # bench/storage.py
 
 from paykit._defaults import new_id, utc_now
 from paykit.domain.payment import Payment, PaymentStatus
@@ -567,25 +568,6 @@ def measure(label: str, db: Database, args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
-@contextmanager
-def _postgres_schema(url: str) -> Iterator[str]:
-    """A schema of this run's own, dropped at the end."""
-    import uuid  # noqa: PLC0415 - only the PostgreSQL run needs it
-
-    from sqlalchemy.schema import CreateSchema, DropSchema  # noqa: PLC0415
-
-    engine = create_engine(url)
-    schema = f"paykit_async_bench_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(CreateSchema(schema))
-    try:
-        yield schema
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True))
-        engine.dispose()
-
-
 def main() -> None:
     """Measure both paths on a SQLite file and, when configured, PostgreSQL."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -615,7 +597,7 @@ def main() -> None:
     if not url:
         print(f"  postgresql   skipped ({POSTGRES_URL_VARIABLE} is not set)")
         return
-    with _postgres_schema(url) as schema:
+    with postgres_schema(url) as schema:
         measure("postgresql", _database(url, schema, args.pool), args)
 
 

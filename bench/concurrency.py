@@ -42,6 +42,7 @@ from typing import Any, Final, NamedTuple
 import anyio
 import anyio.to_thread
 from sqlalchemy import event
+from storage import postgres_schema  # bench/storage.py
 
 from paykit import (
     GatewayResult,
@@ -269,31 +270,18 @@ def _check(statuses: list[PaymentStatus], gateway: SlowGateway, payments: int) -
 @contextmanager
 def _postgres(url: str, pool: int) -> Iterator[Callable[[], SqlStorage]]:
     """Fresh storages in one schema of their own, dropped afterwards."""
-    import uuid  # noqa: PLC0415 - only the PostgreSQL run needs it
+    with postgres_schema(url) as schema:
+        made: list[SqlStorage] = []
 
-    from sqlalchemy import create_engine  # noqa: PLC0415
-    from sqlalchemy.schema import CreateSchema, DropSchema  # noqa: PLC0415
+        def make() -> SqlStorage:
+            # 40 connections: the server allows 100, shared with whatever else runs.
+            storage = SqlStorage(url, schema=schema, pool_size=pool, max_overflow=0)
+            if not made:
+                _create_tables(storage)
+            made.append(storage)
+            return storage
 
-    engine = create_engine(url)
-    schema = f"paykit_bench_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(CreateSchema(schema))
-    made: list[SqlStorage] = []
-
-    def make() -> SqlStorage:
-        # 40 connections: the server allows 100, shared with whatever else runs.
-        storage = SqlStorage(url, schema=schema, pool_size=pool, max_overflow=0)
-        if not made:
-            _create_tables(storage)
-        made.append(storage)
-        return storage
-
-    try:
         yield make
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True))
-        engine.dispose()
 
 
 def _create_tables(storage: SqlStorage) -> None:

@@ -35,7 +35,6 @@ from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from sqlalchemy import (
-    CompoundSelect,
     Connection,
     Delete,
     Executable,
@@ -497,14 +496,20 @@ class _Repository(StagedWrites[R]):
 
     def get(self, record_id: str) -> R:
         """The record, from this unit's staged writes or read from the database."""
+        record = self.find_by_id(record_id)
+        if record is None:
+            raise NotFound(self.kind, record_id)
+        return record
+
+    def find_by_id(self, record_id: str) -> R | None:
+        """:meth:`get`, answering ``None`` where it would raise (no error built to be caught)."""
         staged = self.staged(record_id)
         if staged is not None:
             return staged
-        if record_id not in self.removed:
-            rows = self._uow.rows(self._statements.get, {"id": record_id})
-            if rows:
-                return self._load(rows[0])
-        raise NotFound(self.kind, record_id)
+        if record_id in self.removed:
+            return None
+        rows = self._uow.rows(self._statements.get, {"id": record_id})
+        return self._load(rows[0]) if rows else None
 
     def joined(self, row: RowMapping, record_id: str) -> R:
         """The record another table's joined read brought along, as :meth:`get` would give it.
@@ -1002,16 +1007,12 @@ class _RiskStatements:
             .limit(bindparam("limit"))
         )
         self._between: dict[tuple[bool, bool], Select[Any]] = {}
-        self._velocity: dict[tuple[tuple[str, ...], int], CompoundSelect[Any] | Select[Any]] = {}
+        self._velocity: dict[tuple[tuple[tuple[str, int], ...], int], Select[Any]] = {}
+        self._list_members: dict[tuple[int, int], Select[str, str]] = {}
         # A value is looked up as itself and as its blind indexes (encryption at rest): one
         # row at most matches, served by the unique (list_name, value) index.
         self.list_entry = sql_select(lists).where(
             lists.c.list_name == bindparam("list_name"),
-            lists.c.value.in_(bindparam("values", expanding=True)),
-        )
-        # Every list at once: the pairs asked about are picked out of the rows in Python.
-        self.list_members = sql_select(lists.c.list_name, lists.c.value).where(
-            lists.c.list_name.in_(bindparam("names", expanding=True)),
             lists.c.value.in_(bindparam("values", expanding=True)),
         )
         self.list_all = sql_select(lists).order_by(*self.lists.oldest_first)
@@ -1036,59 +1037,99 @@ class _RiskStatements:
             self._between[key] = statement
         return statement
 
-    def velocity(self, keys: tuple[str, ...], windows: int) -> CompoundSelect[Any] | Select[Any]:
+    def list_members(self, names: int, values: int) -> Select[str, str]:
+        """Every entry of ``names`` lists holding one of ``values`` values, in one read.
+
+        The pairs asked about are picked out of the rows in Python. Parameters
+        ``name_<i>`` and ``value_<i>``.
+        """
+        statement = self._list_members.get((names, values))
+        if statement is None:
+            lists = self.tables.risk_list_entries
+            statement = sql_select(lists.c.list_name, lists.c.value).where(
+                _one_of(lists.c.list_name, "name", names), _one_of(lists.c.value, "value", values)
+            )
+            self._list_members[names, values] = statement
+        return statement
+
+    def velocity(self, keys: tuple[tuple[str, int], ...], windows: int) -> Select[Any]:
         """Per key, the count, declines and amount of its rows in each window, in one read.
 
-        One ``SELECT`` per key, joined with ``UNION ALL``: each is bounded to the widest
-        window of the ``(key, created_at)`` index and sums each window conditionally; each
-        answers one row, named by its key.
+        ``keys`` are the velocity keys, each with the number of values it is looked up as
+        (parameters ``<key>_<i>``; more than one with encryption at rest). The rows of the
+        widest window, one index scan per key on its ``(key, created_at)`` index joined with
+        ``UNION ALL`` and tagged with the key's name; then one ``GROUP BY`` sums each window
+        conditionally. A key without rows answers no row.
         """
         cache_key = (keys, windows)
         statement = self._velocity.get(cache_key)
         if statement is None:
-            parts = [self._velocity_of(key, windows) for key in keys]
-            statement = parts[0] if len(parts) == 1 else union_all(*parts)
+            statement = self._velocity_of(keys, windows)
             self._velocity[cache_key] = statement
         return statement
 
-    def _velocity_of(self, key: str, windows: int) -> Select[Any]:
-        # Short to send: the table under a short alias (not schema.table.column dozens of
-        # times) and the CASE's 1 and 0 written out, not bound. psycopg caches its parse
-        # of a query only up to 4 KiB and 50 parameters; this one had 10 KiB and 71, and
-        # was parsed again at every screening.
-        columns = self.tables.risk_assessments.alias("assessed").c
+    def _velocity_of(self, keys: tuple[tuple[str, int], ...], windows: int) -> Select[Any]:
+        # Written to be short: psycopg caches its parse of a query only up to 4 KiB and 50
+        # parameters, and PostgreSQL plans each CASE once here, not once per key (the first
+        # form, a whole aggregate per key, was 10 KiB, and planning it cost more than running
+        # it). The table goes under a short alias and the CASE's 1 and 0 are literals.
+        table = self.tables.risk_assessments.alias("assessed")
+        recent = union_all(
+            *(
+                sql_select(
+                    literal_column(f"'{key}'").label("velocity_key"),  # a known name
+                    table.c.created_at,
+                    table.c.declined,
+                    table.c.currency,
+                    table.c.amount,
+                ).where(
+                    # The value and, with encryption at rest, its blind indexes.
+                    _one_of(table.c[key], key, count),
+                    table.c.created_at >= bindparam("earliest"),
+                    table.c.created_at <= bindparam("until"),
+                    table.c.id != bindparam("exclude_id"),
+                )
+                for key, count in keys
+            )
+        ).subquery("recent")
         one: Any = literal_column("1")
         zero: Any = literal_column("0")
-        figures: list[Any] = [literal_column(f"'{key}'").label("velocity_key")]  # a known name
+        figures: list[Any] = [recent.c.velocity_key]
         for number in range(windows):
-            inside = columns.created_at >= bindparam(f"start_{number}")
-            in_currency = and_(inside, columns.currency == bindparam("currency"))
+            inside = recent.c.created_at >= bindparam(f"start_{number}")
+            in_currency = and_(inside, recent.c.currency == bindparam("currency"))
             figures += [
                 func.sum(case((inside, one), else_=zero)).label(f"payments_{number}"),
-                func.sum(case((and_(inside, columns.declined == true()), one), else_=zero)).label(
+                func.sum(case((and_(inside, recent.c.declined == true()), one), else_=zero)).label(
                     f"declines_{number}"
                 ),
                 type_coerce(
-                    func.sum(case((in_currency, columns.amount), else_=zero)), Amount()
+                    func.sum(case((in_currency, recent.c.amount), else_=zero)), Amount()
                 ).label(f"amount_{number}"),
             ]
-        # The value and, with encryption at rest, its blind indexes: a row matches one at most.
-        return sql_select(*figures).where(
-            columns[key].in_(bindparam(f"values_{key}", expanding=True)),
-            columns.created_at >= bindparam("earliest"),
-            columns.created_at <= bindparam("until"),
-            columns.id != bindparam("exclude_id"),
-        )
+        return sql_select(*figures).group_by(recent.c.velocity_key)
+
+
+def _one_of(column: Any, name: str, count: int) -> Any:  # noqa: ANN401 - a column expression
+    """``column IN (:<name>_0, ..., :<name>_<count-1>)``: a fixed number of placeholders.
+
+    Not an expanding parameter: SQLAlchemy renders a statement with one again at every
+    execution (regular expressions over its text), which on SQLite cost more than running
+    the screening's queries. A statement per count instead, cached by the caller.
+    """
+    return column.in_([bindparam(f"{name}_{number}") for number in range(count)])
+
+
+def _numbered(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters of :func:`_one_of`."""
+    return {f"{name}_{number}": value for number, value in enumerate(values)}
 
 
 class _RiskAssessments(_Repository[RiskAssessment]):
     kind = "risk assessment"
 
     def find(self, payment_id: str) -> RiskAssessment | None:
-        try:
-            return self.get(payment_id)
-        except NotFound:
-            return None
+        return self.find_by_id(payment_id)
 
     def list_by_review_state(
         self, state: ReviewState, *, limit: int | None = None
@@ -1132,7 +1173,6 @@ class _RiskAssessments(_Repository[RiskAssessment]):
             raise ValueError(msg)
         if not values or not windows:
             return {key: [] for key in values}
-        keys = tuple(sorted(values))
         params: dict[str, Any] = {
             "earliest": min(windows),
             "until": until,
@@ -1140,25 +1180,28 @@ class _RiskAssessments(_Repository[RiskAssessment]):
             "exclude_id": exclude_id or "",
         }
         lookups = self._uow.encryption.lookup_values
-        for key in keys:
+        keys = []
+        for key in sorted(values):
             value = values[key]
-            params[f"values_{key}"] = (
-                [value] if key == "customer_id" else lookups("risk_assessments", key, value)
-            )
+            looked_up = [value] if key == "customer_id" else lookups("risk_assessments", key, value)
+            params.update(_numbered(key, looked_up))
+            keys.append((key, len(looked_up)))
         for number, start in enumerate(windows):
             params[f"start_{number}"] = start
-        rows = self._uow.rows(self._uow.statements.risk.velocity(keys, len(windows)), params)
-        return {
-            row["velocity_key"]: [
+        statement = self._uow.statements.risk.velocity(tuple(keys), len(windows))
+        rows = self._uow.rows(statement, params)
+        # A key without rows in the widest window answers no row: zeros.
+        counts = {key: [VelocityCount(0, 0, Decimal(0)) for _ in windows] for key in values}
+        for row in rows:
+            counts[row["velocity_key"]] = [
                 VelocityCount(
-                    int(row[f"payments_{number}"] or 0),
-                    int(row[f"declines_{number}"] or 0),
-                    row[f"amount_{number}"] or Decimal(0),
+                    int(row[f"payments_{number}"]),
+                    int(row[f"declines_{number}"]),
+                    row[f"amount_{number}"],
                 )
                 for number in range(len(windows))
             ]
-            for row in rows
-        }
+        return counts
 
 
 class _RiskLists(_Repository[RiskListEntry]):
@@ -1185,10 +1228,9 @@ class _RiskLists(_Repository[RiskListEntry]):
             for value in every_value
             for candidate in lookups("risk_list_entries", "value", value)
         }
-        rows = self._uow.rows(
-            self._uow.statements.risk.list_members,
-            {"names": sorted(wanted), "values": sorted(stored_as)},
-        )
+        names, values = sorted(wanted), sorted(stored_as)
+        statement = self._uow.statements.risk.list_members(len(names), len(values))
+        rows = self._uow.rows(statement, _numbered("name", names) | _numbered("value", values))
         for row in rows:
             found[row["list_name"]].add(stored_as[row["value"]])
         for entry in self.removed.values():

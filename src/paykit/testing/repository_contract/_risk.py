@@ -230,6 +230,22 @@ class RiskContract:
         }
         assert counts["email"][0].amount == Decimal("20.00")
 
+    def test_velocity_answers_zeros_for_a_value_never_seen(self, storage: Storage) -> None:
+        """A key without one assessment in any window still has its counts: all zero."""
+        seen = _assessment(minutes=1)
+        seen.customer_id = _new_id("cus")
+        _save(storage, seen)
+        with storage.unit_of_work() as uow:
+            counts = uow.risk_assessments.velocity(
+                {"customer_id": seen.customer_id, "email": _new_id("never") + "@example.com"},
+                windows=[_at(0), _at(2)],
+                until=_at(5),
+                currency="USD",
+            )
+        nothing = VelocityCount(0, 0, Decimal(0))
+        assert counts["email"] == [nothing, nothing]
+        assert counts["customer_id"] == [VelocityCount(1, 0, seen.amount.amount), nothing]
+
     def test_list_entries_are_found_by_list_and_value(self, storage: Storage) -> None:
         """``find`` and ``members`` see a value on its own list only."""
         entry = _entry()

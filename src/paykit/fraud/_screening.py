@@ -198,11 +198,12 @@ class FraudScreening:
         tx: Transaction,
         payment: Payment,
         method: PaymentMethod,
+        stored: RiskAssessment | None,
         *,
         context: RiskContext | None,
     ) -> ScreeningVerdict:
         """The verdict on ``payment`` from facts read in ``tx`` (the claim's unit of work)."""
-        assessment, gathered = self._gather(tx, payment, method, context)
+        assessment, gathered = self._gather(tx, payment, method, stored, context)
         return self._verdict(payment, assessment, gathered, None)
 
     def _verdict(
@@ -301,17 +302,17 @@ class FraudScreening:
     def _gather_by_id(
         self, tx: Transaction, *, payment_id: str, context: RiskContext | None
     ) -> tuple[Payment, RiskAssessment, Gathered]:
-        payment, method = tx.uow.payments.get_with_method(payment_id)
-        return (payment, *self._gather(tx, payment, method, context))
+        payment, method, stored = tx.uow.payments.get_with_method_and_assessment(payment_id)
+        return (payment, *self._gather(tx, payment, method, stored, context))
 
     def _gather(
         self,
         tx: Transaction,
         payment: Payment,
         method: PaymentMethod,
+        stored: RiskAssessment | None,
         context: RiskContext | None,
     ) -> tuple[RiskAssessment, Gathered]:
-        stored = tx.uow.risk_assessments.find(payment.id)
         assessment = profile(payment, method, context, stored, tx.now)
         gathered = gather(
             tx.uow,
@@ -356,7 +357,11 @@ _SCORER_FACTS: Final = frozenset(
 
 
 def _decided(
-    verdict: ScreeningVerdict, _tx: Transaction, _payment: Payment, _method: PaymentMethod
+    verdict: ScreeningVerdict,
+    _tx: Transaction,
+    _payment: Payment,
+    _method: PaymentMethod,
+    _stored: RiskAssessment | None,
 ) -> ScreeningVerdict:
     """The verdict made before the claim (with a scorer's answer), as the claim asks for it."""
     return verdict

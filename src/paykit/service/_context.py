@@ -21,6 +21,7 @@ import attrs
 from paykit._defaults import new_id, utc_now
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
+from paykit.domain.risk import RiskAssessment
 from paykit.errors import (
     InvalidStateTransition,
     PaykitError,
@@ -84,8 +85,9 @@ class Verdict(Protocol):
         ...
 
 
-Decide: TypeAlias = Callable[[Transaction, Payment, PaymentMethod], Verdict]
-"""Fraud screening's decision, made in the claim's unit of work (its payment and method):
+Decide: TypeAlias = Callable[[Transaction, Payment, PaymentMethod, RiskAssessment | None], Verdict]
+"""Fraud screening's decision, made in the claim's unit of work from what the claim read (the
+payment, its method and its stored risk assessment, in one read where the storage can):
 reading the counters there rather than in a unit of work of their own saves a connection
 checkout and a second read of the payment on every screened charge."""
 

@@ -218,7 +218,10 @@ class Payments:
         decide = None if screening is None else (yield from screening.screen(payment_id, risk))
 
         def claim(tx: Transaction) -> tuple[Payment, str, Verdict | None]:
-            payment, method = tx.uow.payments.get_with_method(payment_id)
+            if decide is None:
+                payment, method = tx.uow.payments.get_with_method(payment_id)
+            else:  # the stored assessment too, in the same read
+                payment, method, stored = tx.uow.payments.get_with_method_and_assessment(payment_id)
             if payment.status is not _P.PENDING:
                 msg = (
                     f"payment {payment.id} is {payment.status}; only pending payments are "
@@ -229,7 +232,7 @@ class Payments:
                 )
             require_active(method)
             self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
-            verdict = None if decide is None else decide(tx, payment, method)
+            verdict = None if decide is None else decide(tx, payment, method, stored)
             if verdict is not None:
                 verdict.record(tx, payment)  # a block fails the payment here: nothing is sent
                 if verdict.blocks:

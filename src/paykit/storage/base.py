@@ -100,6 +100,16 @@ class PaymentRepository(Protocol):
         """
         ...
 
+    def get_with_method_and_assessment(
+        self, payment_id: str
+    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
+        """``get_with_method``, and the payment's risk assessment if one is stored.
+
+        The claim of a payment under fraud screening reads all three; a storage may read
+        them at once (SQL joins them). The assessment is ``risk_assessments.find``'s answer.
+        """
+        ...
+
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None
     ) -> tuple[Payment, bool]:

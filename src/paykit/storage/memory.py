@@ -201,6 +201,12 @@ class _Payments(_Table[Payment]):
         payment = self.get(payment_id)
         return payment, self.uow.payment_methods.get(payment.payment_method_id)
 
+    def get_with_method_and_assessment(
+        self, payment_id: str
+    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
+        payment, method = self.get_with_method(payment_id)
+        return payment, method, self.uow.risk_assessments.find(payment_id)
+
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None
     ) -> tuple[Payment, bool]:

@@ -225,6 +225,15 @@ class Statements:
             .outerjoin(methods, payments.c.payment_method_id == methods.c.id)
             .where(payments.c.id == bindparam("id"))
         )
+        # The claim of a screened payment reads its risk assessment (stored by create_payment,
+        # if it was given a risk context) along with them.
+        assessments = tables.risk_assessments
+        self.payment_with_method_and_assessment = (
+            sql_select(payments, *_prefixed(methods, JOINED), *_prefixed(assessments, ASSESSED))
+            .outerjoin(methods, payments.c.payment_method_id == methods.c.id)
+            .outerjoin(assessments, assessments.c.id == payments.c.id)
+            .where(payments.c.id == bindparam("id"))
+        )
         self.refund_with_payment = (
             sql_select(refunds, *_prefixed(payments, JOINED))
             .join(payments, refunds.c.payment_id == payments.c.id)
@@ -385,6 +394,9 @@ class Statements:
 JOINED: Final = "joined__"
 """The prefix of the joined table's columns in :attr:`Statements.payment_with_method`."""
 
+ASSESSED: Final = "assessed__"
+"""The prefix of the risk assessment's columns in a payment's joined read."""
+
 
 EVENTS_WAITING: Final = "events_waiting__"
 """The column of :attr:`Statements.payment_noting_inbox` saying whether events wait."""
@@ -517,12 +529,19 @@ class _Repository(StagedWrites[R]):
         A record this unit staged or removed wins over the row, as in :meth:`get`; a row
         without it (a LEFT JOIN found nothing) is ``NotFound``.
         """
+        record = self.joined_or_none(row, record_id)
+        if record is None:
+            raise NotFound(self.kind, record_id)
+        return record
+
+    def joined_or_none(self, row: RowMapping, record_id: str, prefix: str = JOINED) -> R | None:
+        """:meth:`joined`, answering ``None`` where it would raise; ``prefix`` names the part."""
         staged = self.staged(record_id)
         if staged is not None:
             return staged
-        columns = _unprefixed(row, JOINED)
+        columns = _unprefixed(row, prefix)
         if record_id in self.removed or columns.get("id") is None:
-            raise NotFound(self.kind, record_id)
+            return None
         return self._load(columns)  # type: ignore[arg-type]  # a mapping of the table's columns
 
     def _found(self, rows: Sequence[RowMapping]) -> R | None:
@@ -658,6 +677,22 @@ class _Payments(_Repository[Payment]):
             raise NotFound(self.kind, payment_id)
         payment = self._load(rows[0])
         return payment, self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
+
+    def get_with_method_and_assessment(
+        self, payment_id: str
+    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
+        """The payment, its method and its risk assessment in one read (see ``get_with_method``)."""
+        assessments = self._uow.risk_assessments
+        if self.staged(payment_id) is not None or payment_id in self.removed:
+            payment, method = self.get_with_method(payment_id)
+            return payment, method, assessments.find(payment_id)
+        statement = self._uow.statements.payment_with_method_and_assessment
+        rows = self._uow.rows(statement, {"id": payment_id})
+        if not rows:
+            raise NotFound(self.kind, payment_id)
+        payment = self._load(rows[0])
+        method = self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
+        return payment, method, assessments.joined_or_none(rows[0], payment_id, ASSESSED)
 
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None

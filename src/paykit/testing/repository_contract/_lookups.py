@@ -17,10 +17,12 @@ import pytest
 
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund
+from paykit.domain.risk import RiskAssessment
 from paykit.errors import NotFound
 from paykit.storage.base import Storage
 from paykit.testing.repository_contract._records import (
     CUSTOMER,
+    T0,
     _assert_missing,
     _at,
     _id_of,
@@ -254,6 +256,40 @@ class ListingAndLookupContract:
             added = _paid_with(method.id)
             uow.payments.add(added)
             assert uow.payments.get_with_method(added.id) == (added, method)
+
+    def test_a_payment_with_its_method_and_assessment_reads_as_three_gets(
+        self, storage: Storage
+    ) -> None:
+        """The assessment is ``find``'s answer: ``None`` without one; this unit's own wins."""
+        method = _method()
+        bare, assessed = _paid_with(method.id), _paid_with(method.id)
+        assessment = RiskAssessment(
+            id=assessed.id,
+            customer_id=assessed.customer_id,
+            amount=assessed.amount,
+            email="read@example.com",
+            created_at=T0,
+            updated_at=T0,
+        )
+        _save(storage, method, bare, assessed)
+        with storage.unit_of_work() as uow:
+            uow.risk_assessments.add(assessment)
+            uow.commit()
+        with storage.unit_of_work() as uow:
+            reads = uow.payments.get_with_method_and_assessment
+            assert reads(bare.id) == (bare, method, None)
+            assert reads(assessed.id) == (assessed, method, assessment)
+            read = reads(assessed.id)[2]
+            assert read is not None
+            read.email = "changed@example.com"
+            uow.risk_assessments.update(read)
+            assert reads(assessed.id)[2] == read
+        with storage.unit_of_work() as uow:
+            added = _paid_with(method.id)
+            uow.payments.add(added)
+            assert uow.payments.get_with_method_and_assessment(added.id) == (added, method, None)
+            with pytest.raises(NotFound):
+                uow.payments.get_with_method_and_assessment("pay_missing")
 
     def test_a_payment_or_method_that_is_gone_is_not_found(self, storage: Storage) -> None:
         """A missing payment, or a payment whose method was removed, raises ``NotFound``."""

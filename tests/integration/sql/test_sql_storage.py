@@ -30,6 +30,7 @@ from paykit import (
     RefundStatus,
 )
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.risk import ReviewState
 from paykit.storage.sql import SqlStorage
 from paykit.storage.sql._uow import is_conflict
 
@@ -569,6 +570,10 @@ _PROCESSING: Final = [PaymentStatus.PROCESSING]
             "uq_payments_provider_id",
         ),
         (lambda uow: uow.refunds.find_by_provider_id("stripe", "re_1"), "uq_refunds_provider_id"),
+        (
+            lambda uow: uow.risk_assessments.list_by_review_state(ReviewState.PENDING, limit=10),
+            "ix_risk_assessments_held",  # a partial index: held payments only
+        ),
         (
             lambda uow: uow.payments.list_due_for_reconciliation(
                 _PROCESSING, updated_before=T0, due_by=T0, limit=10

@@ -36,10 +36,12 @@ from sqlalchemy import (
 )
 
 from paykit.domain.payment import PaymentStatus
+from paykit.domain.risk import ReviewState
 from paykit.domain.webhook_inbox import InboxStatus
 from paykit.storage.sql._codec import Amount, UtcDateTime, json_document
 
 __all__ = [
+    "HELD",
     "MAX_PREFIX_LENGTH",
     "NAMING_CONVENTION",
     "THREE_DS",
@@ -69,6 +71,9 @@ UNMATCHED: Final = str(InboxStatus.UNMATCHED)
 
 THREE_DS: Final = str(PaymentStatus.REQUIRES_ACTION)
 """The log status of a payment asked to authenticate, named literally like ``UNMATCHED``."""
+
+HELD: Final = str(ReviewState.PENDING)
+"""The review state of the queue's partial index, named literally like ``UNMATCHED``."""
 
 _PREFIX: Final = re.compile(rf"[A-Za-z0-9_]{{0,{MAX_PREFIX_LENGTH}}}")
 
@@ -502,7 +507,8 @@ def _fraud_tables(metadata: MetaData, p: str) -> tuple[Table, Table]:
     _index(risk_assessments, "email", "email", "created_at")
     _index(risk_assessments, "card", "card_fingerprint", "created_at")
     _index(risk_assessments, "ip", "ip_address", "created_at")
-    _index(risk_assessments, "review", "review_state", "created_at")
+    # The review queue (revision 0009): only the held payments, the one state ever listed.
+    _index(risk_assessments, "held", "created_at", where=text(f"review_state = '{HELD}'"))
     _index(risk_assessments, "created_at", "created_at")
 
     # The host's block and allow lists: a value is on a list once (the name must not end in

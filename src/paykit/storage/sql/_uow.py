@@ -72,7 +72,7 @@ from paykit.storage.base import VELOCITY_KEYS, events_wait
 from paykit.storage.sql import _codec
 from paykit.storage.sql._codec import Amount
 from paykit.storage.sql._encryption import PLAINTEXT, RowCodecs
-from paykit.storage.sql._schema import UNMATCHED, Tables
+from paykit.storage.sql._schema import HELD, UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
 
@@ -1034,7 +1034,15 @@ class _RiskStatements:
         self.assessments = _TableStatements(assessments)
         self.lists = _TableStatements(lists)
         columns = assessments.c
-        # Served by the (review_state, created_at) index.
+        # The queue of held payments is served by its partial index (revision 0009), which a
+        # planner uses only when the query names the state literally, as the index does.
+        # Other states are not indexed (nothing lists them): the created_at index, filtered.
+        self.held = (
+            sql_select(assessments)
+            .where(columns.review_state == literal_column(f"'{HELD}'"))
+            .order_by(*self.assessments.oldest_first)
+            .limit(bindparam("limit"))
+        )
         self.by_review_state = (
             sql_select(assessments)
             .where(columns.review_state == bindparam("state"))
@@ -1173,7 +1181,9 @@ class _RiskAssessments(_Repository[RiskAssessment]):
             return []
         # No limit means all of them: the queue is read whole, a bound keeps the plan generic.
         params = {"state": str(state), "limit": _ALL if limit is None else self._overscan(limit)}
-        rows = self._uow.rows(self._uow.statements.risk.by_review_state, params)
+        statements = self._uow.statements.risk
+        held = state is ReviewState.PENDING
+        rows = self._uow.rows(statements.held if held else statements.by_review_state, params)
         return self._select(rows, lambda a: a.review_state is state, limit=limit)
 
     def list_created_between(

@@ -20,17 +20,20 @@ all that screening adds (the wider claim read and the assessment's write too). R
 Figures from the machine this was written on (2 cores; SQLite on local disk, PostgreSQL on
 the same host over TCP), 1,000,000 assessments, 1,000 payments, 2026-12-04::
 
-    SQLite: seeded 1,000,000 risk assessments in 79.2 s
-      screening (20 rules, ...): mean 0.449 ms, p50 0.441 ms, p95 0.621 ms, p99 0.714 ms
-      process_payment (median): 3.159 ms with screening, 2.012 ms without: adds 1.147 ms
-    PostgreSQL: seeded 1,000,000 risk assessments in 38.1 s
-      screening (20 rules, ...): mean 0.743 ms, p50 0.727 ms, p95 0.879 ms, p99 1.232 ms
-      process_payment (median): 6.766 ms with screening, 4.647 ms without: adds 2.120 ms
+    SQLite: seeded 1,000,000 risk assessments in 66.6 s
+      screening (20 rules, ...): mean 0.384 ms, p50 0.337 ms, p95 0.560 ms, p99 0.614 ms
+      process_payment (median): 2.587 ms with screening, 1.660 ms without: adds 0.927 ms
+    PostgreSQL: seeded 1,000,000 risk assessments in 33.1 s
+      screening (20 rules, ...): mean 0.727 ms, p50 0.698 ms, p95 0.871 ms, p99 1.273 ms
+      process_payment (median): 5.208 ms with screening, 3.547 ms without: adds 1.661 ms
+
+A second run the same afternoon: SQLite adds 0.748 ms, PostgreSQL 2.299 ms (the
+machine's load moves the PostgreSQL figure by a third from run to run).
 
 Screening runs in the claim's unit of work, whose read of the payment and its method brings
 the stored assessment along (a join): two reads (every velocity counter in one query, every
 list in one query) and the rules in Python (about 0.05 ms for 20). What ``process_payment``
-adds beyond that is the wider claim read, the assessment's row (seven indexes to update)
+adds beyond that is the wider claim read, the assessment's row (six indexes to update)
 and a larger audit entry in the claim's commit, whose fsync dominates both figures.
 """
 

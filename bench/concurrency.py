@@ -23,8 +23,10 @@ is above a target, the target cannot be met by scheduling, only by cheaper units
 
 Options for the measurement: ``--threads`` sets anyio's worker-thread limit for the async
 service (default: anyio's 40; a list such as ``40,4`` runs the async side once per value,
-interleaved, and prints each), ``--pool`` the connections of each SQL storage (default:
-paykit's 5 + 10 on SQLite, 40 on PostgreSQL), ``--sides`` which of async, sync and floor run.
+interleaved, and prints each), ``--worker-threads N`` builds the async service with
+``worker_threads=N`` instead (its own limiter: what a host would configure; 0 keeps anyio's
+default), ``--pool`` the connections of each SQL storage (default: paykit's 5 + 10 on SQLite,
+40 on PostgreSQL), ``--sides`` which of async, sync and floor run.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class Load(NamedTuple):
     latency: float
     threads: int = 0
     """anyio's worker-thread limit for the async service; 0 keeps its default of 40."""
+    worker_threads: int = 0
+    """The async service's own ``worker_threads``; 0 builds it without (anyio's limiter)."""
 
 
 class Meter:
@@ -228,7 +232,9 @@ def run_sync(storage: Storage, payments: int, load: Load, meter: Meter) -> Timin
 def run_async(storage: Storage, payments: int, load: Load, meter: Meter) -> Timing:
     """Wall time of ``payments`` create + process, ``load.concurrency`` tasks at a time."""
     gateway = SlowGateway(load.latency)
-    service = AsyncPaymentService(storage, {"credit_card": gateway})
+    service = AsyncPaymentService(
+        storage, {"credit_card": gateway}, worker_threads=load.worker_threads or None
+    )
     cards = _cards(storage, gateway)
     statuses: list[PaymentStatus] = []
 
@@ -308,7 +314,9 @@ def report(
             if side not in runs:
                 continue
             load = (
-                Load(1, 0.0) if side == "floor" else Load(args.concurrency, args.latency, threads)
+                Load(1, 0.0)
+                if side == "floor"
+                else Load(args.concurrency, args.latency, threads, args.worker_threads)
             )
             storage = make()
             meter = Meter(backend_cpu(storage))
@@ -354,6 +362,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", default="0", help="anyio worker threads (0: its 40); a list runs each"
     )
+    parser.add_argument(
+        "--worker-threads", type=int, default=0, help="the async service's worker_threads (0: none)"
+    )
     parser.add_argument("--pool", type=int, default=0, help="SQL connections (0: as above)")
     parser.add_argument("--sides", default="async,sync,floor")
     args = parser.parse_args()
@@ -363,6 +374,7 @@ def main() -> None:
         f"{args.payments} payments (create + process), {args.concurrency} at a time, "
         f"{args.latency * 1000:.0f} ms per provider call: latency bound {bound:.2f} s; "
         f"best of {args.repeat} runs; {os.cpu_count()} CPUs"
+        + (f"; async service worker_threads={args.worker_threads}" if args.worker_threads else "")
     )
     if "memory" in storages:
         report("memory", InMemoryStorage, 1.5, args)

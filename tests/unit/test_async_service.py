@@ -3,14 +3,16 @@
 Every provider operation is one sequence of steps (``paykit.service._steps``) that both
 services perform; these tests check that the async driver gives the same answers as the sync
 one for the same inputs, that it awaits a gateway's ``*_async`` method (and calls a gateway
-without one in a worker thread), that no unit of work is open during a provider call, and
-that the refund ceiling holds under concurrent tasks.
+without one in a worker thread), that no unit of work is open during a provider call, that
+the refund ceiling holds under concurrent tasks, and that ``worker_threads`` caps every
+worker-thread call the service makes.
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -38,11 +40,12 @@ from paykit import (
     SandboxGateway,
     SandboxToken,
 )
-from paykit.errors import GatewayConfigurationError
+from paykit.errors import GatewayConfigurationError, ValidationError
 from paykit.gateways.base import ChargeRequest, Gateway, RefundRequest
 from paykit.gateways.registry import Route, RouteKey
 from paykit.gateways.stripe import StripeGateway
 from paykit.service import AsyncPaymentService
+from paykit.storage.memory import InMemoryUnitOfWork
 from paykit.testing.fake_stripe import FakeStripe, FakeToken
 
 pytestmark = pytest.mark.anyio
@@ -498,3 +501,132 @@ async def test_concurrent_processing_of_one_payment_charges_once() -> None:
     assert sum(isinstance(a, Payment) for a in answers) == 1
     assert sum(isinstance(a, InvalidStateTransition) for a in answers) == 7
     assert world.sandbox.calls == ["charge"]
+
+
+# -- worker_threads: one limiter for every worker-thread call ----------------------------------
+
+PATIENCE: Final = 10.0
+"""Seconds a gated unit of work waits before the test gives up: a guard, never reached."""
+
+
+class GatedStorage(InMemoryStorage):
+    """The in-memory store, but while ``armed`` each unit of work waits at a gate as it opens.
+
+    It counts the units held at the gate at once (``most``) and signals each arrival, so a
+    test can see how many worker threads reach the storage together without timing them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.arrived = threading.Semaphore(0)
+        self.opened = threading.Event()
+        self.most = 0
+        self._held = 0
+        self._count = threading.Lock()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        """Wait at the gate when armed (in the caller's worker thread), then begin."""
+        if self.armed:
+            with self._count:
+                self._held += 1
+                self.most = max(self.most, self._held)
+            self.arrived.release()
+            try:
+                assert self.opened.wait(PATIENCE), "the gate was never opened"
+            finally:
+                with self._count:
+                    self._held -= 1
+        return super().unit_of_work()
+
+
+async def _arrivals(storage: GatedStorage, count: int) -> None:
+    """Wait (in a thread outside the service's limit) until ``count`` units reached the gate."""
+
+    def wait() -> None:
+        for _ in range(count):
+            assert storage.arrived.acquire(timeout=PATIENCE), "a unit of work never arrived"
+
+    await anyio.to_thread.run_sync(wait)
+
+
+async def _three_reads_at_once(worker_threads: int | None) -> GatedStorage:
+    """A steps operation, a whole-in-a-thread one and a fraud part's, started together.
+
+    Returns the storage once all three answered, for its ``most``.
+    """
+    storage = GatedStorage()
+    service = AsyncPaymentService(
+        storage, {"credit_card": SandboxGateway()}, worker_threads=worker_threads
+    )
+    payment_id = (await World(SandboxGateway(), use_async=True, storage=storage).pay()).id
+    storage.armed = True
+    answers: list[object] = []
+
+    async def ask(call: Callable[[], Awaitable[object]]) -> None:
+        answers.append(await call())
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(ask, partial(service.get_payment, payment_id))
+        tasks.start_soon(ask, partial(service.list_payments, customer_id="cus_1"))
+        tasks.start_soon(ask, service.risk_lists.entries)
+        try:
+            if worker_threads is None:
+                await _arrivals(storage, 3)  # all three in the storage together
+            else:
+                await _arrivals(storage, 1)
+                # The other two wait for the thread (or, were the limit ignored, are on their
+                # way in): give them every chance to arrive, then let the first one through.
+                await anyio.wait_all_tasks_blocked()
+                late = partial(storage.arrived.acquire, blocking=True, timeout=0.2)
+                assert not await anyio.to_thread.run_sync(late)
+        finally:
+            storage.opened.set()  # a failing test fails now, not after PATIENCE
+    assert len(answers) == 3
+    return storage
+
+
+async def test_one_worker_thread_runs_the_services_storage_work_one_call_at_a_time() -> None:
+    """``worker_threads=1``: three concurrent operations never reach the storage together."""
+    assert (await _three_reads_at_once(1)).most == 1
+
+
+async def test_without_a_limit_the_same_calls_reach_the_storage_together() -> None:
+    """With anyio's default limiter (40 threads) the same three operations overlap."""
+    assert (await _three_reads_at_once(None)).most == 3
+
+
+async def test_one_worker_thread_still_processes_concurrent_payments() -> None:
+    """No deadlock and no lost work: 12 payments through one thread, sync-only gateway."""
+    sandbox = SandboxGateway()
+    world = World(sandbox, use_async=True)
+    service = AsyncPaymentService(world.storage, {"credit_card": sandbox}, worker_threads=1)
+    card = world.card()
+    done: list[PaymentStatus] = []
+
+    async def pay(index: int) -> None:
+        payment = await service.create_payment(
+            customer_id="cus_1",
+            order_id=f"ord_{index}",
+            payment_method_id=card.id,
+            amount="10.00",
+            currency="USD",
+        )
+        done.append((await service.process_payment(payment.id)).status)
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(12):
+            tasks.start_soon(pay, index)
+    assert done == [_P.COMPLETED] * 12
+    assert sandbox.calls == ["charge"] * 12
+    assert service.worker_threads == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 2.5, "4"])
+def test_a_thread_limit_that_is_not_a_positive_whole_number_is_refused(value: Any) -> None:
+    """A clear ``ValidationError`` naming ``worker_threads``, at construction."""
+    with pytest.raises(ValidationError) as refused:
+        AsyncPaymentService(InMemoryStorage(), {}, worker_threads=value)
+    assert refused.value.field == "worker_threads"
+    assert refused.value.code == "validation_error"
+    assert repr(value) in refused.value.detail

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import anyio.to_thread
-
 from paykit.domain.payment import Payment
-from paykit.domain.risk import RiskAssessment
 from paykit.fraud._reviews import Reviews
-from paykit.service._async import run_async
-from paykit.service._context import ServiceContext
-from paykit.service._payments import Payments
-from paykit.service._refunds import Refunds
+from paykit.service._async_driver import AsyncDriver
 
-__all__ = ["AsyncReviews", "async_reviews"]
+__all__ = ["AsyncReviews"]
 
 
 class AsyncReviews:
     """``PaymentService.reviews``, awaited (``service.reviews``); same documentation."""
 
-    def __init__(self, context: ServiceContext, reviews: Reviews) -> None:
-        self._context = context
+    def __init__(self, driver: AsyncDriver, reviews: Reviews) -> None:
+        self._driver = driver
         self._reviews = reviews
-
-    async def list(self, *, limit: int | None = None) -> list[RiskAssessment]:
-        """The review queue, oldest first (see :meth:`Reviews.list`)."""
-        return await anyio.to_thread.run_sync(partial(self._reviews.list, limit=limit))
+        self.list = driver.awaitable(reviews.list)
+        self.get = driver.awaitable(reviews.get)
 
     async def approve(self, payment_id: str, *, by: str) -> Payment:
-        """Approve a held payment (see :meth:`Reviews.approve`)."""
-        return await run_async(self._context, self._reviews.approve_steps(payment_id, by=by))
+        """Same as :meth:`Reviews.approve`: approve a held payment (capture it if asked to)."""
+        return await self._driver.run(self._reviews.approve_steps(payment_id, by=by))
 
     async def reject(self, payment_id: str, *, by: str) -> Payment:
-        """Reject a held payment (see :meth:`Reviews.reject`)."""
-        return await run_async(self._context, self._reviews.reject_steps(payment_id, by=by))
-
-
-def async_reviews(context: ServiceContext) -> AsyncReviews:
-    """The review queue of an ``AsyncPaymentService`` over ``context``."""
-    return AsyncReviews(context, Reviews(context, Payments(context), Refunds(context)))
+        """Same as :meth:`Reviews.reject`: reject a held payment (void it, or refund it)."""
+        return await self._driver.run(self._reviews.reject_steps(payment_id, by=by))

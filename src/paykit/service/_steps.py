@@ -9,9 +9,9 @@ the recording of the outcome are work functions handed to :class:`Transact`, so 
 work is over before a :class:`Call` is yielded: none can span a provider call.
 
 :func:`run_sync` performs the steps in the calling thread (``PaymentService``);
-``paykit.service._async.run_async`` runs the units of work off the event loop and awaits the
-gateway's ``*_async`` method (``AsyncPaymentService``). The business rules exist once, here
-and in ``_rules/``; the drivers only perform.
+``paykit.service._async_driver.AsyncDriver.run`` runs the units of work off the event loop and
+awaits the gateway's ``*_async`` method (``AsyncPaymentService``). The business rules exist
+once, here and in ``_rules/``; the drivers only perform.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from _service_sides import SIDES, ServiceSide, service_side
 from paykit import (
     ALL_EVENTS,
     Event,
@@ -52,6 +53,13 @@ def service(
     )
     svc.events.subscribe(ALL_EVENTS, events.append)
     return svc
+
+
+@pytest.fixture(params=SIDES)
+def side(request: pytest.FixtureRequest) -> Iterator[ServiceSide]:
+    """Builds a PaymentService, then an AsyncPaymentService behind blocking calls (#16)."""
+    with service_side(request.param) as built:
+        yield built
 
 
 MakeCard = Callable[..., PaymentMethod]

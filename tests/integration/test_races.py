@@ -6,6 +6,10 @@ shake out interleavings. The deterministic tests use Saleor's ``RunBefore`` patt
 (STYLE.md point 9): :class:`RunBeforeCommit` wraps the storage and runs the competing action
 just before the first unit of work commits, so the race happens the same way on every run;
 :class:`RunBeforeProvider` does the same at the provider, while paykit's request is in flight.
+
+Every test runs through PaymentService and through AsyncPaymentService (the ``side`` fixture,
+``tests/_service_sides.py``): the racing threads then call the async service on one event
+loop, whose units of work run in its worker threads (#16).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple, TypeVar
 
+import anyio.to_thread
 import pytest
 
+from _service_sides import AnyService, ServiceSide
 from paykit import (
     GatewayResult,
     InMemoryStorage,
@@ -25,7 +31,6 @@ from paykit import (
     LogType,
     Money,
     Payment,
-    PaymentService,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -53,21 +58,24 @@ def _switch_threads_often() -> Iterator[None]:
 
 
 class World(NamedTuple):
-    """A service with the storage and the sandbox it runs on."""
+    """A service of one side with the storage and the sandbox it runs on."""
 
-    service: PaymentService
+    service: AnyService
     sandbox: SandboxGateway
     storage: InMemoryStorage
+    side: ServiceSide
 
 
-def make_world(sandbox: SandboxGateway | None = None, *, latency: float = 0.0) -> World:
-    """A service over fresh in-memory storage and ``sandbox`` (default: a fresh one).
+def make_world(
+    side: ServiceSide, sandbox: SandboxGateway | None = None, *, latency: float = 0.0
+) -> World:
+    """A ``side`` service over fresh in-memory storage and ``sandbox`` (default: a fresh one).
 
     The default sandbox sleeps ``latency`` seconds on every call.
     """
     sandbox = SandboxGateway(latency=latency) if sandbox is None else sandbox
     storage = InMemoryStorage()
-    return World(PaymentService(storage, {"credit_card": sandbox}), sandbox, storage)
+    return World(side.service(storage, {"credit_card": sandbox}), sandbox, storage, side)
 
 
 def pending_payment(world: World, amount: str = "100.00") -> Payment:
@@ -120,10 +128,10 @@ def run_together(count: int, work: Callable[[int], T]) -> list[T | Exception]:
 # -- threads ---------------------------------------------------------------------------------
 
 
-def test_sixteen_concurrent_refunds_never_exceed_the_payment() -> None:
+def test_sixteen_concurrent_refunds_never_exceed_the_payment(side: ServiceSide) -> None:
     """Sixteen threads refunding 30.00 of one 100.00 payment at once get exactly three refunds."""
     for _ in range(REPEATS):
-        world = make_world(latency=0.0002)
+        world = make_world(side, latency=0.0002)
         payment = completed_payment(world)
 
         def refund(_: int, payment_id: str = payment.id, world: World = world) -> Refund:
@@ -148,10 +156,10 @@ def test_sixteen_concurrent_refunds_never_exceed_the_payment() -> None:
 
 
 @pytest.mark.parametrize("threads", [2, 8])
-def test_concurrent_processing_charges_once(threads: int) -> None:
+def test_concurrent_processing_charges_once(threads: int, side: ServiceSide) -> None:
     """Threads processing one pending payment at once: one charges it, the others are refused."""
     for _ in range(REPEATS):
-        world = make_world(latency=0.0002)
+        world = make_world(side, latency=0.0002)
         payment = pending_payment(world)
 
         def process(_: int, payment_id: str = payment.id, world: World = world) -> Payment:
@@ -171,10 +179,10 @@ def test_concurrent_processing_charges_once(threads: int) -> None:
         assert world.service.get_payment(payment.id).attempt_count == 1
 
 
-def test_same_idempotency_key_from_eight_threads_creates_one_payment() -> None:
+def test_same_idempotency_key_from_eight_threads_creates_one_payment(side: ServiceSide) -> None:
     """Eight threads creating a payment with one idempotency key all get the one stored payment."""
     for _ in range(REPEATS):
-        world = make_world()
+        world = make_world(side)
         card = world.service.add_payment_method(
             CUSTOMER, type="credit_card", token=SandboxToken.SUCCESS
         )
@@ -205,15 +213,19 @@ def test_same_idempotency_key_from_eight_threads_creates_one_payment() -> None:
 
 def hooked_service(
     world: World, action: Callable[[], object]
-) -> tuple[PaymentService, RunBeforeCommit]:
-    """A second service over the same storage and sandbox, whose first commit runs ``action``."""
+) -> tuple[AnyService, RunBeforeCommit]:
+    """A second service over the same storage and sandbox, whose first commit runs ``action``.
+
+    On the async side, that commit happens in a worker thread of the event loop, and
+    ``action`` calls the world's service from there, as another request would.
+    """
     storage = RunBeforeCommit(world.storage, action)
-    return PaymentService(storage, {"credit_card": world.sandbox}), storage
+    return world.side.service(storage, {"credit_card": world.sandbox}), storage
 
 
-def test_refund_that_loses_the_race_is_retried_and_refused() -> None:
+def test_refund_that_loses_the_race_is_retried_and_refused(side: ServiceSide) -> None:
     """A refund committed just before another's commit makes it retry and fail the ceiling check."""
-    world = make_world()
+    world = make_world(side)
     payment = completed_payment(world)
     competing: list[Refund] = []
     loser, hook = hooked_service(
@@ -234,9 +246,9 @@ def test_refund_that_loses_the_race_is_retried_and_refused() -> None:
     assert after.refund_reserved_amount.is_zero()
 
 
-def test_refund_that_loses_the_race_still_fits_after_its_retry() -> None:
+def test_refund_that_loses_the_race_still_fits_after_its_retry(side: ServiceSide) -> None:
     """A retried refund that still fits the balance is accepted, and both refunds are paid."""
-    world = make_world()
+    world = make_world(side)
     payment = completed_payment(world)
     competing: list[Refund] = []
     loser, hook = hooked_service(
@@ -255,9 +267,9 @@ def test_refund_that_loses_the_race_still_fits_after_its_retry() -> None:
     assert after.refunded_amount == usd("100.00") == world.sandbox.refunded_total(payment.id)
 
 
-def test_processing_that_loses_the_claim_is_refused_and_charges_nothing() -> None:
+def test_processing_that_loses_the_claim_is_refused_and_charges_nothing(side: ServiceSide) -> None:
     """A payment processed just before another claim commits makes that claim retry and refuse."""
-    world = make_world()
+    world = make_world(side)
     payment = pending_payment(world)
     loser, hook = hooked_service(world, lambda: world.service.process_payment(payment.id))
 
@@ -270,9 +282,9 @@ def test_processing_that_loses_the_claim_is_refused_and_charges_nothing() -> Non
     assert world.sandbox.calls.count("charge") == 1
 
 
-def test_refund_cancelled_before_its_claim_commits_is_never_sent() -> None:
+def test_refund_cancelled_before_its_claim_commits_is_never_sent(side: ServiceSide) -> None:
     """A refund cancelled just before its processing claim commits is refused and never sent."""
-    world = make_world()
+    world = make_world(side)
     payment = completed_payment(world)
     refund = world.service.create_refund(payment.id, "10.00")
     loser, hook = hooked_service(world, lambda: world.service.cancel_refund(refund.id))
@@ -286,14 +298,16 @@ def test_refund_cancelled_before_its_claim_commits_is_never_sent() -> None:
     assert world.service.get_payment(payment.id).refund_reserved_amount.is_zero()
 
 
-def test_payment_created_with_the_same_key_just_before_commit_is_returned() -> None:
+def test_payment_created_with_the_same_key_just_before_commit_is_returned(
+    side: ServiceSide,
+) -> None:
     """A payment created with our idempotency key just before our commit is the one returned."""
-    world = make_world()
+    world = make_world(side)
     card = world.service.add_payment_method(
         CUSTOMER, type="credit_card", token=SandboxToken.SUCCESS
     )
 
-    def create(service: PaymentService) -> Payment:
+    def create(service: AnyService) -> Payment:
         return service.create_payment(
             customer_id=CUSTOMER,
             order_id="ord_race",
@@ -320,12 +334,15 @@ class RunBeforeProvider(SandboxGateway):
     """A sandbox that runs a competing action once, just before it handles an operation.
 
     The action runs while paykit's request is in flight: paykit has committed its claim
-    (``processing``) and is waiting for the provider's answer.
+    (``processing``) and is waiting for the provider's answer. The async service awaits
+    ``charge_async`` / ``refund_async``, which run the action in a worker thread (it calls a
+    blocking service, which must not block the event loop it needs) and wait for it.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._actions: dict[str, Callable[[], object]] = {}
+        self.awaited: list[str] = []
 
     def run_before(self, operation: str, action: Callable[[], object]) -> None:
         """Run ``action`` when the next ``operation`` ("charge" or "refund") arrives."""
@@ -346,11 +363,25 @@ class RunBeforeProvider(SandboxGateway):
         self._fire("refund")
         return super().refund(request)
 
+    async def charge_async(self, request: ChargeRequest) -> GatewayResult:
+        """Await the pending action for ``charge``, then charge."""
+        self.awaited.append("charge")
+        await anyio.to_thread.run_sync(self._fire, "charge")
+        return super().charge(request)
 
-def test_reconcile_while_the_charge_is_in_flight_does_not_fail_the_payment() -> None:
+    async def refund_async(self, request: RefundRequest) -> GatewayResult:
+        """Await the pending action for ``refund``, then refund."""
+        self.awaited.append("refund")
+        await anyio.to_thread.run_sync(self._fire, "refund")
+        return super().refund(request)
+
+
+def test_reconcile_while_the_charge_is_in_flight_does_not_fail_the_payment(
+    side: ServiceSide,
+) -> None:
     """Reconciling a payment while its charge is in flight must not fail the charged payment."""
     sandbox = RunBeforeProvider()
-    world = make_world(sandbox)
+    world = make_world(side, sandbox)
     payment = pending_payment(world)
     seen: list[PaymentStatus] = []
     sandbox.run_before(
@@ -365,12 +396,15 @@ def test_reconcile_while_the_charge_is_in_flight_does_not_fail_the_payment() -> 
     assert seen in ([PaymentStatus.PROCESSING], [PaymentStatus.COMPLETED])
     assert final.status is PaymentStatus.COMPLETED
     assert final.captured_amount == usd("100.00")
+    assert sandbox.awaited == (["charge"] if side.is_async else [])
 
 
-def test_reconcile_while_the_refund_is_in_flight_does_not_fail_a_paid_refund() -> None:
+def test_reconcile_while_the_refund_is_in_flight_does_not_fail_a_paid_refund(
+    side: ServiceSide,
+) -> None:
     """Reconciling a refund while its request is in flight must not fail the paid refund."""
     sandbox = RunBeforeProvider()
-    world = make_world(sandbox)
+    world = make_world(side, sandbox)
     payment = completed_payment(world)
     refund = world.service.create_refund(payment.id, "30.00")
     seen: list[RefundStatus] = []
@@ -387,3 +421,4 @@ def test_reconcile_while_the_refund_is_in_flight_does_not_fail_a_paid_refund() -
     after = world.service.get_payment(payment.id)
     assert after.refunded_amount == usd("30.00")
     assert after.refund_reserved_amount.is_zero()
+    assert sandbox.awaited == (["charge", "refund"] if side.is_async else [])

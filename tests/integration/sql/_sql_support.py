@@ -24,8 +24,6 @@ from typing import Any, Final
 from sqlalchemy import event
 
 from paykit import (
-    InvalidRefundAmountError,
-    InvalidStateTransition,
     Payment,
     PaymentService,
     PaymentStatus,
@@ -34,7 +32,6 @@ from paykit import (
     Storage,
 )
 from paykit.gateways.base import ChargeRequest, GatewayResult
-from paykit.gateways.sandbox import LedgerKind
 from paykit.storage.sql import SqlStorage
 from paykit.testing.races import RunBeforeCommit
 
@@ -89,44 +86,6 @@ class BarrierStorage(RunBeforeCommit):
 
 
 # -- child processes ---------------------------------------------------------------------------
-
-
-def refund_child(url: str, schema: str | None, payment_id: str, barrier: Any, results: Any) -> None:
-    """Try to refund 30.00 of ``payment_id``; report ``(outcome, refund id, conflicts)``."""
-    storage = open_storage(url, schema)
-    racer = BarrierStorage(storage, barrier)
-    service = make_service(racer)
-    try:
-        refund = service.create_refund(payment_id, "30.00")
-    except InvalidRefundAmountError:
-        results.put(("refused", None, racer.conflicts))
-    except Exception as error:  # noqa: BLE001 - the parent asserts on every outcome
-        results.put((f"error: {error!r}", None, racer.conflicts))
-    else:
-        results.put(("created", refund.id, racer.conflicts))
-    finally:
-        storage.dispose()
-
-
-def process_child(
-    url: str, schema: str | None, payment_id: str, barrier: Any, results: Any
-) -> None:
-    """Try to process ``payment_id``; report ``(outcome, charges by my sandbox, conflicts)``."""
-    storage = open_storage(url, schema)
-    racer = BarrierStorage(storage, barrier)
-    sandbox = SandboxGateway()
-    service = make_service(racer, sandbox)
-    try:
-        payment = service.process_payment(payment_id)
-    except InvalidStateTransition:
-        outcome = "refused"
-    except Exception as error:  # noqa: BLE001 - the parent asserts on every outcome
-        outcome = f"error: {error!r}"
-    else:
-        outcome = str(payment.status)
-    charges = sum(1 for entry in sandbox.ledger if entry.kind is LedgerKind.CHARGE)
-    results.put((outcome, charges, racer.conflicts))
-    storage.dispose()
 
 
 class StallingSandbox(SandboxGateway):

@@ -7,7 +7,9 @@ gone. Booking the refund on that pair fails (``0.00 USD minus 25.00 USD would be
 before the commit's version check could say "retry". :class:`RunBetweenReads` -- the
 ``RunBeforeCommit`` pattern moved to that moment -- makes the competing settlement commit
 exactly there, on every storage: memory, a SQLite file, and PostgreSQL when
-``PAYKIT_TEST_POSTGRES_URL`` is set.
+``PAYKIT_TEST_POSTGRES_URL`` is set; and through each service, PaymentService and
+AsyncPaymentService (the ``side`` fixture, ``tests/_service_sides.py``, #16). The final state is
+read back through a plain PaymentService either way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Final, NamedTuple
 
 import pytest
 
+from _service_sides import AnyService, ServiceSide
 from paykit import (
     ALL_EVENTS,
     ConcurrencyConflict,
@@ -65,6 +68,7 @@ class Setup(NamedTuple):
 
     storage: Storage
     sandbox: SandboxGateway
+    side: ServiceSide
     events: list[Event]
     payment_id: str
     refund: Refund
@@ -75,18 +79,21 @@ def usd(amount: str) -> Money:
     return Money.of(amount, "USD")
 
 
-def service_over(setup: Setup, storage: Storage | None = None) -> PaymentService:
-    """A service over ``storage`` (default: the plain one) publishing into ``setup.events``."""
-    service = PaymentService(
-        setup.storage if storage is None else storage, {"credit_card": setup.sandbox}
+def service_over(setup: Setup, storage: Storage | None = None, **options: Any) -> AnyService:
+    """A service of ``setup.side`` over ``storage`` (default: the plain one).
+
+    It publishes into ``setup.events``.
+    """
+    service = setup.side.service(
+        setup.storage if storage is None else storage, {"credit_card": setup.sandbox}, **options
     )
     service.events.subscribe(ALL_EVENTS, setup.events.append)
     return service
 
 
-def refund_in_processing(storage: Storage, sandbox: SandboxGateway) -> Setup:
+def refund_in_processing(storage: Storage, sandbox: SandboxGateway, side: ServiceSide) -> Setup:
     """Refund 25.00 of a 40.00 payment whose refund answers are lost: it stays processing."""
-    service = PaymentService(storage, {"credit_card": sandbox})
+    service = side.service(storage, {"credit_card": sandbox})
     card = service.add_payment_method(
         CUSTOMER, type="credit_card", token=SandboxToken.REFUND_TIMEOUT
     )
@@ -101,7 +108,7 @@ def refund_in_processing(storage: Storage, sandbox: SandboxGateway) -> Setup:
     refund = service.process_refund(service.create_refund(payment.id, "25.00").id)
     assert refund.status is RefundStatus.PROCESSING
     assert refund.provider_refund_id is not None
-    return Setup(storage, sandbox, [], payment.id, refund)
+    return Setup(storage, sandbox, side, [], payment.id, refund)
 
 
 def refund_webhook(setup: Setup) -> tuple[dict[str, str], bytes]:
@@ -138,10 +145,10 @@ def assert_settled_once(setup: Setup) -> None:
 
 
 def test_a_reconcile_settling_the_refund_between_anothers_reads_costs_it_nothing(
-    any_storage: Storage,
+    any_storage: Storage, side: ServiceSide
 ) -> None:
     """A reconcile that read the refund before a rival settled it retries instead of raising."""
-    setup = refund_in_processing(any_storage, SandboxGateway())
+    setup = refund_in_processing(any_storage, SandboxGateway(), side)
     rival = service_over(setup)
     settled_by_rival: list[Refund] = []
     racer = RunBetweenReads(
@@ -159,10 +166,10 @@ def test_a_reconcile_settling_the_refund_between_anothers_reads_costs_it_nothing
 
 
 def test_a_webhook_settling_the_refund_mid_reconcile_is_answered_200_and_costs_it_nothing(
-    any_storage: Storage,
+    any_storage: Storage, side: ServiceSide
 ) -> None:
     """A refund webhook committing between a reconcile's reads: both succeed, booked once."""
-    setup = refund_in_processing(any_storage, SandboxGateway())
+    setup = refund_in_processing(any_storage, SandboxGateway(), side)
     headers, body = refund_webhook(setup)
     rival = service_over(setup)
     answers: list[Any] = []
@@ -181,10 +188,10 @@ def test_a_webhook_settling_the_refund_mid_reconcile_is_answered_200_and_costs_i
 
 
 def test_a_webhook_whose_refund_a_reconcile_settles_mid_read_is_answered_200(
-    any_storage: Storage,
+    any_storage: Storage, side: ServiceSide
 ) -> None:
     """A refund webhook that read the refund before a reconcile settled it is not answered 503."""
-    setup = refund_in_processing(any_storage, SandboxGateway())
+    setup = refund_in_processing(any_storage, SandboxGateway(), side)
     headers, body = refund_webhook(setup)
     rival = service_over(setup)
     settled_by_rival: list[Refund] = []
@@ -206,13 +213,13 @@ def test_a_webhook_whose_refund_a_reconcile_settles_mid_read_is_answered_200(
 
 
 def test_a_refusal_on_a_stale_view_with_no_attempt_left_is_a_conflict(
-    any_storage: Storage,
+    any_storage: Storage, side: ServiceSide
 ) -> None:
     """Out of attempts, a rule broken on a stale pair is a retryable conflict, not that rule."""
-    setup = refund_in_processing(any_storage, SandboxGateway())
+    setup = refund_in_processing(any_storage, SandboxGateway(), side)
     rival = service_over(setup)
     racer = RunBetweenReads(any_storage, lambda: rival.reconcile_refund(setup.refund.id))
-    service = PaymentService(racer, {"credit_card": setup.sandbox}, conflict_attempts=1)
+    service = service_over(setup, racer, conflict_attempts=1)
 
     with pytest.raises(ConcurrencyConflict) as raised:
         service.reconcile_refund(setup.refund.id)
@@ -224,10 +231,10 @@ def test_a_refusal_on_a_stale_view_with_no_attempt_left_is_a_conflict(
 
 
 def test_eight_threads_reconciling_one_refund_all_see_it_completed(
-    any_storage: Storage,
+    any_storage: Storage, side: ServiceSide
 ) -> None:
     """The issue's repro: eight threads reconcile one refund; none raises, it is booked once."""
-    setup = refund_in_processing(any_storage, SandboxGateway(latency=0.01))
+    setup = refund_in_processing(any_storage, SandboxGateway(latency=0.01), side)
     service = service_over(setup)
     barrier = threading.Barrier(8)
     outcomes: list[Refund | Exception] = []

@@ -16,13 +16,14 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import anyio
 import anyio.lowlevel
 import pytest
 
 from paykit import (
+    ALL_EVENTS,
     GatewayOutcome,
     GatewayResult,
     InMemoryStorage,
@@ -514,7 +515,11 @@ class GatedStorage(InMemoryStorage):
 
     It counts the units held at the gate at once (``most``) and signals each arrival, so a
     test can see how many worker threads reach the storage together without timing them.
+    Waiting at the gate is blocking, so it says so: the async service then runs its units of
+    work in worker threads, as it does a SQL storage's.
     """
+
+    blocks_on_io: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -630,3 +635,61 @@ def test_a_thread_limit_that_is_not_a_positive_whole_number_is_refused(value: An
     assert refused.value.field == "worker_threads"
     assert refused.value.code == "validation_error"
     assert repr(value) in refused.value.detail
+
+
+# -- a storage without I/O: its units of work run on the event loop ----------------------------
+
+
+class ThreadNoting(InMemoryStorage):
+    """The in-memory store, noting the thread each unit of work begins in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        """Note this thread, then begin."""
+        self.threads.add(threading.get_ident())
+        return super().unit_of_work()
+
+
+class BlockingThreadNoting(ThreadNoting):
+    """The same, saying its units of work may block (as a SQL storage's do)."""
+
+    blocks_on_io: ClassVar[bool] = True
+
+
+async def _create_and_process(service: AsyncPaymentService) -> None:
+    method = await service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    payment = await service.create_payment(
+        customer_id="cus_1",
+        order_id="ord_1",
+        payment_method_id=method.id,
+        amount="10.00",
+        currency="USD",
+    )
+    assert (await service.process_payment(payment.id)).status is PaymentStatus.COMPLETED
+
+
+async def test_units_of_work_without_io_run_on_the_loop_and_others_in_threads() -> None:
+    """A thread hop costs more than an in-memory unit: only blocking work leaves the loop.
+
+    ``add_payment_method`` calls the provider, so it runs in a worker thread either way; the
+    units of ``create_payment`` and ``process_payment`` run on the loop unless the storage
+    blocks or a subscriber (the host's code, which may block) listens.
+    """
+    loop = threading.get_ident()
+    quiet = ThreadNoting()
+    await _create_and_process(AsyncPaymentService(quiet, {"credit_card": SandboxGateway()}))
+    assert loop in quiet.threads
+    assert len(quiet.threads) == 2  # the loop, and add_payment_method's worker thread
+
+    blocking = BlockingThreadNoting()
+    await _create_and_process(AsyncPaymentService(blocking, {"credit_card": SandboxGateway()}))
+    assert loop not in blocking.threads
+
+    heard = ThreadNoting()
+    listened = AsyncPaymentService(heard, {"credit_card": SandboxGateway()})
+    listened.events.subscribe(ALL_EVENTS, lambda _event: None)
+    await _create_and_process(listened)
+    assert loop not in heard.threads

@@ -2,10 +2,12 @@
 
 Storage is synchronous, so every unit of work -- and every sync call a part makes whole
 (:meth:`AsyncDriver.awaitable`) -- runs in a worker thread (``anyio.to_thread``) and the
-event loop never blocks on the database. A provider operation is the sync service's own
-generator of steps (``_steps``), performed by :meth:`AsyncDriver.run`: its units of work in a
-worker thread, its provider calls on the gateway's ``*_async`` method, awaited natively (a
-gateway without one is called in a worker thread).
+event loop never blocks on the database. (A storage that does no I/O says so with
+``blocks_on_io = False``, as ``InMemoryStorage`` does: its units of work run on the loop, a
+thread hop costing more than they do, unless a subscriber listens.) A provider operation is
+the sync service's own generator of steps (``_steps``), performed by :meth:`AsyncDriver.run`:
+its units of work in a worker thread, its provider calls on the gateway's ``*_async`` method,
+awaited natively (a gateway without one is called in a worker thread).
 
 Every worker-thread call of one service goes through one place, :meth:`AsyncDriver.in_thread`,
 so ``worker_threads`` caps them all with one ``anyio.CapacityLimiter``: SQLite serialises
@@ -50,6 +52,9 @@ class AsyncDriver:
             raise ValidationError(msg, field="worker_threads")
         self.context = context
         self.worker_threads = worker_threads
+        # A storage whose units of work never wait on I/O (InMemoryStorage) has them run on
+        # the loop itself: a thread hop would cost more than the unit. Unknown storages block.
+        self._units_block = bool(getattr(context.storage, "blocks_on_io", True))
         # Made on first use, on the event loop: early anyio 4 releases can only make a
         # limiter inside one (4.16 defers it itself), and a service may be built before.
         self._limiter: anyio.CapacityLimiter | None = None
@@ -62,6 +67,16 @@ class AsyncDriver:
     async def in_thread(self, call: Callable[[], T]) -> T:
         """``call()`` in a worker thread, within the service's limit."""
         return await anyio.to_thread.run_sync(call, limiter=self._thread_limiter())
+
+    async def _unit(self, call: Callable[[], T]) -> T:
+        """A unit of work: in a worker thread, or on the loop when nothing in it can block.
+
+        Nothing can when the storage does no I/O and no subscriber listens: subscribers are
+        the host's code, called after the commit, and may block.
+        """
+        if self._units_block or self.context.events.has_subscribers:
+            return await self.in_thread(call)
+        return call()
 
     def awaitable(self, method: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
         """``method`` as a coroutine function that runs it whole in a worker thread.
@@ -98,9 +113,9 @@ class AsyncDriver:
     async def _perform(self, step: Step) -> object:
         context = self.context
         if isinstance(step, Transact):
-            return await self.in_thread(partial(context.transact, step.work))
+            return await self._unit(partial(context.transact, step.work))
         if isinstance(step, Read):
-            return await self.in_thread(partial(context.read, step.work))
+            return await self._unit(partial(context.read, step.work))
         if isinstance(step, Consult):
             return await self.in_thread(step.work)
         native: Callable[[object], Awaitable[GatewayResult]] | None = getattr(

@@ -11,7 +11,8 @@ the sync one's by construction. Three members touch no storage and stay synchron
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from paykit.analytics import Analytics
 from paykit.automation._automation import Automation
@@ -48,9 +49,37 @@ class AsyncPayments:
     def __init__(self, driver: AsyncDriver, payments: Payments) -> None:
         self._driver = driver
         self._payments = payments
-        self.create = driver.awaitable(payments.create)
         self.find = driver.awaitable(payments.find)
         self.transaction_log = driver.awaitable(payments.transaction_log)
+
+    async def create(  # noqa: PLR0913 - the fields of a payment
+        self,
+        *,
+        customer_id: str,
+        order_id: str,
+        payment_method_id: str,
+        amount: AmountLike,
+        currency: str,
+        capture: bool = True,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        risk: RiskContext | None = None,
+    ) -> Payment:
+        """Same as :meth:`Payments.create`: record a ``pending`` payment (one unit of work)."""
+        steps = self._payments.create_steps(
+            customer_id=customer_id,
+            order_id=order_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
+            capture=capture,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            risk=risk,
+        )
+        return await self._driver.run(steps)
 
     async def process(
         self,

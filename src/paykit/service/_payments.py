@@ -91,6 +91,37 @@ class Payments:
         :class:`~paykit.fraud.RiskContext`) is kept for fraud screening when the service
         has it (``PaymentService(fraud=...)``); without screening it is ignored.
         """
+        return run_sync(
+            self._context,
+            self.create_steps(
+                customer_id=customer_id,
+                order_id=order_id,
+                payment_method_id=payment_method_id,
+                amount=amount,
+                currency=currency,
+                capture=capture,
+                description=description,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+                risk=risk,
+            ),
+        )
+
+    def create_steps(  # noqa: PLR0913 - the fields of a payment
+        self,
+        *,
+        customer_id: str,
+        order_id: str,
+        payment_method_id: str,
+        amount: AmountLike,
+        currency: str,
+        capture: bool = True,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        risk: RiskContext | None = None,
+    ) -> Steps[Payment]:
+        """:meth:`create` as steps (one unit of work), for either driver (see ``_steps``)."""
         customer_id = checked_text(customer_id, "customer_id", max_length=255)
         order_id = checked_text(order_id, "order_id", max_length=255)
         payment_method_id = checked_text(payment_method_id, "payment_method_id", max_length=255)
@@ -170,7 +201,7 @@ class Payments:
             tx.emit(EventType.PAYMENT_CREATED, payment)
             return payment
 
-        return self._context.transact(work)
+        return (yield from transact(work))
 
     def process(
         self,

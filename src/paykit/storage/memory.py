@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 import attrs
 
@@ -985,6 +985,11 @@ def _check_single_default(methods: _PaymentMethods) -> None:
 
 class InMemoryStorage:
     """Thread-safe in-memory storage; the reference implementation of the storage contract."""
+
+    blocks_on_io: ClassVar[bool] = False
+    """Its units of work never wait on I/O, so ``AsyncPaymentService`` runs them on the event
+    loop rather than in a worker thread (when no subscriber listens). A storage without this
+    attribute is taken to block."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()

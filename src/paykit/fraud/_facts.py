@@ -2,9 +2,9 @@
 
 The profile of a payment -- who pays, from where, with which card -- is a
 :class:`~paykit.domain.risk.RiskAssessment` (stored or about to be). The facts are its
-fields, the payment's, the converted amounts, the velocity counters the rules name (one
-indexed query per key, every window of that key at once) and the list memberships the
-rules test (one query per list).
+fields, the payment's, the converted amounts, the velocity counters the rules name (every
+key and window in one read, an index scan per key) and the list memberships the rules test
+(every list in one read).
 """
 
 from __future__ import annotations

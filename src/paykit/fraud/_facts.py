@@ -3,14 +3,14 @@
 The profile of a payment -- who pays, from where, with which card -- is a
 :class:`~paykit.domain.risk.RiskAssessment` (stored or about to be). The facts are its
 fields, the payment's, the converted amounts, the velocity counters the rules name (every
-key and window in one read, an index scan per key) and the list memberships the rules test
-(every list in one read).
+key and window, an index scan per key) and the list memberships the rules test (every
+list): both in one read, as ``velocity_and_members`` gives them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ import attrs
 
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
-from paykit.domain.risk import RiskAssessment
+from paykit.domain.risk import RiskAssessment, VelocityCount
 from paykit.fraud._language import Value
 from paykit.fraud._rates import ExchangeRates
 from paykit.fraud._risk_context import RiskContext
@@ -116,26 +116,7 @@ def gather(  # noqa: PLR0913 - a payment's whole picture
     }
     for name, currency in rules.conversions.items():
         facts[name] = None if rates is None else rates.convert(payment.amount, currency)
-    facts.update(_velocities(uow, rules, payment, assessment, at))
-    return Gathered(facts, _memberships(uow, rules, facts))
-
-
-def _number(value: int | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _velocities(
-    uow: UnitOfWork,
-    rules: RuleSet,
-    payment: Payment,
-    assessment: RiskAssessment,
-    at: datetime,
-) -> dict[str, Value]:
-    """Every counter the rules name, from one read (all keys, all windows)."""
-    if not rules.velocities:
-        return {}
-    facts: dict[str, Value] = {}
-    values: dict[str, str] = {}
+    values: dict[str, str] = {}  # velocity key -> the payment's value of it
     for name, velocity in rules.velocities.items():
         value = getattr(assessment, velocity.key)
         if value is None:
@@ -143,13 +124,39 @@ def _velocities(
         else:
             values[velocity.key] = value
     windows = sorted({velocity.window for velocity in rules.velocities.values()})
-    counts = uow.risk_assessments.velocity(
+    starts = [at - window for window in windows]
+    repository = uow.risk_assessments
+    if any(test.operand.name in rules.velocities for test in rules.list_tests):
+        # A counter looked up on a list (unusual): the counts first, then the lists.
+        counts = repository.velocity(
+            values, windows=starts, until=at, currency=payment.currency, exclude_id=payment.id
+        )
+        facts.update(_velocity_facts(rules, values, windows, counts))
+        return Gathered(facts, _members(uow, _wanted(rules, facts)))
+    counts, members = repository.velocity_and_members(
         values,
-        windows=[at - window for window in windows],
+        windows=starts,
         until=at,
         currency=payment.currency,
         exclude_id=payment.id,
+        lists=_wanted(rules, facts),
     )
+    facts.update(_velocity_facts(rules, values, windows, counts))
+    return Gathered(facts, {name: frozenset(found) for name, found in members.items()})
+
+
+def _number(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _velocity_facts(
+    rules: RuleSet,
+    values: dict[str, str],
+    windows: list[timedelta],
+    counts: dict[str, list[VelocityCount]],
+) -> dict[str, Value]:
+    """Each counter the rules name, from the counts per key and window."""
+    facts: dict[str, Value] = {}
     position = {window: number for number, window in enumerate(windows)}
     for name, velocity in rules.velocities.items():
         if velocity.key not in values:
@@ -166,15 +173,16 @@ def _velocities(
     return facts
 
 
-def _memberships(
-    uow: UnitOfWork, rules: RuleSet, facts: dict[str, Value]
-) -> dict[str, frozenset[str]]:
+def _wanted(rules: RuleSet, facts: dict[str, Value]) -> dict[str, list[str]]:
+    """Per list the rules test, the payment's (case-folded) values to look up on it."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for test in rules.list_tests:
         value = facts.get(test.operand.name)
         if value is not None:
             wanted[test.list_name].add(str(value).casefold())
-    if not wanted:
-        return {}
-    found = uow.risk_lists.members({name: sorted(values) for name, values in wanted.items()})
+    return {name: sorted(values) for name, values in wanted.items()}
+
+
+def _members(uow: UnitOfWork, wanted: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    found = uow.risk_lists.members(wanted) if wanted else {}
     return {name: frozenset(values) for name, values in found.items()}

@@ -413,6 +413,23 @@ class RiskAssessmentRepository(Protocol):
         """
         ...
 
+    def velocity_and_members(  # noqa: PLR0913 - velocity's arguments, and the lists
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+        lists: Mapping[str, Sequence[str]],
+    ) -> tuple[dict[str, list[VelocityCount]], dict[str, set[str]]]:
+        """``velocity(values, ...)`` and ``risk_lists.members(lists)``, as the two answer.
+
+        Screening asks both for every payment; a storage may read them at once (SQL: one
+        statement), since a read's round trip costs more than its work on a server.
+        """
+        ...
+
 
 class RiskListRepository(Protocol):
     """The host's named block and allow lists, unique by ``(list_name, value)``."""

@@ -617,6 +617,21 @@ class _RiskAssessments(_Table[RiskAssessment]):
             answer[key] = counts
         return answer
 
+    def velocity_and_members(  # noqa: PLR0913 - velocity's arguments, and the lists
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+        lists: Mapping[str, Sequence[str]],
+    ) -> tuple[dict[str, list[VelocityCount]], dict[str, set[str]]]:
+        counts = self.velocity(
+            values, windows=windows, until=until, currency=currency, exclude_id=exclude_id
+        )
+        return counts, self.uow.risk_lists.members(lists)
+
 
 class _RiskLists(_Table[RiskListEntry]):
     """The host's named lists, unique by ``(list_name, value)``."""

@@ -182,7 +182,7 @@ class CustomerKeys:
             columns.customer_id == bindparam("customer_id"), columns.destroyed_at.is_(None)
         )
         self._by_id = select(columns.id, columns.wrapped_key).where(columns.id == bindparam("id"))
-        self.insert = table.insert()
+        self.insert = table.insert().inline()  # batched with the commit (storage.sql._pipeline)
         self._local = threading.local()
 
     def forget(self) -> None:

@@ -44,6 +44,7 @@ from paykit.storage.sql._encryption import (
     RowCodecs,
     payment_method_ids_by_token,
 )
+from paykit.storage.sql._pipeline import batch_for
 from paykit.storage.sql._schema import Tables, build_tables, check_table_prefix
 from paykit.storage.sql._uow import SqlUnitOfWork, Statements
 
@@ -134,6 +135,7 @@ class SqlStorage:
             engine if self._owns_engine else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
+        self._batch = batch_for(engine)
         self.encryption: Final = FieldEncryption(
             encryption,
             None
@@ -152,7 +154,9 @@ class SqlStorage:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """Begin a unit of work (no connection is taken until its first read or commit)."""
-        return SqlUnitOfWork(self._statements, self._connect, self._begin, self._codecs)
+        return SqlUnitOfWork(
+            self._statements, self._connect, self._begin, self._codecs, self._batch
+        )
 
     def upgrade(self, revision: str = "head") -> None:
         """Create the tables, or bring them up to ``revision``, by paykit's migrations."""

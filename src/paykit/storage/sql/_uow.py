@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Delete,
     Executable,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     case,
     func,
     literal_column,
+    null,
     or_,
     true,
     type_coerce,
@@ -72,6 +74,7 @@ from paykit.storage.base import VELOCITY_KEYS, events_wait
 from paykit.storage.sql import _codec
 from paykit.storage.sql._codec import Amount
 from paykit.storage.sql._encryption import PLAINTEXT, RowCodecs
+from paykit.storage.sql._pipeline import Batch, unbatched
 from paykit.storage.sql._schema import HELD, UNMATCHED, Tables
 
 __all__ = ["SqlUnitOfWork", "Statements"]
@@ -131,7 +134,9 @@ class _TableStatements:
     def __init__(self, table: Table, time_column: str = "created_at") -> None:
         self.table = table
         self.get: Select[Any] = sql_select(table).where(table.c.id == bindparam("id"))
-        self.insert: Insert = table.insert()
+        # Inline: no RETURNING of the generated ``seq`` (never read back), so an insert needs
+        # no answer before the commit goes on and can be batched with it (``_pipeline``).
+        self.insert: Insert = table.insert().inline()
         match = (table.c.id == bindparam("match_id"), table.c.version == bindparam("match_version"))
         self.update: Update = table.update().where(*match)
         self.delete: Delete = table.delete().where(*match)
@@ -255,7 +260,7 @@ class Statements:
             .join(payments, refunds.c.payment_id == payments.c.id)
             .where(refunds.c.id == bindparam("id"))
         )
-        self.log_insert: Insert = log.insert()
+        self.log_insert: Insert = log.insert().inline()  # as _TableStatements.insert
         self.log_of_payment = (
             sql_select(log).where(log.c.payment_id == bindparam("payment_id")).order_by(log.c.seq)
         )
@@ -1052,6 +1057,9 @@ class _RiskStatements:
         self._between: dict[tuple[bool, bool], Select[Any]] = {}
         self._velocity: dict[tuple[tuple[tuple[str, int], ...], int], Select[Any]] = {}
         self._list_members: dict[tuple[int, int], Select[str, str]] = {}
+        self._velocity_and_members: dict[
+            tuple[tuple[tuple[str, int], ...], int, int, int], CompoundSelect[Any]
+        ] = {}
         # A value is looked up as itself and as its blind indexes (encryption at rest): one
         # row at most matches, served by the unique (list_name, value) index.
         self.list_entry = sql_select(lists).where(
@@ -1093,6 +1101,28 @@ class _RiskStatements:
                 _one_of(lists.c.list_name, "name", names), _one_of(lists.c.value, "value", values)
             )
             self._list_members[names, values] = statement
+        return statement
+
+    def velocity_and_members(
+        self, keys: tuple[tuple[str, int], ...], windows: int, names: int, values: int
+    ) -> CompoundSelect[Any]:
+        """:meth:`velocity` and :meth:`list_members` in one read: their rows, ``UNION ALL``.
+
+        A velocity row has ``list_name`` NULL; a list row has NULL where the counters are.
+        """
+        cache_key = (keys, windows, names, values)
+        statement = self._velocity_and_members.get(cache_key)
+        if statement is None:
+            counted = self.velocity(keys, windows).add_columns(
+                null().label("list_name"), null().label("list_value")
+            )
+            lists = self.tables.risk_list_entries
+            nothing = [null()] * (len(counted.selected_columns) - 2)
+            listed = sql_select(*nothing, lists.c.list_name, lists.c.value).where(
+                _one_of(lists.c.list_name, "name", names), _one_of(lists.c.value, "value", values)
+            )
+            statement = union_all(counted, listed)
+            self._velocity_and_members[cache_key] = statement
         return statement
 
     def velocity(self, keys: tuple[tuple[str, int], ...], windows: int) -> Select[Any]:
@@ -1212,12 +1242,66 @@ class _RiskAssessments(_Repository[RiskAssessment]):
         currency: str,
         exclude_id: str | None = None,
     ) -> dict[str, list[VelocityCount]]:
+        lookup = self._velocity_lookup(values, windows, until, currency, exclude_id)
+        return self._counts(lookup, values, len(windows))
+
+    def velocity_and_members(  # noqa: PLR0913 - velocity's arguments, and the lists
+        self,
+        values: Mapping[str, str],
+        *,
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None = None,
+        lists: Mapping[str, Sequence[str]],
+    ) -> tuple[dict[str, list[VelocityCount]], dict[str, set[str]]]:
+        risk_lists = self._uow.risk_lists
+        velocity = self._velocity_lookup(values, windows, until, currency, exclude_id)
+        members = risk_lists.members_lookup(lists)
+        if velocity is None or members is None:  # one side reads nothing: no union to make
+            counts = self._counts(velocity, values, len(windows))
+            return counts, risk_lists.members_read(members, lists)
+        keys, params = velocity
+        names, stored_as, list_params = members
+        statement = self._uow.statements.risk.velocity_and_members(
+            keys, len(windows), len(names), len(stored_as)
+        )
+        rows = self._uow.rows(statement, params | list_params)
+        counted = [row for row in rows if row["list_name"] is None]
+        listed = [row for row in rows if row["list_name"] is not None]
+        return (
+            _velocity_counts(counted, values, len(windows)),
+            risk_lists.members_found(lists, stored_as, listed, value_column="list_value"),
+        )
+
+    def _counts(
+        self,
+        lookup: tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None,
+        values: Mapping[str, str],
+        windows: int,
+    ) -> dict[str, list[VelocityCount]]:
+        """The velocity read of ``lookup`` (see :meth:`_velocity_lookup`), as counts."""
+        if lookup is None:
+            return {key: [] for key in values}
+        keys, params = lookup
+        rows = self._uow.rows(self._uow.statements.risk.velocity(keys, windows), params)
+        return _velocity_counts(rows, values, windows)
+
+    def _velocity_lookup(
+        self,
+        values: Mapping[str, str],
+        windows: Sequence[datetime],
+        until: datetime,
+        currency: str,
+        exclude_id: str | None,
+    ) -> tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None:
+        """The velocity statement's keys and parameters; ``None`` when there is nothing to read."""
         unknown = set(values) - set(VELOCITY_KEYS)
         if unknown:
             msg = f"velocity keys are {', '.join(VELOCITY_KEYS)}, not {sorted(unknown)}"
             raise ValueError(msg)
         if not values or not windows:
-            return {key: [] for key in values}
+            return None
         params: dict[str, Any] = {
             "earliest": min(windows),
             "until": until,
@@ -1233,20 +1317,24 @@ class _RiskAssessments(_Repository[RiskAssessment]):
             keys.append((key, len(looked_up)))
         for number, start in enumerate(windows):
             params[f"start_{number}"] = start
-        statement = self._uow.statements.risk.velocity(tuple(keys), len(windows))
-        rows = self._uow.rows(statement, params)
-        # A key without rows in the widest window answers no row: zeros.
-        counts = {key: [VelocityCount(0, 0, Decimal(0)) for _ in windows] for key in values}
-        for row in rows:
-            counts[row["velocity_key"]] = [
-                VelocityCount(
-                    int(row[f"payments_{number}"]),
-                    int(row[f"declines_{number}"]),
-                    row[f"amount_{number}"],
-                )
-                for number in range(len(windows))
-            ]
-        return counts
+        return tuple(keys), params
+
+
+def _velocity_counts(
+    rows: Sequence[RowMapping], values: Mapping[str, str], windows: int
+) -> dict[str, list[VelocityCount]]:
+    """The velocity statement's rows as counts per key; a key without rows counts zeros."""
+    counts = {key: [VelocityCount(0, 0, Decimal(0)) for _ in range(windows)] for key in values}
+    for row in rows:
+        counts[row["velocity_key"]] = [
+            VelocityCount(
+                int(row[f"payments_{number}"]),
+                int(row[f"declines_{number}"]),
+                row[f"amount_{number}"],
+            )
+            for number in range(windows)
+        ]
+    return counts
 
 
 class _RiskLists(_Repository[RiskListEntry]):
@@ -1263,21 +1351,51 @@ class _RiskLists(_Repository[RiskListEntry]):
         return self._found(rows)
 
     def members(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {name: set() for name in wanted}
+        return self.members_read(self.members_lookup(wanted), wanted)
+
+    def members_read(
+        self,
+        lookup: tuple[list[str], dict[str, str], dict[str, Any]] | None,
+        wanted: Mapping[str, Sequence[str]],
+    ) -> dict[str, set[str]]:
+        """The membership read of ``lookup`` (see :meth:`members_lookup`), as memberships."""
+        if lookup is None:
+            return self.members_found(wanted, {}, [])
+        names, stored_as, params = lookup
+        statement = self._uow.statements.risk.list_members(len(names), len(stored_as))
+        return self.members_found(wanted, stored_as, self._uow.rows(statement, params))
+
+    def members_lookup(
+        self, wanted: Mapping[str, Sequence[str]]
+    ) -> tuple[list[str], dict[str, str], dict[str, Any]] | None:
+        """What the membership read of ``wanted`` needs; ``None`` when there is nothing to read.
+
+        The list names, what the value column may hold (-> the value asked about), and the
+        statement's parameters.
+        """
         every_value = sorted({value for values in wanted.values() for value in values})
         if not every_value:
-            return found
+            return None
         lookups = self._uow.encryption.lookup_values
-        stored_as = {  # what the value column may hold -> the value asked about
+        stored_as = {
             candidate: value
             for value in every_value
             for candidate in lookups("risk_list_entries", "value", value)
         }
-        names, values = sorted(wanted), sorted(stored_as)
-        statement = self._uow.statements.risk.list_members(len(names), len(values))
-        rows = self._uow.rows(statement, _numbered("name", names) | _numbered("value", values))
+        names = sorted(wanted)
+        return names, stored_as, _numbered("name", names) | _numbered("value", sorted(stored_as))
+
+    def members_found(
+        self,
+        wanted: Mapping[str, Sequence[str]],
+        stored_as: Mapping[str, str],
+        rows: Sequence[RowMapping],
+        value_column: str = "value",
+    ) -> dict[str, set[str]]:
+        """The membership read's ``rows``, with this unit's staged entries laid over them."""
+        found: dict[str, set[str]] = {name: set() for name in wanted}
         for row in rows:
-            found[row["list_name"]].add(stored_as[row["value"]])
+            found[row["list_name"]].add(stored_as[row[value_column]])
         for entry in self.removed.values():
             found.get(entry.list_name, set()).discard(entry.value)
         for entry in self.added.values():
@@ -1427,7 +1545,8 @@ class SqlUnitOfWork:
     """A unit of work over :class:`~paykit.storage.sql.SqlStorage` (see the module docstring).
 
     ``connect`` checks out an autocommit connection; ``begin`` is the statement that opens
-    a write transaction (``BEGIN IMMEDIATE`` on SQLite).
+    a write transaction (``BEGIN IMMEDIATE`` on SQLite); ``batch`` sends a commit's last
+    writes together where the driver can (``_pipeline``).
     """
 
     def __init__(
@@ -1436,6 +1555,7 @@ class SqlUnitOfWork:
         connect: Callable[[], Connection],
         begin: str,
         codecs: RowCodecs = PLAINTEXT,
+        batch: Batch = unbatched,
     ) -> None:
         self.statements = statements
         self._codecs = codecs
@@ -1444,6 +1564,7 @@ class SqlUnitOfWork:
         self.decode_entry = codecs.decoder("transaction_log", _codec.entry_from_row)
         self._connect = connect
         self._begin = begin
+        self._batch = batch
         self._connection: Connection | None = None
         self.payment_methods = _PaymentMethods(
             self,
@@ -1585,11 +1706,23 @@ class SqlUnitOfWork:
             if len(steps) == 1 and not isinstance(steps[0].params, list):
                 _run(connection, steps[0])  # one statement, one row: atomic without BEGIN
                 return
-            connection.exec_driver_sql(self._begin)
+            # Checked writes wait for their row counts; what follows the last of them goes
+            # with the COMMIT in one batch (a round trip on PostgreSQL: see _pipeline).
+            checked = max(
+                (n + 1 for n, step in enumerate(steps) if step.expect is not None), default=0
+            )
             try:
-                for step in steps:
-                    _run(connection, step)
-                connection.exec_driver_sql("COMMIT")
+                if checked:
+                    connection.exec_driver_sql(self._begin)
+                    for step in steps[:checked]:
+                        _run(connection, step)
+                batched = steps[checked:]
+                with self._batch(connection, [step.statement for step in batched]):
+                    if not checked:
+                        connection.exec_driver_sql(self._begin)
+                    for step in batched:
+                        _run(connection, step)
+                    connection.exec_driver_sql("COMMIT")
             except BaseException:
                 _roll_back(connection)
                 raise

@@ -246,6 +246,75 @@ class RiskContract:
         assert counts["email"] == [nothing, nothing]
         assert counts["customer_id"] == [VelocityCount(1, 0, seen.amount.amount), nothing]
 
+    def test_velocity_and_members_answer_as_the_two_reads_do(self, storage: Storage) -> None:
+        """The combined read gives ``velocity``'s counts and ``members``' memberships."""
+        mine = _assessment(minutes=1, amount="4.00", declined=True)
+        mine.email, mine.ip_address = _new_id("both") + "@example.com", _new_id("ip")
+        listed, other = _entry(value=mine.email), _entry(list_name="blocked_ips")
+        _save(storage, mine, _assessment(minutes=9), listed, other)
+        values = {"email": mine.email, "ip_address": mine.ip_address}
+        lists = {listed.list_name: [mine.email, "no@x.io"], "blocked_ips": [mine.ip_address]}
+        windows, until = [_at(0), _at(2)], _at(5)
+        with storage.unit_of_work() as uow:
+            repository = uow.risk_assessments
+            together = repository.velocity_and_members(
+                values, windows=windows, until=until, currency="USD", lists=lists
+            )
+            apart = (
+                repository.velocity(values, windows=windows, until=until, currency="USD"),
+                uow.risk_lists.members(lists),
+            )
+        assert together == apart
+        counts, members = together
+        assert counts["email"] == [
+            VelocityCount(1, 1, Decimal("4.00")),
+            VelocityCount(0, 0, Decimal(0)),
+        ]
+        assert members == {listed.list_name: {mine.email}, "blocked_ips": set()}
+
+    def test_velocity_and_members_with_one_side_empty(self, storage: Storage) -> None:
+        """No velocity keys, or no list values: the other side is still answered."""
+        entry = _entry()
+        seen = _assessment(minutes=1)
+        _save(storage, entry, seen)
+        lists = {entry.list_name: [entry.value]}
+        with storage.unit_of_work() as uow:
+            repository = uow.risk_assessments
+            only_lists = repository.velocity_and_members(
+                {}, windows=[_at(0)], until=_at(5), currency="USD", lists=lists
+            )
+            only_counts = repository.velocity_and_members(
+                {"customer_id": seen.customer_id},
+                windows=[_at(0)],
+                until=_at(5),
+                currency="USD",
+                lists={},
+            )
+        assert only_lists == ({}, {entry.list_name: {entry.value}})
+        assert only_counts[1] == {}
+        assert only_counts[0]["customer_id"][0].payments >= 1
+
+    def test_velocity_and_members_see_the_units_staged_entries(self, storage: Storage) -> None:
+        """List entries this unit added or removed count as the unit's ``members`` sees them."""
+        kept, dropped = _entry(), _entry()
+        _save(storage, dropped)
+        seen = _assessment(minutes=1)
+        _save(storage, seen)
+        lists = {kept.list_name: [kept.value, dropped.value]}
+        with storage.unit_of_work() as uow:
+            found = uow.risk_lists.find(dropped.list_name, dropped.value)
+            assert found is not None
+            uow.risk_lists.remove(found)
+            uow.risk_lists.add(kept)
+            _, members = uow.risk_assessments.velocity_and_members(
+                {"customer_id": seen.customer_id},
+                windows=[_at(0)],
+                until=_at(5),
+                currency="USD",
+                lists=lists,
+            )
+        assert members == {kept.list_name: {kept.value}}
+
     def test_list_entries_are_found_by_list_and_value(self, storage: Storage) -> None:
         """``find`` and ``members`` see a value on its own list only."""
         entry = _entry()

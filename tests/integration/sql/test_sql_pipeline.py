@@ -1,0 +1,105 @@
+"""A commit's last writes and its COMMIT go in one batch (psycopg's pipeline on PostgreSQL).
+
+The batch must change nothing a caller sees: a unique key taken inside it is the same
+``ConcurrencyConflict`` or ``IntegrityError`` as before, nothing of the unit is written, the
+error names the statements and not their values, and the connection serves the next unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from pytest_mock import MockerFixture
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from paykit import Payment, PaymentService, SandboxGateway
+from paykit.errors import ConcurrencyConflict
+from paykit.storage.sql import SqlStorage
+
+from .test_sql_storage import _payment
+
+
+def _ids(storage: SqlStorage) -> set[str]:
+    with storage.unit_of_work() as uow:
+        return {payment.id for payment in uow.payments.list()}
+
+
+def test_a_provider_id_taken_in_a_batch_is_an_integrity_error(sql_storage: SqlStorage) -> None:
+    """Two inserts in one commit, the second breaking a unique key: nothing is written."""
+    _save(sql_storage, _payment(provider_payment_id="pi_taken"))
+    before = _ids(sql_storage)
+    fresh, twin = _payment(provider_payment_id="pi_fresh"), _payment(provider_payment_id="pi_taken")
+    with sql_storage.unit_of_work() as uow:
+        uow.payments.add(fresh)
+        uow.payments.add(twin)
+        with pytest.raises(IntegrityError, match="provider") as raised:
+            uow.commit()
+    message = str(raised.value)
+    assert "INSERT INTO" in message  # the statements are named ...
+    assert "pi_fresh" not in message  # ... never the values bound to them
+    assert _ids(sql_storage) == before
+    _save(sql_storage, fresh)  # the connection serves the next unit
+    assert fresh.id in _ids(sql_storage)
+
+
+def test_an_id_taken_in_a_batch_is_a_conflict(sql_storage: SqlStorage) -> None:
+    """A record id another unit committed first: ``ConcurrencyConflict``, nothing written."""
+    first = _payment()
+    _save(sql_storage, first)
+    again, other = _payment(id=first.id, provider_payment_id="pi_again"), _payment()
+    with sql_storage.unit_of_work() as uow:
+        uow.payments.add(other)
+        uow.payments.add(again)
+        with pytest.raises(ConcurrencyConflict):
+            uow.commit()
+    assert other.id not in _ids(sql_storage)
+
+
+def test_postgresql_sends_a_commits_inserts_and_commit_in_one_pipeline(
+    postgres_url: str, postgres_schema: str, mocker: MockerFixture
+) -> None:
+    """Checked writes wait for their row counts; the inserts after them and COMMIT do not."""
+    storage = SqlStorage(postgres_url, schema=postgres_schema)
+    storage.upgrade()
+    service = PaymentService(storage, {"credit_card": SandboxGateway()})
+    card = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
+    payment = service.create_payment(
+        customer_id="cus_1",
+        order_id="ord_1",
+        payment_method_id=card.id,
+        amount="10.00",
+        currency="USD",
+    )
+    pipelines = mocker.spy(psycopg.Connection, "pipeline")
+    order: list[str] = []
+
+    def sent(*args: Any) -> None:
+        connection = args[1].connection
+        mode = "pipelined" if connection.pgconn.pipeline_status else "waited"
+        order.append(f"{str(args[2]).split(None, 1)[0].upper()} {mode}")
+
+    event.listen(storage.engine, "before_cursor_execute", sent)
+    try:
+        service.process_payment(payment.id)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", sent)
+        storage.dispose()
+    claim = order[: order.index("COMMIT pipelined") + 1]
+    assert claim == [
+        "SELECT waited",  # the payment and its method
+        "BEGIN waited",
+        "UPDATE waited",  # the payment's version is checked: its row count is awaited
+        "INSERT pipelined",  # the audit entry
+        "COMMIT pipelined",
+    ]
+    assert pipelines.call_count == order.count("COMMIT pipelined") == 2
+
+
+def _save(storage: SqlStorage, *payments: Payment) -> None:
+    with storage.unit_of_work() as uow:
+        for payment in payments:
+            uow.payments.add(payment)
+        uow.commit()

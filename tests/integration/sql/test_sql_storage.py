@@ -9,9 +9,11 @@ the database keeps on its own (provider ids, foreign keys, the refund ceiling).
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import threading
 import uuid
+import weakref
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -615,3 +617,21 @@ def test_unmatched_listings_state_the_status_literally(
     assert len(counted.texts) == 2
     for text in counted.texts:
         assert re.search(r"\.status = 'unmatched'", text), text
+
+
+def test_a_storage_no_longer_used_is_freed_with_its_tables(sqlite_url: str) -> None:
+    """Nothing paykit keeps at module level holds a storage's tables once it is gone.
+
+    A process that builds storages as it goes (a test suite, a host with one storage per
+    tenant) would otherwise keep every one's schema objects: the whole suite once held
+    1,153 of them, 1.4 GB that the interpreter took a minute to collect at exit.
+    """
+    storage = SqlStorage(sqlite_url)
+    storage.upgrade()
+    with storage.unit_of_work() as uow:
+        uow.outbox.list_pending(limit=1)
+    payments_table = weakref.ref(storage.tables.payments)
+    storage.dispose()
+    del storage, uow
+    gc.collect()
+    assert payments_table() is None

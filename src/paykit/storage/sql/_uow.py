@@ -29,7 +29,7 @@ import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import cache, partial
+from functools import partial
 from operator import attrgetter
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeVar
@@ -200,6 +200,15 @@ class Statements:
         self.idempotent = _TableStatements(tables.idempotent_requests, "expires_at")
         self.automation = _TableStatements(tables.automation_actions)
         self.outbox = _OutboxStatements(tables.outbox)
+        # Made once per storage, so that the codec hook (which caches per function) sees one
+        # decoder; it lives and dies with the storage (a module-level cache would keep every
+        # storage's tables alive).
+        self.outbox_decoder: Callable[[RowMapping], OutboxMessage] = partial(
+            _codec.outbox_message_from_row,
+            payments=tables.payments,
+            refunds=tables.refunds,
+            disputes=tables.disputes,
+        )
         self.risk = _RiskStatements(tables)
         methods, payments, refunds = tables.payment_methods, tables.payments, tables.refunds
         disputes, inbox = tables.disputes, tables.webhook_inbox
@@ -1412,17 +1421,6 @@ class _RiskLists(_Repository[RiskListEntry]):
         return self._select(rows, lambda e: list_name is None or e.list_name == list_name)
 
 
-@cache
-def _outbox_decoder(tables: Tables) -> Callable[[RowMapping], OutboxMessage]:
-    """The outbox's row decoder for one storage's tables (made once: the codec hook caches it)."""
-    return partial(
-        _codec.outbox_message_from_row,
-        payments=tables.payments,
-        refunds=tables.refunds,
-        disputes=tables.disputes,
-    )
-
-
 def _in_commit_order(message: OutboxMessage) -> int:
     """The outbox's order key before ``seq``: none, so by ``seq`` alone (staged ones last)."""
     del message
@@ -1622,12 +1620,11 @@ class SqlUnitOfWork:
             codecs.decoder("risk_list_entries", _codec.risk_list_entry_from_row),
             codecs.encoder("risk_list_entries", _codec.risk_list_entry_row),
         )
-        tables = statements.tables
         # Through the codec hook, as the other tables: encryption at rest can seal ``event``.
         self.outbox = _Outbox(
             self,
             statements.outbox,
-            codecs.decoder("outbox", _outbox_decoder(tables)),
+            codecs.decoder("outbox", statements.outbox_decoder),
             codecs.encoder("outbox", _codec.outbox_message_row),
             _in_commit_order,
         )

@@ -553,10 +553,9 @@ class _Repository(StagedWrites[R]):
         staged = self.staged(record_id)
         if staged is not None:
             return staged
-        columns = _unprefixed(row, prefix)
-        if record_id in self.removed or columns.get("id") is None:
+        if record_id in self.removed or row[prefix + "id"] is None:  # the join found nothing
             return None
-        return self._load(columns)  # type: ignore[arg-type]  # a mapping of the table's columns
+        return self._load(_unprefixed(row, prefix))  # type: ignore[arg-type]  # the table's columns
 
     def _found(self, rows: Sequence[RowMapping]) -> R | None:
         """The record a unique lookup found, as this unit sees it."""

@@ -3,8 +3,9 @@
 A :class:`RiskAssessment` is kept per screened payment (its ``id`` is the payment's id). It
 holds the screening inputs that velocity counters are computed from (customer, email, card
 fingerprint, IP address, amount), the decision and the rules behind it, the provider's own
-risk signal, and the review state when a person must decide. Never a card number: card
-country and fingerprint are the provider's display details of the saved method.
+risk signal and the card network's checks (whether the CVC and address matched), and the
+review state when a person must decide. Never a card number: card country and fingerprint are
+the provider's display details of the saved method.
 
 A :class:`RiskListEntry` is one value on one named list (``blocked_emails``,
 ``trusted_ips``...), which rules test with ``@list_name``.
@@ -96,6 +97,13 @@ class RiskAssessment:
     reviewed_at: datetime | None = None
     provider_risk_level: str | None = None
     provider_risk_score: int | None = None
+    provider_cvc_check: str | None = None
+    """The card network's check of the CVC, in Stripe's words (``pass``, ``fail``,
+    ``unavailable``, ``unchecked``), whichever provider reported it."""
+    provider_address_check: str | None = None
+    """The check of the billing address (street and postal code together), in those words."""
+    provider_seller_protection: str | None = None
+    """PayPal's seller protection: ``eligible``, ``partially_eligible`` or ``not_eligible``."""
     created_at: datetime
     updated_at: datetime
     version: int = 0

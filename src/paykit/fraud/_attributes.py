@@ -4,7 +4,7 @@ Three families:
 
 * fixed names (:data:`ATTRIBUTES`): the payment, the :class:`RiskContext`, the saved
   method's card details, the external scorer's answer, and -- after authorization only --
-  the provider's own risk signal;
+  the provider's own risk signal and card checks;
 * ``:amount_in_<currency>:``, the amount converted with the host's rate table
   (:class:`ExchangeRates`), e.g. ``:amount_in_usd:``;
 * velocity counters ``:<metric>_per_<key>_<N><unit>:``, counted from paykit's own storage
@@ -69,9 +69,14 @@ ATTRIBUTES: Final[dict[str, Kind]] = {
 POST_AUTHORIZATION_ATTRIBUTES: Final[dict[str, Kind]] = {
     "provider_risk_level": Kind.TEXT,
     "provider_risk_score": Kind.NUMBER,
+    "provider_cvc_check": Kind.TEXT,
+    "provider_address_check": Kind.TEXT,
+    "provider_seller_protection": Kind.TEXT,
 }
-"""The provider's own signal (Stripe Radar's ``outcome.risk_level`` / ``risk_score``): only
-rules with ``stage = "after_authorization"`` may use these."""
+"""The provider's own signal: Stripe Radar's ``outcome.risk_level`` / ``risk_score``, the card
+checks (``pass``, ``fail``, ``unavailable``, ``unchecked``; PayPal's AVS and CVV codes put in
+those words) and PayPal's seller protection (``eligible``, ``partially_eligible``,
+``not_eligible``). Only rules with ``stage = "after_authorization"`` may use these."""
 
 VELOCITY_KEYS: Final = {
     "customer": "customer_id",

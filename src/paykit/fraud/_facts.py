@@ -113,6 +113,9 @@ def gather(  # noqa: PLR0913 - a payment's whole picture
         "wallet": assessment.wallet,
         "provider_risk_level": assessment.provider_risk_level,
         "provider_risk_score": _number(assessment.provider_risk_score),
+        "provider_cvc_check": assessment.provider_cvc_check,
+        "provider_address_check": assessment.provider_address_check,
+        "provider_seller_protection": assessment.provider_seller_protection,
     }
     for name, currency in rules.conversions.items():
         facts[name] = None if rates is None else rates.convert(payment.amount, currency)

@@ -33,6 +33,7 @@ from paykit.domain.transaction_log import LogType
 from paykit.errors import InvalidStateTransition, ValidationError
 from paykit.fraud._engine import Decision, decide, describe_value
 from paykit.fraud._facts import Gathered, gather, profile
+from paykit.fraud._language import Value
 from paykit.fraud._rates import ExchangeRates
 from paykit.fraud._risk_context import RiskContext
 from paykit.fraud._rules import Rule, RuleSet
@@ -263,8 +264,7 @@ class FraudScreening:
             return "none"
         facts = dict(screened.gathered.facts)
         if signal is not None:
-            facts["provider_risk_level"] = signal.risk_level
-            facts["provider_risk_score"] = _number(signal.risk_score)
+            facts.update(_signal_facts(signal))
         post = None
         if self.rules.after_authorization:
             post = decide(self.rules.after_authorization, facts, screened.gathered.is_member)
@@ -371,6 +371,38 @@ def _number(value: int | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def _signal_facts(signal: ProviderSignal) -> dict[str, Value]:
+    """The post-authorization attributes (``:provider_cvc_check:``...) a signal gives."""
+    return {
+        "provider_risk_level": signal.risk_level,
+        "provider_risk_score": _number(signal.risk_score),
+        "provider_cvc_check": signal.cvc_check,
+        "provider_address_check": signal.address_check,
+        "provider_seller_protection": signal.seller_protection,
+    }
+
+
+def _signal_data(signal: ProviderSignal | None) -> dict[str, str | int | None]:
+    """The signal as the audit entry of the post-authorization decision records it."""
+    given = signal or ProviderSignal()
+    return {
+        "provider_risk_level": given.risk_level,
+        "provider_risk_score": given.risk_score,
+        "provider_cvc_check": given.cvc_check,
+        "provider_address_check": given.address_check,
+        "provider_seller_protection": given.seller_protection,
+    }
+
+
+def _store_signal(assessment: RiskAssessment, signal: ProviderSignal) -> None:
+    """Keep the signal on the assessment, where backtests read it back (``gather``)."""
+    assessment.provider_risk_level = signal.risk_level
+    assessment.provider_risk_score = signal.risk_score
+    assessment.provider_cvc_check = signal.cvc_check
+    assessment.provider_address_check = signal.address_check
+    assessment.provider_seller_protection = signal.seller_protection
+
+
 def _context(risk: object) -> RiskContext | None:
     if risk is None or isinstance(risk, RiskContext):
         return risk
@@ -394,8 +426,7 @@ def _record_signal(tx: Transaction, *, payment_id: str, signal: ProviderSignal) 
     assessment = tx.uow.risk_assessments.find(payment_id)
     if assessment is None:
         return
-    assessment.provider_risk_level = signal.risk_level
-    assessment.provider_risk_score = signal.risk_score
+    _store_signal(assessment, signal)
     assessment.updated_at = tx.now
     tx.uow.risk_assessments.update(assessment)
 
@@ -414,8 +445,7 @@ def _record_authorized(  # noqa: PLR0913 - the outcome of the post-authorization
     if assessment is None:
         return
     if signal is not None:
-        assessment.provider_risk_level = signal.risk_level
-        assessment.provider_risk_score = signal.risk_score
+        _store_signal(assessment, signal)
     if post is not None:
         assessment.score = first.score + post.score
         assessment.fired_rules = (*assessment.fired_rules, *post.fired)
@@ -424,8 +454,7 @@ def _record_authorized(  # noqa: PLR0913 - the outcome of the post-authorization
             assessment.decision = post.action
         data = post.audit_data()
         data["stage"] = "after_authorization"
-        data["provider_risk_level"] = None if signal is None else signal.risk_level
-        data["provider_risk_score"] = None if signal is None else signal.risk_score
+        data.update(_signal_data(signal))
         tx.log(payment.id, LogType.FRAUD_SCREENED, _summary("after authorization", post), data=data)
     if outcome == "void":
         assessment.declined = True

@@ -40,6 +40,10 @@ token                                             what happens
 :data:`FakeVault.REFUND_FAILS`                    paid; its refunds come back FAILED
 ================================================  ==================================================
 
+A card payment's authorizations and captures carry ``processor_response`` with AVS code ``Y``
+and CVV code ``M`` (both matched), every payment ``seller_protection`` ``ELIGIBLE``:
+:meth:`FakePayPal.set_checks` and :meth:`FakePayPal.set_seller_protection` script others.
+
 :meth:`FakePayPal.inject` scripts faults for the next matching requests, named as everywhere
 in paykit's test kit (:class:`~paykit.testing.faults.FaultKind`): ``Fault.connection_refused()``,
 ``Fault.timeout_after_success()``, ``Fault.dropped_response()`` and ``Fault.error(status,
@@ -434,6 +438,10 @@ class FakePayPal:
         """Every movement of money, in order."""
         self.transport = httpx.MockTransport(self._handle)
         """The transport to hand to ``PayPalGateway(transport=...)`` (sync and async)."""
+        self.card_checks: dict[str, dict[str, str]] = {}
+        """``processor_response`` codes of card payments per vault id (see :meth:`set_checks`)."""
+        self.seller_protection: dict[str, str] = {}
+        """``seller_protection.status`` per vault id (see :meth:`set_seller_protection`)."""
 
     def __repr__(self) -> str:
         return f"FakePayPal(orders={len(self._orders)}, refunds={len(self._refunds)})"
@@ -454,6 +462,25 @@ class FakePayPal:
         ``path`` matches as a prefix (``"/v2/checkout/orders"`` covers its sub-paths).
         """
         self._faults.add(fault, method=method, path=path, times=times)
+
+    def set_checks(self, vault_id: str, *, avs_code: str = "Y", cvv_code: str = "M") -> None:
+        """Script the AVS and CVV codes of card payments made with ``vault_id``.
+
+        Every authorization or capture of a card payment carries ``processor_response``
+        (default: ``Y``, street and five-digit ZIP code matched; ``M``, the CVV2 matched).
+        PayPal's codes are the card networks' (``N`` no match, ``U`` unavailable...).
+        """
+        with self._lock:
+            self.card_checks[vault_id] = {"avs_code": avs_code, "cvv_code": cvv_code}
+
+    def set_seller_protection(self, token: str, status: str) -> None:
+        """Script ``seller_protection.status`` of payments made with ``token`` (a vault id).
+
+        ``status`` is ``ELIGIBLE`` (the default), ``PARTIALLY_ELIGIBLE`` or ``NOT_ELIGIBLE``;
+        ``"paypal:checkout"`` scripts every checkout.
+        """
+        with self._lock:
+            self.seller_protection[token] = status
 
     def revoke_tokens(self) -> None:
         """Forget every access token issued so far (the next API call gets a 401)."""
@@ -962,10 +989,7 @@ class FakePayPal:
                 "id": auth_id,
                 "status": status,
                 "amount": dict(unit["amount"]),
-                "seller_protection": {
-                    "status": "ELIGIBLE",
-                    "dispute_categories": ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"],
-                },
+                "seller_protection": self._protection(order_id),
                 "expiration_time": self._now(days=29),
                 "links": [
                     {
@@ -994,8 +1018,7 @@ class FakePayPal:
             }
             if status == "PENDING":
                 authorization["status_details"] = {"reason": "PENDING_REVIEW"}
-            if status == "DENIED":
-                authorization["processor_response"] = _DECLINED_PROCESSOR
+            self._note_processor_response(order_id, authorization)
             if "custom_id" in unit:
                 authorization["custom_id"] = unit["custom_id"]
             payments.setdefault("authorizations", []).append(authorization)
@@ -1009,10 +1032,30 @@ class FakePayPal:
             capture["status_details"] = {"reason": "PENDING_REVIEW"}
         elif token == FakeVault.PROCESSOR_DECLINED:
             capture["status"] = "DECLINED"
-            capture["processor_response"] = _DECLINED_PROCESSOR
         else:
             self._book("charge", capture["id"], order_id, unit["amount"])
+        self._note_processor_response(order_id, capture)
         payments.setdefault("captures", []).append(capture)
+
+    def _protection(self, order_id: str) -> dict[str, Any]:
+        """``seller_protection`` of the order's payments, as scripted for its token."""
+        status = self.seller_protection.get(self._states[order_id].token, "ELIGIBLE")
+        protection: dict[str, Any] = {"status": status}
+        if status != "NOT_ELIGIBLE":
+            protection["dispute_categories"] = ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"]
+        return protection
+
+    def _note_processor_response(self, order_id: str, movement: dict[str, Any]) -> None:
+        """Give an authorization or capture its ``processor_response``, as PayPal does.
+
+        A declined one carries the processor's decline code; an approved card payment its
+        AVS and CVV codes; a PayPal account's none. Scripted checks replace the codes.
+        """
+        scripted = self.card_checks.get(self._states[order_id].token) or {}
+        if movement["status"] in ("DENIED", "DECLINED"):
+            movement["processor_response"] = {**_DECLINED_PROCESSOR, **scripted}
+        elif "card" in self._orders[order_id].get("payment_source", {}):
+            movement["processor_response"] = {**_CARD_CHECKED, **scripted}
 
     def _new_capture(
         self, order_id: str, amount: Mapping[str, str], *, final: bool
@@ -1025,10 +1068,7 @@ class FakePayPal:
             "status": "COMPLETED",
             "amount": dict(amount),
             "final_capture": final,
-            "seller_protection": {
-                "status": "ELIGIBLE",
-                "dispute_categories": ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"],
-            },
+            "seller_protection": self._protection(order_id),
             "links": [
                 {
                     "href": f"{_API_HOST}/v2/payments/captures/{capture_id}",
@@ -1411,6 +1451,8 @@ _DECIMALS_PAYMENTS: Final = (
     ),
 )
 _DECLINED_PROCESSOR: Final = {"avs_code": "Y", "cvv_code": "M", "response_code": "5120"}
+_CARD_CHECKED: Final = {"avs_code": "Y", "cvv_code": "M", "response_code": "0000"}
+"""A card payment the processor approved: street and ZIP code matched, the CVV2 matched."""
 
 
 def _payer_details(email: str) -> dict[str, Any]:

@@ -234,6 +234,13 @@ _DEFAULT_TEMPLATES: Final[Mapping[str, Mapping[str, Any]]] = {
     },
 }
 
+_PASSING_CHECKS: Final = {
+    "address_line1_check": "pass",
+    "address_postal_code_check": "pass",
+    "cvc_check": "pass",
+}
+"""A Charge's ``payment_method_details.card.checks`` unless :meth:`FakeStripe.set_checks` says."""
+
 _DISPUTE_WINDOW: Final = 7 * 24 * 3600
 """How long the fake gives for evidence (Stripe's deadlines vary by network, often 7-21 days)."""
 _DISPUTE_OPEN: Final = frozenset(
@@ -324,6 +331,8 @@ class FakeStripe:
         """Intents created with ``request_three_d_secure=any``: their card is challenged."""
         self.outcomes: dict[str, dict[str, Any]] = {}
         """Radar's ``outcome`` per payment method token (see :meth:`set_outcome`)."""
+        self.checks: dict[str, dict[str, str | None]] = {}
+        """The card checks of the Charge per payment method token (see :meth:`set_checks`)."""
 
     def __repr__(self) -> str:
         return f"FakeStripe(intents={len(self._intents)}, refunds={len(self._refunds)})"
@@ -348,6 +357,26 @@ class FakeStripe:
         expands ``latest_charge`` gets the Charge with it, as Stripe answers.
         """
         self.outcomes[token] = {"risk_level": risk_level, "risk_score": risk_score, **fields}
+
+    def set_checks(
+        self,
+        token: str,
+        *,
+        cvc_check: str | None = "pass",
+        address_line1_check: str | None = "pass",
+        address_postal_code_check: str | None = "pass",
+    ) -> None:
+        """Script ``payment_method_details.card.checks`` of charges made with ``token``.
+
+        Stripe's values are ``pass``, ``fail``, ``unavailable`` and ``unchecked``; ``None``
+        (JSON null) is a check of something the customer did not give. Every charge carries
+        checks (default: all ``pass``).
+        """
+        self.checks[token] = {
+            "address_line1_check": address_line1_check,
+            "address_postal_code_check": address_postal_code_check,
+            "cvc_check": cvc_check,
+        }
 
     def complete_action(self, payment_intent_id: str, *, succeed: bool = True) -> None:
         """Play the customer finishing (or failing) 3-D Secure on a ``requires_action`` intent."""
@@ -682,9 +711,11 @@ class FakeStripe:
         return answer
 
     def _charge(self, intent: Mapping[str, Any]) -> dict[str, Any]:
-        """The Charge of an intent that took (or held) money, with its Radar outcome."""
+        """The Charge of an intent that took (or held) money, with its Radar outcome and checks."""
         token = intent["payment_method"] or ""
         method = self._method(token) or {}
+        checks = self.checks.get(token, _PASSING_CHECKS)
+        card = {**(method.get("card") or {}), "checks": dict(checks)}
         outcome = {
             "network_status": "approved_by_network",
             "reason": None,
@@ -703,7 +734,7 @@ class FakeStripe:
             "captured": intent["status"] == "succeeded",
             "payment_intent": intent["id"],
             "payment_method": token,
-            "payment_method_details": {"card": method.get("card"), "type": "card"},
+            "payment_method_details": {"card": card, "type": "card"},
             "outcome": outcome,
             "status": "succeeded",
             "livemode": False,

@@ -8,6 +8,8 @@ Databases made by an older revision are upgraded with their rows in them: a 0001
 with payments, refunds and log entries becomes a head database whose records read back as
 before, with the new fields at their defaults; the downgrade takes it back to 0001. A 0002
 database gains only the idempotent requests table at 0003, and loses only it going back.
+A 0009 database's risk assessments gain the provider's card checks at 0010, and lose only
+them going back.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from paykit import TransactionLogEntry as LogEntry
 from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.risk import RiskAction, RiskAssessment
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.storage.sql import SqlStorage, current_revision, head_revision, upgrade
 from paykit.storage.sql import _codec as codec
 from paykit.storage.sql._migrate import CONNECTION_KEY, _transaction, alembic_config, version_table
 
 T0: Final = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+NEW_IN_0010: Final = {"provider_cvc_check", "provider_address_check", "provider_seller_protection"}
 NEW_IN_0002: Final = {
     "payments": {"chargeback_amount", "reconcile_attempts", "next_reconcile_at"},
     "refunds": {"reconcile_attempts", "next_reconcile_at"},
@@ -436,4 +440,53 @@ def test_0003_adds_only_the_idempotent_requests_table_and_its_downgrade_drops_on
         assert uow.payments.get(payment.id) == payment
         assert uow.refunds.get(refund.id) == refund
         assert uow.idempotent_requests.find(request.owner, request.key) is None  # dropped
+    storage.dispose()
+
+
+@pytest.mark.parametrize("table_prefix", ["", "pk_"])
+def test_0010_adds_only_the_provider_checks_and_its_downgrade_drops_only_them(
+    database: tuple[str, str | None], table_prefix: str
+) -> None:
+    """An assessment keeps its other fields through 0010's downgrade; its checks are dropped."""
+    url, schema = database
+    storage = SqlStorage(url, schema=schema, table_prefix=table_prefix)
+    storage.upgrade("0009")
+    before = _columns(storage, "risk_assessments")
+    assert not NEW_IN_0010 & before
+
+    storage.upgrade("0010")
+
+    assert _columns(storage, "risk_assessments") - before == NEW_IN_0010
+    checked = RiskAssessment(
+        id=f"pay_{uuid.uuid4().hex}",
+        customer_id="cus_old",
+        amount=Money.of("25.00", "EUR"),
+        decision=RiskAction.ALLOW,
+        provider_risk_level="normal",
+        provider_risk_score=12,
+        provider_cvc_check="fail",
+        provider_address_check="pass",
+        provider_seller_protection="not_eligible",
+        created_at=T0,
+        updated_at=T0,
+    )
+    with storage.unit_of_work() as uow:
+        uow.risk_assessments.add(checked)
+        uow.commit()
+
+    _downgrade(storage, "0009")
+
+    assert storage.current_revision() == "0009"
+    assert _columns(storage, "risk_assessments") == before
+    storage.upgrade()
+    assert _differences(storage) == []
+    with storage.unit_of_work() as uow:
+        got = uow.risk_assessments.find(checked.id)
+    assert got == attrs.evolve(
+        checked,
+        provider_cvc_check=None,
+        provider_address_check=None,
+        provider_seller_protection=None,
+        version=1,
+    )
     storage.dispose()

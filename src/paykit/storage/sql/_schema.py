@@ -501,6 +501,11 @@ def _fraud_tables(metadata: MetaData, p: str) -> tuple[Table, Table]:
         # Added by revision 0007 (encryption at rest): the sealed personal fields; email, IP
         # address, device id and card fingerprint then hold blind indexes.
         Column("personal", Text),
+        # Added by revision 0010: the card network's checks and PayPal's seller protection,
+        # as the provider reported them after authorization (not personal: never sealed).
+        Column("provider_cvc_check", String(32)),
+        Column("provider_address_check", String(32)),
+        Column("provider_seller_protection", String(32)),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
     _index(risk_assessments, "customer", "customer_id", "created_at")

@@ -109,6 +109,9 @@ class RiskContract:
             reviewed_at=_at(5),
             provider_risk_level="elevated",
             provider_risk_score=72,
+            provider_cvc_check="fail",
+            provider_address_check="unavailable",
+            provider_seller_protection="partially_eligible",
             created_at=T0,
             updated_at=_at(1),
         )

@@ -373,34 +373,17 @@ def _number(value: int | None) -> Decimal | None:
 
 def _signal_facts(signal: ProviderSignal) -> dict[str, Value]:
     """The post-authorization attributes (``:provider_cvc_check:``...) a signal gives."""
+    # The score is the signal's one number: rules compare numbers as Decimals.
     return {
-        "provider_risk_level": signal.risk_level,
-        "provider_risk_score": _number(signal.risk_score),
-        "provider_cvc_check": signal.cvc_check,
-        "provider_address_check": signal.address_check,
-        "provider_seller_protection": signal.seller_protection,
-    }
-
-
-def _signal_data(signal: ProviderSignal | None) -> dict[str, str | int | None]:
-    """The signal as the audit entry of the post-authorization decision records it."""
-    given = signal or ProviderSignal()
-    return {
-        "provider_risk_level": given.risk_level,
-        "provider_risk_score": given.risk_score,
-        "provider_cvc_check": given.cvc_check,
-        "provider_address_check": given.address_check,
-        "provider_seller_protection": given.seller_protection,
+        name: Decimal(value) if isinstance(value, int) else value
+        for name, value in signal.fields().items()
     }
 
 
 def _store_signal(assessment: RiskAssessment, signal: ProviderSignal) -> None:
     """Keep the signal on the assessment, where backtests read it back (``gather``)."""
-    assessment.provider_risk_level = signal.risk_level
-    assessment.provider_risk_score = signal.risk_score
-    assessment.provider_cvc_check = signal.cvc_check
-    assessment.provider_address_check = signal.address_check
-    assessment.provider_seller_protection = signal.seller_protection
+    for name, value in signal.fields().items():
+        setattr(assessment, name, value)
 
 
 def _context(risk: object) -> RiskContext | None:
@@ -454,7 +437,7 @@ def _record_authorized(  # noqa: PLR0913 - the outcome of the post-authorization
             assessment.decision = post.action
         data = post.audit_data()
         data["stage"] = "after_authorization"
-        data.update(_signal_data(signal))
+        data.update((signal or ProviderSignal()).fields())
         tx.log(payment.id, LogType.FRAUD_SCREENED, _summary("after authorization", post), data=data)
     if outcome == "void":
         assessment.declined = True

@@ -117,6 +117,16 @@ class ProviderSignal:
     address_check: str | None = None
     seller_protection: str | None = None
 
+    def fields(self) -> dict[str, str | int | None]:
+        """The signal under the names the assessment, the rules and the audit log give it."""
+        return {
+            "provider_risk_level": self.risk_level,
+            "provider_risk_score": self.risk_score,
+            "provider_cvc_check": self.cvc_check,
+            "provider_address_check": self.address_check,
+            "provider_seller_protection": self.seller_protection,
+        }
+
 
 def provider_signal(result: GatewayResult) -> ProviderSignal | None:
     """The signal in a charge answer, or ``None`` when the provider gave none."""

@@ -809,6 +809,9 @@ def main() -> None:
         help="length of each 1 and 4 worker run on PostgreSQL (0 skips them)",
     )
     parser.add_argument("--peer-venv", type=Path, default=PEER_VENV, help="where to build it")
+    parser.add_argument(
+        "--without-peer", action="store_true", help="paykit and the floor only (installs nothing)"
+    )
     args = parser.parse_args()
     stores = [store.strip() for store in args.stores.split(",") if store.strip()]
     unknown = set(stores) - {"sqlite", "postgresql"}
@@ -820,12 +823,14 @@ def main() -> None:
         f"{sqlalchemy.__version__}, psycopg {psycopg.__version__}, SQLite "
         f"{sqlite3.sqlite_version}, {os.cpu_count()} CPUs"
     )
-    python: Path | None
-    try:
-        python = peer_python(args.peer_venv)
-    except PeerError as error:
-        print(f"{PEER} could not be installed, so only paykit and the floor run: {error}")
-        python = None
+    python: Path | None = None
+    if args.without_peer:
+        print(f"{PEER} left out (--without-peer): only paykit and the floor run")
+    else:
+        try:
+            python = peer_python(args.peer_venv)
+        except PeerError as error:
+            print(f"{PEER} could not be installed, so only paykit and the floor run: {error}")
     figures: dict[str, dict[str, Side]] = {}
     if "sqlite" in stores:
         figures["sqlite"] = bench_sqlite(count, repeat, python)

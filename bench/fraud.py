@@ -11,32 +11,42 @@ Then it screens P pending payments (default 1,000) with :data:`RULES` -- 20 rule
 velocity counters over the four keys and three windows each, two list lookups, amounts,
 countries and the account's age -- and prints the mean and the 50th/95th/99th percentile
 of one screening as the claim's unit of work runs it: the read that gathers the facts (the
-velocity counters and the lists in one query) and the decision. It also times
-``process_payment`` through the sandbox with and without screening, so the difference is
-all that screening adds (the wider claim read and the assessment's write too). Run::
+velocity counters and the lists in one query) and the decision. It also times a payment's
+``create_payment`` and ``process_payment`` through the sandbox three ways: without
+screening, screened with the context given to ``process_payment``, and screened with it
+given to ``create_payment`` (the assessment is then written at creation and updated by the
+claim) -- the differences are all that screening adds, its writes included. Run::
 
     python bench/fraud.py [--assessments N] [--payments P] [--only sqlite|postgresql]
 
-Figures from the machine this was written on (2 cores; SQLite on local disk, PostgreSQL on
-the same host over TCP), 1,000,000 assessments, 1,000 payments, 2026-12-04, 20:00::
+Figures from the machine this was written on (2 cores, a virtual machine; SQLite on local
+disk, PostgreSQL on the same host over TCP), 1,000,000 assessments, 1,000 payments,
+2026-12-04, 22:06::
 
-    SQLite: seeded 1,000,000 risk assessments in 49.7 s
-      screening (20 rules, ...): mean 0.252 ms, p50 0.240 ms, p95 0.315 ms, p99 0.385 ms
-      process_payment (median): 1.839 ms with screening, 1.265 ms without: adds 0.573 ms
-      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.019 ms
-    PostgreSQL: seeded 1,000,000 risk assessments in 24.4 s
-      screening (20 rules, ...): mean 0.450 ms, p50 0.431 ms, p95 0.491 ms, p99 0.874 ms
-      process_payment (median): 3.615 ms with screening, 2.704 ms without: adds 0.912 ms
-      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.146 ms
+    SQLite: seeded 1,000,000 risk assessments in ... s (about a minute)
+      screening (20 rules, ...): mean 0.264 ms, p50 0.252 ms, p95 0.324 ms, p99 0.399 ms
+      create_payment + process_payment (median): 2.071 ms without screening
+        screened, the context given to process_payment: 2.745 ms: screening adds 0.674 ms
+        screened, the context given to create_payment: 2.904 ms: screening adds 0.834 ms
+      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.020 ms
+    PostgreSQL: seeded 1,000,000 risk assessments in ... s (about half a minute)
+      screening (20 rules, ...): mean 0.456 ms, p50 0.435 ms, p95 0.526 ms, p99 0.943 ms
+      create_payment + process_payment (median): 3.919 ms without screening
+        screened, the context given to process_payment: 4.931 ms: screening adds 1.012 ms
+        screened, the context given to create_payment: 5.276 ms: screening adds 1.357 ms
+      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.149 ms
 
-Four more runs that evening: SQLite added 0.583 and 0.615 ms, PostgreSQL 1.031, 1.018,
-1.010 and 1.094 ms (the machine's load moves the PostgreSQL figure by a tenth of a
-millisecond from run to run).
+Two more runs within five minutes: SQLite added 0.673 and 0.715 ms (context at
+process_payment), 0.813 and 0.852 ms (at create_payment); PostgreSQL 1.073 and 1.379 ms,
+1.409 and 1.859 ms. The virtual machine's CPU is shared (a plain Python loop took 0.67 s
+one minute and 1.43 s a few later) and every figure moves with it, ``without`` included:
+the run that gave 1.379 and 1.859 ms took 5.164 ms without screening. docs/fraud.md breaks
+the PostgreSQL figure down.
 
 Screening runs in the claim's unit of work, whose read of the payment and its method brings
 the stored assessment along (a join): one more read (every velocity counter and every list
 in one query) and the rules in Python (about 0.05 ms for 20). What ``process_payment``
-adds beyond that is the wider claim read, the assessment's row (six indexes to update) and
+adds beyond that is the wider claim read, the assessment's row (seven indexes to update) and
 a larger audit entry in the claim's commit -- on PostgreSQL sent with the ``COMMIT`` in one
 pipelined round trip.
 """
@@ -69,6 +79,9 @@ CUSTOMERS: Final = 100_000
 EMAILS: Final = 200_000
 CARDS: Final = 150_000
 IPS: Final = 100_000
+
+SIDES: Final = ("none", "at_process", "at_create")
+"""No screening; screened with the context given to process_payment; or to create_payment."""
 
 RULES: Final = [
     Rule(name="listed_email", condition=":email: in @blocked_emails", action="block", score=100),
@@ -244,7 +257,7 @@ def _context(rng: random.Random) -> RiskContext:
 
 
 def measure(storage: SqlStorage, payments: int) -> dict[str, float]:
-    """Screening alone, per payment; then process_payment with and without screening."""
+    """Screening alone, per payment; then a payment's creation and processing, each side."""
     rng = random.Random(7)
     service, cards = _service(storage, screening=True, tag="screen", count=payments)
     screening = service.context.screening
@@ -281,35 +294,37 @@ def measure(storage: SqlStorage, payments: int) -> dict[str, float]:
         "screen_p95_ms": statistics.quantiles(times, n=100)[94] * 1000,
         "screen_p99_ms": statistics.quantiles(times, n=100)[98] * 1000,
     }
-    # With and without screening, interleaved payment by payment: both see the same disk
-    # and the same neighbours, so the difference of their medians is screening's own cost
-    # (the commits' fsync dominates both and varies with the machine's load).
-    pending: dict[bool, list[str]] = {}
-    services: dict[bool, PaymentService] = {}
-    for screened in (True, False):
-        tag = "with" if screened else "without"
-        services[screened], cards = _service(storage, screening=screened, tag=tag, count=payments)
-        pending[screened] = [
-            services[screened]
-            .create_payment(
+    # A payment created and processed without screening, screened with the context given to
+    # process_payment, and screened with it given to create_payment (docs/fraud.md's way:
+    # the assessment is then written at creation and updated by the claim). Interleaved
+    # payment by payment, the order turning each time, so all three see the same disk, the
+    # same neighbours and the same place after one another's commits; the differences of
+    # their medians are what screening costs (the commits' fsync dominates all three and
+    # moves with the machine's load).
+    services = {
+        side: _service(storage, screening=side != "none", tag=side, count=payments)
+        for side in SIDES
+    }
+    spent: dict[str, list[float]] = {side: [] for side in SIDES}
+    for number in range(payments):
+        turn = number % len(SIDES)
+        for side in SIDES[turn:] + SIDES[:turn]:
+            service, cards = services[side]
+            card = cards[number]
+            risk = None if side == "none" else _context(rng)
+            began = time.perf_counter()
+            payment = service.create_payment(
                 customer_id=card.customer_id,
-                order_id=f"ord_{tag}_{number}",
+                order_id=f"ord_{side}_{number}",
                 payment_method_id=card.id,
                 amount="25.00",
                 currency="USD",
+                risk=risk if side == "at_create" else None,
             )
-            .id
-            for number, card in enumerate(cards)
-        ]
-    spent: dict[bool, list[float]] = {True: [], False: []}
-    for number in range(payments):
-        for screened in (True, False):
-            risk = _context(rng) if screened else None
-            began = time.perf_counter()
-            services[screened].process_payment(pending[screened][number], risk=risk)
-            spent[screened].append(time.perf_counter() - began)
-    figures["process_with_ms"] = statistics.median(spent[True]) * 1000
-    figures["process_without_ms"] = statistics.median(spent[False]) * 1000
+            service.process_payment(payment.id, risk=risk if side == "at_process" else None)
+            spent[side].append(time.perf_counter() - began)
+    for side in SIDES:
+        figures[f"{side}_ms"] = statistics.median(spent[side]) * 1000
     return figures
 
 
@@ -343,11 +358,13 @@ def run(name: str, url: str, schema: str | None, args: argparse.Namespace) -> No
         f"mean {figures['screen_mean_ms']:.3f} ms, p50 {figures['screen_p50_ms']:.3f} ms, "
         f"p95 {figures['screen_p95_ms']:.3f} ms, p99 {figures['screen_p99_ms']:.3f} ms"
     )
-    added = figures["process_with_ms"] - figures["process_without_ms"]
-    print(
-        f"  process_payment (median): {figures['process_with_ms']:.3f} ms with screening, "
-        f"{figures['process_without_ms']:.3f} ms without: screening adds {added:.3f} ms"
-    )
+    none = figures["none_ms"]
+    print(f"  create_payment + process_payment (median): {none:.3f} ms without screening")
+    for side, where in (("at_process", "process_payment"), ("at_create", "create_payment")):
+        print(
+            f"    screened, the context given to {where}: {figures[f'{side}_ms']:.3f} ms: "
+            f"screening adds {figures[f'{side}_ms'] - none:.3f} ms"
+        )
     print(f"  one statement's floor (SELECT 1 through SQLAlchemy, median): {floor:.3f} ms")
 
 

@@ -9,12 +9,12 @@ themselves decide.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final
 
 import pytest
+
+from _scripts import run_cleanly
 
 BENCH: Final = Path(__file__).parent.parent / "bench"
 
@@ -44,13 +44,4 @@ def test_every_benchmark_has_a_toy_size() -> None:
 @pytest.mark.parametrize("script", sorted(TOY_SIZES))
 def test_benchmark_runs(script: str) -> None:
     """The script exits with status 0, prints its figures and writes nothing to stderr."""
-    completed = subprocess.run(  # noqa: S603 - runs our own benchmark scripts
-        [sys.executable, "-W", "error", str(BENCH / script), *TOY_SIZES[script]],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip()
-    assert completed.stderr == ""
+    run_cleanly(BENCH / script, *TOY_SIZES[script], timeout=180)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from _scripts import run_cleanly
 
 EXAMPLES = sorted(
     path
@@ -23,24 +23,13 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_runs(script: Path) -> None:
     """The example exits with status 0 and prints something, with no warnings on stderr."""
-    completed = subprocess.run(  # noqa: S603 - runs our own example scripts
-        [sys.executable, "-W", "error", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip()
-    assert completed.stderr == ""
+    run_cleanly(script)
 
 
 def test_quickstart_tells_the_truth() -> None:
     """The quickstart's output states the outcomes the sandbox really produced."""
     script = next(path for path in EXAMPLES if path.name == "quickstart.py")
-    output = subprocess.run(  # noqa: S603 - runs our own example script
-        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
+    output = run_cleanly(script)
     assert "processed: completed, captured 100.00 USD" in output
     assert "refund of 30.00 USD: completed; payment is partially_refunded" in output
     assert "44.50 USD left to refund" in output
@@ -53,9 +42,7 @@ def test_quickstart_tells_the_truth() -> None:
 def test_rest_api_example_tells_the_truth() -> None:
     """The REST API example's output states the answers the API really gave."""
     script = next(path for path in EXAMPLES if path.name == "rest_api.py")
-    output = subprocess.run(  # noqa: S603 - runs our own example script
-        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
+    output = run_cleanly(script)
     assert "-> 401 problem not_authenticated" in output
     assert "credit_card visa 4242" in output
     assert "-> 201 pay_" in output

@@ -29,6 +29,11 @@ from paykit.testing.repository_contract._records import (
     _save,
 )
 
+COMMITS_WHILE_READING: Final = 100
+"""How many units the writer commits while the reader lists. On SQLite each takes tens of
+milliseconds then: the reader's tight loop gets nearly all of the interpreter's time (55,000
+listings while the writer committed 50, with no lock ever busy), so 300 took 28 s."""
+
 
 def _run_threads(target: Callable[[], None], count: int, timeout: float = 60) -> None:
     """Run ``target`` in ``count`` threads and wait for all of them."""
@@ -125,7 +130,7 @@ class ThreadContract:
 
         def writer() -> None:
             try:
-                for _ in range(300):
+                for _ in range(COMMITS_WHILE_READING):
                     with storage.unit_of_work() as uow:
                         uow.payments.add(_payment(customer_id="cus_writer"))
                         uow.payment_methods.add(_method(customer_id="cus_writer"))
@@ -147,4 +152,4 @@ class ThreadContract:
         assert not thread.is_alive()
         assert errors == []
         with storage.unit_of_work() as uow:
-            assert len(uow.payments.list(customer_id="cus_writer")) == 300
+            assert len(uow.payments.list(customer_id="cus_writer")) == COMMITS_WHILE_READING

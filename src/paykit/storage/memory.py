@@ -514,7 +514,7 @@ class _WebhookInbox(_Table[InboxEntry]):
         chosen = [entry for entry in (*chosen, *staged.values()) if keep(entry)]
         chosen.sort(key=lambda entry: entry.received_at)
         chosen = chosen if limit is None else chosen[:limit]
-        return [entry if self._is_staged(entry) else self._read(entry) for entry in chosen]
+        return self.hand_out(chosen)
 
     def list_for_payment(self, payment_id: str) -> Sequence[InboxEntry]:
         return self._by_payment.select(self, payment_id)
@@ -560,10 +560,7 @@ class _IdempotentRequests(_Table[IdempotentRequest]):
             return []
         chosen = [request for request in self.current() if request.expires_at <= now]
         chosen.sort(key=self.sort_key)  # stable: ties stay in the order they were added
-        return [
-            request if self._is_staged(request) else self._read(request)
-            for request in chosen[:limit]
-        ]
+        return self.hand_out(chosen[:limit])
 
     def check(self) -> None:
         """Versions and ids, then the ``(owner, key)`` pairs. Call under the lock."""
@@ -812,7 +809,7 @@ class _Outbox(_Table[OutboxMessage]):
         last = len(self._order)
         chosen.sort(key=lambda m: self._order.get(m.id, last))  # stable: staged ones in order
         chosen = chosen if limit is None else chosen[: max(limit, 0)]
-        return [m if self._is_staged(m) else self._read(m) for m in chosen]
+        return self.hand_out(chosen)
 
     def list(
         self,

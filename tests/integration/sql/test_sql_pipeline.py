@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from paykit import Payment, PaymentService, SandboxGateway
 from paykit.errors import ConcurrencyConflict
 from paykit.storage.sql import SqlStorage
+from paykit.testing.repository_contract._records import _entry
 
 from .test_sql_storage import _payment
 
@@ -103,3 +104,28 @@ def _save(storage: SqlStorage, *payments: Payment) -> None:
         for payment in payments:
             uow.payments.add(payment)
         uow.commit()
+
+
+def test_a_failed_batch_leaves_no_statement_half_prepared(sql_storage: SqlStorage) -> None:
+    """Commits keep working after batches that failed, whenever psycopg prepares a statement.
+
+    psycopg prepares a statement on its fifth run. When that run fell in a batch that an
+    earlier statement had already failed, the server skipped the preparation while psycopg
+    noted it as done, and every later commit on that connection failed with ``prepared
+    statement "_pg3_5" does not exist`` (found by two automation sweeps racing). Failed
+    batches at each count around the fifth run cover the case whatever the count.
+    """
+    for attempt in range(10):
+        payment = _payment()
+        with sql_storage.unit_of_work() as uow:
+            uow.payments.add(payment)
+            uow.transaction_log.append(_entry(payment.id))
+            uow.commit()
+        if 2 <= attempt <= 6:  # around psycopg's prepare threshold of 5
+            with sql_storage.unit_of_work() as uow:
+                uow.payments.add(_payment(id=payment.id))  # taken: the batch's first insert fails
+                uow.transaction_log.append(_entry(payment.id))
+                with pytest.raises(ConcurrencyConflict):
+                    uow.commit()
+    with sql_storage.unit_of_work() as uow:
+        assert len(uow.payments.list()) == 10

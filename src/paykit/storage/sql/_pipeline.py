@@ -43,6 +43,12 @@ def _pipelined(connection: Connection, statements: Sequence[Executable]) -> Iter
     """The block in psycopg's pipeline mode; its errors raised as SQLAlchemy's."""
     driver: Any = connection.connection.driver_connection
     driver_error = connection.dialect.loaded_dbapi.Error
+    # Nothing is prepared inside a batch. psycopg prepares a statement on its fifth run; if
+    # that run is in a batch a statement before it failed, the server skips the preparation
+    # while psycopg notes it as done, and the statement's next run on this connection fails
+    # with 'prepared statement "_pg3_5" does not exist'. Statements run unnamed here.
+    threshold = driver.prepare_threshold
+    driver.prepare_threshold = None
     try:
         with driver.pipeline():
             yield
@@ -51,6 +57,8 @@ def _pipelined(connection: Connection, statements: Sequence[Executable]) -> Iter
     except driver_error as error:  # raised as the pipeline ended and read the answers
         sql = "; ".join(_sql(statement, connection) for statement in statements)
         raise DBAPIError.instance(sql, None, error, driver_error) from error
+    finally:
+        driver.prepare_threshold = threshold
 
 
 def _sql(statement: Executable, connection: Connection) -> str:

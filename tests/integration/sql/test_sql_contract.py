@@ -20,10 +20,9 @@ class TestSqliteStorage(RepositoryContract):
         raise NotImplementedError
 
     @pytest.fixture
-    def storage(self, sqlite_url: str) -> Iterator[Storage]:
+    def storage(self, migrated_sqlite_url: str) -> Iterator[Storage]:
         """A migrated SQLite file, its engine disposed of after the test."""
-        storage = SqlStorage(sqlite_url)
-        storage.upgrade()
+        storage = SqlStorage(migrated_sqlite_url)
         yield storage
         storage.dispose()
 

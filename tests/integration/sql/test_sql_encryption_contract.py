@@ -37,10 +37,9 @@ class TestEncryptedSqliteStorage(RepositoryContract):
         raise NotImplementedError
 
     @pytest.fixture
-    def storage(self, sqlite_url: str) -> Iterator[Storage]:
+    def storage(self, migrated_sqlite_url: str) -> Iterator[Storage]:
         """A migrated SQLite file sealing under the contract's ring."""
-        storage = SqlStorage(sqlite_url, encryption=RING)
-        storage.upgrade()
+        storage = SqlStorage(migrated_sqlite_url, encryption=RING)
         yield storage
         storage.dispose()
 

@@ -107,10 +107,8 @@ def sql_storage(
 ) -> Iterator[SqlStorage]:
     """A migrated ``SqlStorage`` on :func:`database`, disposed of after the test."""
     url, schema = database
-    if schema is None:  # SQLite: the file becomes a copy of the session's migrated one
-        template: Path = request.getfixturevalue("migrated_sqlite_template")
-        shutil.copyfile(template, url.removeprefix("sqlite:///"))
-        storage = SqlStorage(url)
+    if schema is None:  # SQLite: this test's file, a copy of the session's migrated one
+        storage = SqlStorage(request.getfixturevalue("migrated_sqlite_url"))
     else:
         storage = SqlStorage(url, schema=schema)
         storage.upgrade()

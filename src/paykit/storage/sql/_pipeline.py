@@ -40,25 +40,28 @@ def unbatched(
 
 @contextmanager
 def _pipelined(connection: Connection, statements: Sequence[Executable]) -> Iterator[None]:
-    """The block in psycopg's pipeline mode; its errors raised as SQLAlchemy's."""
+    """The block in psycopg's pipeline mode; its errors raised as SQLAlchemy's.
+
+    A batch that fails throws its connection away. psycopg prepares a statement on its
+    fifth run; if that run is in a batch a statement before it failed, the server skips the
+    preparation while psycopg notes it as done, and the statement's next run on that
+    connection fails with 'prepared statement "_pg3_5" does not exist'. A new connection
+    starts with nothing prepared on either side. (Failed batches are rare: a unique key
+    taken by a racing writer. Running every batch unprepared instead cost the server a
+    parse of each statement, every time.)
+    """
     driver: Any = connection.connection.driver_connection
     driver_error = connection.dialect.loaded_dbapi.Error
-    # Nothing is prepared inside a batch. psycopg prepares a statement on its fifth run; if
-    # that run is in a batch a statement before it failed, the server skips the preparation
-    # while psycopg notes it as done, and the statement's next run on this connection fails
-    # with 'prepared statement "_pg3_5" does not exist'. Statements run unnamed here.
-    threshold = driver.prepare_threshold
-    driver.prepare_threshold = None
     try:
         with driver.pipeline():
             yield
-    except DBAPIError:
-        raise  # raised by a statement inside the block: SQLAlchemy wrapped it already
     except driver_error as error:  # raised as the pipeline ended and read the answers
+        connection.invalidate()
         sql = "; ".join(_sql(statement, connection) for statement in statements)
         raise DBAPIError.instance(sql, None, error, driver_error) from error
-    finally:
-        driver.prepare_threshold = threshold
+    except BaseException:  # raised inside the block (SQLAlchemy wrapped a driver's error)
+        connection.invalidate()
+        raise
 
 
 def _sql(statement: Executable, connection: Connection) -> str:

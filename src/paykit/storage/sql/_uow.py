@@ -1742,6 +1742,8 @@ def _run(connection: Connection, step: _Step) -> None:
 
 def _roll_back(connection: Connection) -> None:
     """End a failed write transaction; a connection that cannot is thrown away."""
+    if connection.invalidated:  # thrown away already (a failed batch: see _pipeline)
+        return
     try:
         connection.exec_driver_sql("ROLLBACK")
     except DBAPIError:

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Connection,
     Delete,
     Executable,
+    FromClause,
     Insert,
     Select,
     Table,
@@ -233,41 +234,44 @@ class Statements:
         )
         # One read where a unit needs two records: a payment and its method (a LEFT JOIN: a
         # method may have been removed since), a refund and its payment. The joined table's
-        # columns carry a prefix so they cannot clash.
+        # columns carry a prefix so they cannot clash. The tables go under one-letter
+        # aliases: psycopg caches its parse of a query only up to 4 KiB, and these name
+        # every column, which would otherwise each carry the schema and the table's name.
+        paid, method, refund = payments.alias("p"), methods.alias("m"), refunds.alias("f")
         self.payment_with_method = (
-            sql_select(payments, *_prefixed(methods, JOINED))
-            .outerjoin(methods, payments.c.payment_method_id == methods.c.id)
-            .where(payments.c.id == bindparam("id"))
+            sql_select(paid, *_prefixed(method, JOINED))
+            .outerjoin(method, paid.c.payment_method_id == method.c.id)
+            .where(paid.c.id == bindparam("id"))
         )
         # The claim of a screened payment reads its risk assessment (stored by create_payment,
         # if it was given a risk context) along with them.
-        assessments = tables.risk_assessments
+        assessed = tables.risk_assessments.alias("r")
         self.payment_with_method_and_assessment = (
-            sql_select(payments, *_prefixed(methods, JOINED), *_prefixed(assessments, ASSESSED))
-            .outerjoin(methods, payments.c.payment_method_id == methods.c.id)
-            .outerjoin(assessments, assessments.c.id == payments.c.id)
-            .where(payments.c.id == bindparam("id"))
+            sql_select(paid, *_prefixed(method, JOINED), *_prefixed(assessed, ASSESSED))
+            .outerjoin(method, paid.c.payment_method_id == method.c.id)
+            .outerjoin(assessed, assessed.c.id == paid.c.id)
+            .where(paid.c.id == bindparam("id"))
         )
         self.refund_with_payment = (
-            sql_select(refunds, *_prefixed(payments, JOINED))
-            .join(payments, refunds.c.payment_id == payments.c.id)
-            .where(refunds.c.id == bindparam("id"))
+            sql_select(refund, *_prefixed(paid, JOINED))
+            .join(paid, refund.c.payment_id == paid.c.id)
+            .where(refund.c.id == bindparam("id"))
         )
         # The read that records a provider's answer, with whether unmatched webhook events
         # of the payment's provider name the id the answer gives (see
         # PaymentRepository.get_noting_waiting_events): an EXISTS on the inbox's partial
         # index of unmatched entries, so nothing waiting costs no statement of its own.
         self.payment_noting_inbox = sql_select(
-            payments, _events_waiting(inbox, payments, "provider_payment_id")
-        ).where(payments.c.id == bindparam("id"))
+            paid, _events_waiting(inbox, paid, "provider_payment_id")
+        ).where(paid.c.id == bindparam("id"))
         self.refund_with_payment_noting_inbox = (
             sql_select(
-                refunds,
-                *_prefixed(payments, JOINED),
-                _events_waiting(inbox, payments, "provider_refund_id"),
+                refund,
+                *_prefixed(paid, JOINED),
+                _events_waiting(inbox, paid, "provider_refund_id"),
             )
-            .join(payments, refunds.c.payment_id == payments.c.id)
-            .where(refunds.c.id == bindparam("id"))
+            .join(paid, refund.c.payment_id == paid.c.id)
+            .where(refund.c.id == bindparam("id"))
         )
         self.log_insert: Insert = log.insert().inline()  # as _TableStatements.insert
         self.log_of_payment = (
@@ -416,7 +420,7 @@ EVENTS_WAITING: Final = "events_waiting__"
 """The column of :attr:`Statements.payment_noting_inbox` saying whether events wait."""
 
 
-def _events_waiting(inbox: Table, payments: Table, id_column: str) -> Any:  # noqa: ANN401 - a SQL expression
+def _events_waiting(inbox: Table, payments: FromClause, id_column: str) -> Any:  # noqa: ANN401 - a SQL expression
     """Whether unmatched events of the payment's provider name the ``provider_id`` parameter."""
     waiting: Select[Any] = sql_select(literal_column("1")).where(
         inbox.c.status == literal_column(f"'{UNMATCHED}'"),  # literal: see inbox_unmatched
@@ -426,7 +430,7 @@ def _events_waiting(inbox: Table, payments: Table, id_column: str) -> Any:  # no
     return waiting.exists().label(EVENTS_WAITING)
 
 
-def _prefixed(table: Table, prefix: str) -> list[Any]:
+def _prefixed(table: FromClause, prefix: str) -> list[Any]:
     return [column.label(prefix + column.name) for column in table.c]
 
 

@@ -81,13 +81,14 @@ class ScreeningVerdict:
     def record(self, tx: Transaction, payment: Payment) -> None:
         """Write the assessment and its audit entry; fail a blocked payment."""
         assessment = attrs.evolve(self.assessment, updated_at=tx.now, declined=self.blocks)
-        # Written as read by the screening (its version): no second read here. Only the
-        # claim of a pending payment writes it, so a race is another claim, which loses on
-        # the payment's own version first.
+        # Written as read by the screening: no second read here. A stored one is the context
+        # create_payment remembered, which only the claim of the pending payment decides: a
+        # race is another claim, which loses on the payment's own version, so the decision
+        # is written without matching the assessment's (and waits for no answer on SQL).
         if assessment.version == 0:
             tx.uow.risk_assessments.add(assessment)
         else:
-            tx.uow.risk_assessments.update(assessment)
+            tx.uow.risk_assessments.record_decision(assessment)
         decision = self.decision
         tx.log(
             payment.id,

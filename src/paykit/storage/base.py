@@ -383,6 +383,18 @@ class RiskAssessmentRepository(Protocol):
         """Stage a change to an assessment read in this unit of work."""
         ...
 
+    def record_decision(self, assessment: RiskAssessment) -> None:
+        """Stage the claim's decision over the assessment ``create_payment`` remembered.
+
+        Unlike :meth:`update`, the write matches no version: it lands whatever the stored
+        version is now, and the stored version goes up by one. The claim that decides
+        also updates its payment, version checked, and that check already settles a race
+        between two claims; the only other writer of an undecided assessment (re-sealing
+        under new keys) writes the same values. A storage need not wait for the write's
+        row count, then: SQL sends it with the ``COMMIT``, one round trip fewer.
+        """
+        ...
+
     def list_by_review_state(
         self, state: ReviewState, *, limit: int | None = None
     ) -> Sequence[RiskAssessment]:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paykit import Payment, PaymentService, SandboxGateway
 from paykit.errors import ConcurrencyConflict
+from paykit.fraud import FraudScreening, RiskContext, Rule
 from paykit.storage.sql import SqlStorage
 from paykit.testing.repository_contract._records import _entry
 
@@ -63,9 +64,51 @@ def test_postgresql_sends_a_commits_inserts_and_commit_in_one_pipeline(
     postgres_url: str, postgres_schema: str, mocker: MockerFixture
 ) -> None:
     """Checked writes wait for their row counts; the inserts after them and COMMIT do not."""
-    storage = SqlStorage(postgres_url, schema=postgres_schema)
+    claim, sent, pipelines = _claim_as_sent(
+        postgres_url, postgres_schema, mocker, fraud=None, risk=None
+    )
+    assert claim == [
+        "SELECT waited",  # the payment and its method
+        "BEGIN waited",
+        "UPDATE waited",  # the payment's version is checked: its row count is awaited
+        "INSERT pipelined",  # the audit entry
+        "COMMIT pipelined",
+    ]
+    assert pipelines == sent.count("COMMIT pipelined") == 2
+
+
+def test_postgresql_sends_the_decision_over_a_remembered_context_with_the_commit(
+    postgres_url: str, postgres_schema: str, mocker: MockerFixture
+) -> None:
+    """The decision over the assessment create_payment remembered matches no version."""
+    fraud = FraudScreening([Rule(name="big", condition=":amount: >= 500", action="review")])
+    risk = RiskContext(email="a@example.com")
+    claim, _, _ = _claim_as_sent(postgres_url, postgres_schema, mocker, fraud=fraud, risk=risk)
+    assert claim == [
+        "SELECT waited",  # the payment, its method and the remembered assessment
+        "BEGIN waited",
+        "UPDATE waited",  # the payment's version is checked: its row count is awaited
+        "UPDATE pipelined",  # the decision: the payment's check guards it
+        "INSERT pipelined",  # the audit entry
+        "COMMIT pipelined",
+    ]
+
+
+def _claim_as_sent(
+    url: str,
+    schema: str,
+    mocker: MockerFixture,
+    *,
+    fraud: FraudScreening | None,
+    risk: RiskContext | None,
+) -> tuple[list[str], list[str], int]:
+    """The claim's statements as ``process_payment`` sends them, all it sent, its pipelines.
+
+    The payment is created with ``risk`` (the context create_payment remembers).
+    """
+    storage = SqlStorage(url, schema=schema)
     storage.upgrade()
-    service = PaymentService(storage, {"credit_card": SandboxGateway()})
+    service = PaymentService(storage, {"credit_card": SandboxGateway()}, fraud=fraud)
     card = service.add_payment_method("cus_1", type="credit_card", token="tok_visa")
     payment = service.create_payment(
         customer_id="cus_1",
@@ -73,6 +116,7 @@ def test_postgresql_sends_a_commits_inserts_and_commit_in_one_pipeline(
         payment_method_id=card.id,
         amount="10.00",
         currency="USD",
+        risk=risk,
     )
     pipelines = mocker.spy(psycopg.Connection, "pipeline")
     order: list[str] = []
@@ -88,15 +132,7 @@ def test_postgresql_sends_a_commits_inserts_and_commit_in_one_pipeline(
     finally:
         event.remove(storage.engine, "before_cursor_execute", sent)
         storage.dispose()
-    claim = order[: order.index("COMMIT pipelined") + 1]
-    assert claim == [
-        "SELECT waited",  # the payment and its method
-        "BEGIN waited",
-        "UPDATE waited",  # the payment's version is checked: its row count is awaited
-        "INSERT pipelined",  # the audit entry
-        "COMMIT pipelined",
-    ]
-    assert pipelines.call_count == order.count("COMMIT pipelined") == 2
+    return order[: order.index("COMMIT pipelined") + 1], order, pipelines.call_count
 
 
 def _save(storage: SqlStorage, *payments: Payment) -> None:

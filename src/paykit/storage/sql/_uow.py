@@ -140,6 +140,12 @@ class _TableStatements:
         self.insert: Insert = table.insert().inline()
         match = (table.c.id == bindparam("match_id"), table.c.version == bindparam("match_version"))
         self.update: Update = table.update().where(*match)
+        # An update that matches no version (see _Repository.plan): it bumps the stored one.
+        self.overwrite: Update = (
+            table.update()
+            .where(table.c.id == bindparam("match_id"))
+            .values(version=table.c.version + 1)
+        )
         self.delete: Delete = table.delete().where(*match)
         self.oldest_first = (table.c[time_column], table.c.seq)
         self.versions: Select[Any] = sql_select(table.c.id, table.c.version).where(
@@ -502,6 +508,8 @@ class _Repository(StagedWrites[R]):
         """The version of each row this unit has read, as first read."""
         self._read_rows: dict[str, RowMapping] = {}
         """Each row as last read, so an update writes only the columns that changed."""
+        self._unchecked: set[str] = set()
+        """Ids of changed records written whatever their stored version (see ``plan``)."""
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -636,8 +644,14 @@ class _Repository(StagedWrites[R]):
                 row = {k: v for k, v in row.items() if _must_write(k, v, read)}
             row.pop("id", None)
             row["match_id"] = record.id
-            row["match_version"] = record.version
-            steps.append(_Step(statements.update, row, expect=1))
+            if record.id in self._unchecked:
+                # Matches no version and waits for no row count, so on PostgreSQL it goes
+                # with the COMMIT (_pipeline): the unit's other checked writes guard it.
+                del row["version"]
+                steps.append(_Step(statements.overwrite, row))
+            else:
+                row["match_version"] = record.version
+                steps.append(_Step(statements.update, row, expect=1))
             versions.append((record, version))
         if self.added:
             rows = []
@@ -656,6 +670,8 @@ class _Repository(StagedWrites[R]):
             self._read_versions.clear()
         if self._read_rows:
             self._read_rows.clear()
+        if self._unchecked:
+            self._unchecked.clear()
 
 
 def _must_write(column: str, value: object, read: RowMapping) -> bool:
@@ -1215,6 +1231,10 @@ class _RiskAssessments(_Repository[RiskAssessment]):
 
     def find(self, payment_id: str) -> RiskAssessment | None:
         return self.find_by_id(payment_id)
+
+    def record_decision(self, assessment: RiskAssessment) -> None:
+        self.update(assessment)
+        self._unchecked.add(assessment.id)
 
     def list_by_review_state(
         self, state: ReviewState, *, limit: int | None = None

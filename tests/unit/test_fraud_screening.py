@@ -14,6 +14,7 @@ from paykit import (
     Money,
     Payment,
     PaymentMethod,
+    PaymentMethodType,
     PaymentService,
     PaymentStatus,
     SandboxGateway,
@@ -231,6 +232,53 @@ def test_context_given_at_create_is_used_at_process() -> None:
     payment = _pay(service, card, email="thief@example.com", at_create=True)
     assert payment.failure_code == FRAUD_BLOCKED
     assert sandbox.calls == []
+
+
+def test_a_context_given_at_create_is_stored_with_the_cards_details() -> None:
+    """The remembered assessment carries the method's card details from the start.
+
+    Its velocity keys are complete before the claim, which then changes none of them (so on
+    PostgreSQL the claim's update stays in place, adding no index entry).
+    """
+    storage = InMemoryStorage()
+    service = PaymentService(
+        storage, {"credit_card": SandboxGateway()}, clock=Clock(), fraud=FraudScreening([BIG])
+    )
+    card = PaymentMethod(
+        id="pm_wallet",
+        customer_id="cus_1",
+        type=PaymentMethodType.CREDIT_CARD,
+        provider="sandbox",
+        provider_payment_method_id="tok_visa",
+        card_country="GB",
+        card_fingerprint="fp_1",
+        wallet="apple_pay",
+        created_at=T0,
+        updated_at=T0,
+    )
+    with storage.unit_of_work() as uow:
+        uow.payment_methods.add(card)
+        uow.commit()
+    payment = service.create_payment(
+        customer_id="cus_1",
+        order_id="ord_1",
+        payment_method_id=card.id,
+        amount="20.00",
+        currency="USD",
+        risk=RiskContext(email="a@example.com"),
+    )
+    remembered = service.reviews.get(payment.id)
+    assert remembered is not None
+    assert (remembered.card_fingerprint, remembered.card_country, remembered.wallet) == (
+        "fp_1",
+        "GB",
+        "apple_pay",
+    )
+    assert remembered.decision is None
+    service.process_payment(payment.id)
+    decided = service.reviews.get(payment.id)
+    assert decided is not None
+    assert (decided.decision, decided.card_fingerprint) == (RiskAction.ALLOW, "fp_1")
 
 
 def test_shadow_rules_are_logged_and_never_act() -> None:

@@ -99,7 +99,9 @@ class Screening(Protocol):
     docs/architecture.md), so the service never imports it.
     """
 
-    def remember(self, tx: Transaction, payment: Payment, risk: object) -> None:
+    def remember(
+        self, tx: Transaction, payment: Payment, method: PaymentMethod, risk: object
+    ) -> None:
         """Store the risk context given to ``create_payment`` for the screening to come."""
         ...
 

@@ -185,7 +185,7 @@ class Payments:
             )
             tx.uow.payments.add(payment)
             if risk is not None and self._context.screening is not None:
-                self._context.screening.remember(tx, payment, risk)
+                self._context.screening.remember(tx, payment, method, risk)
             tx.log(
                 payment.id,
                 LogType.PAYMENT_CREATED,

@@ -65,7 +65,14 @@ from typing import Any, Final
 from _databases import run_on_each_database
 from sqlalchemy import text
 
-from paykit import PaymentMethod, PaymentMethodType, PaymentService, SandboxGateway
+from paykit import (
+    Payment,
+    PaymentMethod,
+    PaymentMethodType,
+    PaymentService,
+    PaymentStatus,
+    SandboxGateway,
+)
 from paykit.fraud import FraudScreening, RiskContext, Rule
 from paykit.service._context import Decide
 from paykit.service._rules.transaction import Transaction
@@ -321,11 +328,24 @@ def measure(storage: SqlStorage, payments: int) -> dict[str, float]:
                 currency="USD",
                 risk=risk if side == "at_create" else None,
             )
-            service.process_payment(payment.id, risk=risk if side == "at_process" else None)
+            processed = service.process_payment(
+                payment.id, risk=risk if side == "at_process" else None
+            )
             spent[side].append(time.perf_counter() - began)
+            _check_charged(processed, side)
     for side in SIDES:
         figures[f"{side}_ms"] = statistics.median(spent[side]) * 1000
     return figures
+
+
+def _check_charged(payment: Payment, side: str) -> None:
+    """Stop unless ``payment`` was charged: a blocked or held one costs less, not the same."""
+    if payment.status is not PaymentStatus.COMPLETED:
+        msg = (
+            f"{side}: payment {payment.id} ended {payment.status} ({payment.failure_message}); "
+            "the benchmark times charges, so its payments must pass the rules"
+        )
+        raise SystemExit(msg)
 
 
 def statement_floor(storage: SqlStorage, runs: int = 500) -> float:

@@ -21,27 +21,27 @@ claim) -- the differences are all that screening adds, its writes included. Run:
 
 Figures from the machine this was written on (2 cores, a virtual machine; SQLite on local
 disk, PostgreSQL on the same host over TCP), 1,000,000 assessments, 1,000 payments,
-2026-12-04, 22:06::
+2026-12-05, 00:52::
 
-    SQLite: seeded 1,000,000 risk assessments in ... s (about a minute)
-      screening (20 rules, ...): mean 0.264 ms, p50 0.252 ms, p95 0.324 ms, p99 0.399 ms
-      create_payment + process_payment (median): 2.071 ms without screening
-        screened, the context given to process_payment: 2.745 ms: screening adds 0.674 ms
-        screened, the context given to create_payment: 2.904 ms: screening adds 0.834 ms
-      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.020 ms
-    PostgreSQL: seeded 1,000,000 risk assessments in ... s (about half a minute)
-      screening (20 rules, ...): mean 0.456 ms, p50 0.435 ms, p95 0.526 ms, p99 0.943 ms
-      create_payment + process_payment (median): 3.919 ms without screening
-        screened, the context given to process_payment: 4.931 ms: screening adds 1.012 ms
-        screened, the context given to create_payment: 5.276 ms: screening adds 1.357 ms
-      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.149 ms
+    SQLite: seeded 1,000,000 risk assessments in 52.5 s
+      screening (20 rules, ...): mean 0.249 ms, p50 0.241 ms, p95 0.293 ms, p99 0.332 ms
+      create_payment + process_payment (median): 2.039 ms without screening
+        screened, the context given to process_payment: 2.654 ms: screening adds 0.614 ms
+        screened, the context given to create_payment: 2.783 ms: screening adds 0.744 ms
+      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.019 ms
+    PostgreSQL: seeded 1,000,000 risk assessments in 29.8 s
+      screening (20 rules, ...): mean 0.478 ms, p50 0.455 ms, p95 0.529 ms, p99 0.976 ms
+      create_payment + process_payment (median): 3.638 ms without screening
+        screened, the context given to process_payment: 4.519 ms: screening adds 0.881 ms
+        screened, the context given to create_payment: 4.667 ms: screening adds 1.028 ms
+      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.143 ms
 
-Two more runs within five minutes: SQLite added 0.673 and 0.715 ms (context at
-process_payment), 0.813 and 0.852 ms (at create_payment); PostgreSQL 1.073 and 1.379 ms,
-1.409 and 1.859 ms. The virtual machine's CPU is shared (a plain Python loop took 0.67 s
-one minute and 1.43 s a few later) and every figure moves with it, ``without`` included:
-the run that gave 1.379 and 1.859 ms took 5.164 ms without screening. docs/fraud.md breaks
-the PostgreSQL figure down.
+Four more PostgreSQL runs within ten minutes added 0.93-0.96 ms (context at
+process_payment) and 1.09-1.12 ms (at create_payment). The virtual machine's CPU is shared
+(a plain Python loop took 0.67 s one minute and 1.43 s a few later) and every figure moves
+with it, ``without`` included: a few minutes later, with 3.8-4.4 ms without screening, the
+same code added 1.00-1.18 and 1.15-1.35 ms. docs/fraud.md breaks the PostgreSQL figure
+down.
 
 Screening runs in the claim's unit of work, whose read of the payment and its method brings
 the stored assessment along (a join): one more read (every velocity counter and every list

@@ -1,4 +1,7 @@
-"""Fixtures shared by the whole suite: a service over the in-memory store and the sandbox."""
+"""Fixtures shared by the whole suite: a service over the in-memory store and the sandbox.
+
+PostgreSQL's fixtures (the server's URL, an engine, schemas) are in ``_postgres.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from paykit import (
     SandboxGateway,
     SandboxToken,
 )
+
+pytest_plugins = ("_postgres",)
 
 
 @pytest.fixture

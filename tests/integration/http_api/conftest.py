@@ -8,26 +8,19 @@ memory, a SQLite file, and a PostgreSQL schema when ``PAYKIT_TEST_POSTGRES_URL``
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
 
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
-from sqlalchemy import create_engine
-from sqlalchemy.schema import CreateSchema, DropSchema
 
 from paykit import InMemoryStorage, PaymentService, SandboxGateway, Storage
 from paykit.api import create_app
 from paykit.storage.sql import SqlStorage
 
 from ._api_support import Client, bearer_tokens
-
-POSTGRES_URL_VARIABLE: Final = "PAYKIT_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -42,22 +35,11 @@ def api_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stor
         yield storage
         storage.dispose()
         return
-    url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not url:
-        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set; set it to run the PostgreSQL tests")
-    schema = f"paykit_api_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(url, hide_parameters=True)
-    with engine.begin() as connection:
-        connection.execute(CreateSchema(schema))
-    storage = SqlStorage(url, schema=schema)
-    storage.upgrade()
-    try:
-        yield storage
-    finally:
-        storage.dispose()
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True, if_exists=True))
-        engine.dispose()
+    # PostgreSQL: the session's migrated schema, emptied (tests/_postgres.py).
+    url = request.getfixturevalue("postgres_url")
+    storage = SqlStorage(url, schema=request.getfixturevalue("migrated_postgres_schema"))
+    yield storage
+    storage.dispose()
 
 
 @pytest.fixture

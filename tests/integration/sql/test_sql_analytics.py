@@ -77,14 +77,17 @@ _TIME = st.sampled_from([None, Dimension.HOUR, Dimension.DAY, Dimension.WEEK, Di
 _ZONE = st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
 
 
-def test_the_three_ds_figures_read_only_the_partial_index(sql_storage: SqlStorage) -> None:
+def test_the_three_ds_figures_read_only_the_partial_index(
+    sql_storage_of_its_own: SqlStorage,
+) -> None:
     """The payments asked for 3-D Secure come from ``ix_transaction_log_three_ds``.
 
     Without it the report reads the whole transaction log, several entries per payment.
     """
-    plans = QueryPlans(sql_storage.engine)
-    with sql_storage.engine.connect() as connection:
-        connection.execute(three_ds_statement(sql_storage, AnalyticsQuery(by=("day",))))
+    storage = sql_storage_of_its_own
+    plans = QueryPlans(storage.engine)
+    with storage.engine.connect() as connection:
+        connection.execute(three_ds_statement(storage, AnalyticsQuery(by=("day",))))
 
     [plan] = plans.plans
     assert "ix_transaction_log_three_ds" in plan, plan

@@ -28,16 +28,15 @@ class TestSqliteStorage(RepositoryContract):
 
 
 class TestPostgresStorage(RepositoryContract):
-    """Every contract test in a PostgreSQL schema of its own, on the host's shared engine."""
+    """Every contract test in the session's migrated PostgreSQL schema, emptied first."""
 
     def make_storage(self) -> Storage:
         """Unused: the ``storage`` fixture below needs the PostgreSQL fixtures."""
         raise NotImplementedError
 
     @pytest.fixture
-    def storage(self, postgres_engine: Engine, postgres_schema: str) -> Iterator[Storage]:
-        """A migrated schema on the session's engine (dropped by ``postgres_schema``)."""
-        storage = SqlStorage(engine=postgres_engine, schema=postgres_schema)
-        storage.upgrade()
+    def storage(self, postgres_engine: Engine, migrated_postgres_schema: str) -> Iterator[Storage]:
+        """The migrated schema on the session's engine (a host's engine)."""
+        storage = SqlStorage(engine=postgres_engine, schema=migrated_postgres_schema)
         yield storage
         storage.dispose()

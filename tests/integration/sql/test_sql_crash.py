@@ -35,7 +35,7 @@ def test_killed_while_charging_leaves_processing_and_reconcile_settles_it(
     sql_storage: SqlStorage, database: tuple[str, str | None]
 ) -> None:
     """Killed during the charge: the payment is processing with its log, and reconcile fails it."""
-    url, schema = database
+    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
     service = make_service(sql_storage)
     payment = pending_payment(service)
 
@@ -66,7 +66,7 @@ def test_killed_inside_a_commit_leaves_no_trace_of_that_unit(
     sql_storage: SqlStorage, database: tuple[str, str | None]
 ) -> None:
     """Killed between the claim's UPDATE and its COMMIT: the payment is whole and pending."""
-    url, schema = database
+    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
     service = make_service(sql_storage)
     payment = pending_payment(service)
 

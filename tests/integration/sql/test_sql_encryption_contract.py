@@ -52,16 +52,17 @@ class TestEncryptedPostgresFields(
     RoundTripContract,
     RepositoryContractBase,
 ):
-    """The sealed fields' concerns in an encrypted PostgreSQL schema of its own."""
+    """The sealed fields' concerns in the session's migrated PostgreSQL schema, encrypted."""
 
     def make_storage(self) -> Storage:
         """Unused: the ``storage`` fixture below needs the PostgreSQL fixtures."""
         raise NotImplementedError
 
     @pytest.fixture
-    def storage(self, postgres_engine: Engine, postgres_schema: str) -> Iterator[Storage]:
-        """A migrated schema sealing under the contract's ring."""
-        storage = SqlStorage(engine=postgres_engine, schema=postgres_schema, encryption=RING)
-        storage.upgrade()
+    def storage(self, postgres_engine: Engine, migrated_postgres_schema: str) -> Iterator[Storage]:
+        """The session's migrated schema (emptied), sealing under the contract's ring."""
+        storage = SqlStorage(
+            engine=postgres_engine, schema=migrated_postgres_schema, encryption=RING
+        )
         yield storage
         storage.dispose()

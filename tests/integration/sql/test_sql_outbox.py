@@ -46,7 +46,7 @@ def test_an_event_committed_by_a_killed_process_is_delivered_on_restart(
     sql_storage: SqlStorage, database: tuple[str, str | None]
 ) -> None:
     """Killed after the commit, before the acknowledgement: the next dispatcher delivers it."""
-    url, schema = database
+    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
     payment = pending_payment(make_service(sql_storage))
 
     assert kill_when(crash_after_commit_child, (url, schema, payment.id)) == -signal.SIGKILL

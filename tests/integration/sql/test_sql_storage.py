@@ -591,11 +591,11 @@ _PROCESSING: Final = [PaymentStatus.PROCESSING]
     ],
 )
 def test_lookups_by_provider_ids_sweeps_and_the_inbox_use_their_indexes(
-    sql_storage: SqlStorage, read: Any, index: str
+    sql_storage_of_its_own: SqlStorage, read: Any, index: str
 ) -> None:
     """Each new read can use the index made for it; unmatched entries need the literal status."""
-    plans = QueryPlans(sql_storage.engine)
-    with sql_storage.unit_of_work() as uow:
+    plans = QueryPlans(sql_storage_of_its_own.engine)
+    with sql_storage_of_its_own.unit_of_work() as uow:
         read(uow)
 
     [plan] = plans.plans

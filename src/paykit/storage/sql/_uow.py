@@ -646,7 +646,9 @@ class _Repository(StagedWrites[R]):
             row["match_id"] = record.id
             if record.id in self._unchecked:
                 # Matches no version and waits for no row count, so on PostgreSQL it goes
-                # with the COMMIT (_pipeline): the unit's other checked writes guard it.
+                # with the COMMIT (_pipeline): the unit's other checked writes guard it. The
+                # record keeps the version read plus one, as the stored one is unless a
+                # write came between (re-sealing: the same values).
                 del row["version"]
                 steps.append(_Step(statements.overwrite, row))
             else:

@@ -72,6 +72,11 @@ def open_storage(url: str, schema: str | None) -> SqlStorage:
     return SqlStorage(url, schema=schema)
 
 
+def address(storage: SqlStorage) -> tuple[str, str | None]:
+    """``(url, schema)`` with which a child process opens ``storage``'s database again."""
+    return storage.engine.url.render_as_string(hide_password=False), storage.tables.payments.schema
+
+
 # -- a storage that lines processes up before their first commit ----------------------------
 
 

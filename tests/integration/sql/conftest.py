@@ -61,15 +61,18 @@ def database(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     return request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_schema")
 
 
-@pytest.fixture
-def sql_storage(
-    database: tuple[str, str | None], request: pytest.FixtureRequest
-) -> Iterator[SqlStorage]:
-    """A migrated ``SqlStorage`` on :func:`database`, disposed of after the test."""
-    url, schema = database
-    if schema is None:  # SQLite: this test's file, a copy of the session's migrated one
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_storage(request: pytest.FixtureRequest) -> Iterator[SqlStorage]:
+    """A migrated, empty ``SqlStorage``, disposed of after the test.
+
+    On SQLite a file of this test's own (a copy of the session's migrated one); on
+    PostgreSQL the session's migrated schema, emptied. A child process opens the same
+    database with ``_sql_support.address``.
+    """
+    if request.param == "sqlite":
         storage = SqlStorage(request.getfixturevalue("migrated_sqlite_url"))
-    else:  # PostgreSQL: the session's migrated schema, emptied
+    else:
+        url = request.getfixturevalue("postgres_url")
         storage = SqlStorage(url, schema=request.getfixturevalue("migrated_postgres_schema"))
     yield storage
     storage.dispose()

@@ -14,6 +14,7 @@ from paykit import LogType, PaymentStatus
 from paykit.storage.sql import SqlStorage
 
 from ._sql_support import (
+    address,
     crash_during_charge_child,
     crash_inside_commit_child,
     kill_when,
@@ -32,10 +33,10 @@ def _moves(storage: SqlStorage, payment_id: str) -> list[tuple[str, str | None, 
 
 
 def test_killed_while_charging_leaves_processing_and_reconcile_settles_it(
-    sql_storage: SqlStorage, database: tuple[str, str | None]
+    sql_storage: SqlStorage,
 ) -> None:
     """Killed during the charge: the payment is processing with its log, and reconcile fails it."""
-    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
+    url, schema = address(sql_storage)
     service = make_service(sql_storage)
     payment = pending_payment(service)
 
@@ -63,10 +64,10 @@ def test_killed_while_charging_leaves_processing_and_reconcile_settles_it(
 
 
 def test_killed_inside_a_commit_leaves_no_trace_of_that_unit(
-    sql_storage: SqlStorage, database: tuple[str, str | None]
+    sql_storage: SqlStorage,
 ) -> None:
     """Killed between the claim's UPDATE and its COMMIT: the payment is whole and pending."""
-    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
+    url, schema = address(sql_storage)
     service = make_service(sql_storage)
     payment = pending_payment(service)
 

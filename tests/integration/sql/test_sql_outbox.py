@@ -15,7 +15,7 @@ from paykit.outbox import DispatchReport, OutboxStatus, RetrySchedule
 from paykit.storage.sql import SqlStorage
 from paykit.storage.sql._migrate import CONNECTION_KEY, _transaction, alembic_config
 
-from ._sql_support import kill_when, make_service, open_storage, pending_payment
+from ._sql_support import address, kill_when, make_service, open_storage, pending_payment
 
 _E = EventType
 LEASE = timedelta(minutes=1)
@@ -43,10 +43,10 @@ def crash_after_commit_child(url: str, schema: str | None, payment_id: str, stal
 
 
 def test_an_event_committed_by_a_killed_process_is_delivered_on_restart(
-    sql_storage: SqlStorage, database: tuple[str, str | None]
+    sql_storage: SqlStorage,
 ) -> None:
     """Killed after the commit, before the acknowledgement: the next dispatcher delivers it."""
-    url, schema = database[0], sql_storage.tables.payments.schema  # the storage's own
+    url, schema = address(sql_storage)
     payment = pending_payment(make_service(sql_storage))
 
     assert kill_when(crash_after_commit_child, (url, schema, payment.id)) == -signal.SIGKILL

@@ -52,14 +52,7 @@ def profile(
 
     The card's country, fingerprint and wallet come from the saved method.
     """
-    base = stored or RiskAssessment(
-        id=payment.id,
-        customer_id=payment.customer_id,
-        amount=payment.amount,
-        created_at=payment.created_at,
-        updated_at=now,
-    )
-    changes: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     if context is not None:
         age = context.account_age
         given = {
@@ -72,15 +65,26 @@ def profile(
             "device_id": context.device_id,
             "account_age_days": None if age is None else age.days,
         }
-        changes.update({name: value for name, value in given.items() if value is not None})
+        fields.update({name: value for name, value in given.items() if value is not None})
     if method is not None:
         card = {
             "card_country": method.card_country,
             "card_fingerprint": method.card_fingerprint,
             "wallet": method.wallet,
         }
-        changes.update({name: value for name, value in card.items() if value is not None})
-    return attrs.evolve(base, **changes) if changes else base
+        fields.update({name: value for name, value in card.items() if value is not None})
+    if stored is None:
+        return RiskAssessment(
+            id=payment.id,
+            customer_id=payment.customer_id,
+            amount=payment.amount,
+            created_at=payment.created_at,
+            updated_at=now,
+            **fields,
+        )
+    # Usually nothing: a stored one was made from the same context and method.
+    changes = {name: value for name, value in fields.items() if getattr(stored, name) != value}
+    return attrs.evolve(stored, **changes) if changes else stored
 
 
 def gather(  # noqa: PLR0913 - a payment's whole picture

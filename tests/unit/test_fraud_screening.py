@@ -234,6 +234,36 @@ def test_context_given_at_create_is_used_at_process() -> None:
     assert sandbox.calls == []
 
 
+def test_a_context_given_at_process_is_laid_over_the_one_given_at_create() -> None:
+    """What ``process_payment``'s context gives wins; what it leaves out stays as remembered."""
+    sanctioned = Rule(name="sanctioned", condition=":ip_country: in ('KP')", action="block")
+    service, sandbox, card = _service(BLOCK_LISTED, sanctioned)
+    service.risk_lists.add("blocked", "thief@example.com")
+    payment = service.create_payment(
+        customer_id="cus_1",
+        order_id="ord_1",
+        payment_method_id=card.id,
+        amount="20.00",
+        currency="USD",
+        risk=RiskContext(email="thief@example.com", ip_country="FR", device_id="dev_1"),
+    )
+
+    processed = service.process_payment(
+        payment.id, risk=RiskContext(email="good@example.com", ip_country="KP")
+    )
+
+    assert processed.failure_message == "blocked by fraud rule sanctioned"
+    assert sandbox.calls == []
+    decided = service.reviews.get(payment.id)
+    assert decided is not None
+    assert (decided.email, decided.ip_country, decided.device_id) == (
+        "good@example.com",
+        "KP",
+        "dev_1",
+    )
+    assert decided.fired_rules == ("sanctioned",)
+
+
 def test_a_context_given_at_create_is_stored_with_the_cards_details() -> None:
     """The remembered assessment carries the method's card details from the start.
 

@@ -264,11 +264,11 @@ def test_a_context_given_at_process_is_laid_over_the_one_given_at_create() -> No
     assert decided.fired_rules == ("sanctioned",)
 
 
-def test_a_context_given_at_create_is_stored_with_the_cards_details() -> None:
-    """The remembered assessment carries the method's card details from the start.
+def test_a_context_given_at_create_waits_on_the_payment_until_the_claim() -> None:
+    """No assessment before the claim, which writes the one assessment and clears the copy.
 
-    Its velocity keys are complete before the claim, which then changes none of them (so on
-    PostgreSQL the claim's update stays in place, adding no index entry).
+    Until then the context is the payment's (``risk_context``); the claim's assessment holds
+    it with the method's card details, and the payment keeps no personal data twice.
     """
     storage = InMemoryStorage()
     service = PaymentService(
@@ -297,18 +297,53 @@ def test_a_context_given_at_create_is_stored_with_the_cards_details() -> None:
         currency="USD",
         risk=RiskContext(email="a@example.com"),
     )
-    remembered = service.reviews.get(payment.id)
-    assert remembered is not None
-    assert (remembered.card_fingerprint, remembered.card_country, remembered.wallet) == (
+    assert service.reviews.get(payment.id) is None  # nothing screened, nothing counted yet
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id).risk_context == RiskContext(email="a@example.com")
+    service.process_payment(payment.id)
+    decided = service.reviews.get(payment.id)
+    assert decided is not None
+    assert (decided.decision, decided.email, decided.version) == (
+        RiskAction.ALLOW,
+        "a@example.com",
+        1,
+    )
+    assert (decided.card_fingerprint, decided.card_country, decided.wallet) == (
         "fp_1",
         "GB",
         "apple_pay",
     )
-    assert remembered.decision is None
-    service.process_payment(payment.id)
-    decided = service.reviews.get(payment.id)
-    assert decided is not None
-    assert (decided.decision, decided.card_fingerprint) == (RiskAction.ALLOW, "fp_1")
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id).risk_context is None
+
+
+def test_a_kept_context_is_let_go_when_the_payment_leaves_pending() -> None:
+    """Cancelled, or processed by a service that no longer screens: the payment keeps none."""
+    service, _, card = _service(BIG)
+    storage = service.context.storage
+    unscreened = PaymentService(storage, {"credit_card": SandboxGateway()}, clock=Clock())
+    ids = [
+        service.create_payment(
+            customer_id="cus_1",
+            order_id=f"ord_{number}",
+            payment_method_id=card.id,
+            amount="20.00",
+            currency="USD",
+            risk=RiskContext(email="a@example.com"),
+        ).id
+        for number in range(2)
+    ]
+    with storage.unit_of_work() as uow:
+        assert [uow.payments.get(i).risk_context for i in ids] == [
+            RiskContext(email="a@example.com")
+        ] * 2
+
+    service.cancel_payment(ids[0])
+    unscreened.process_payment(ids[1])
+
+    with storage.unit_of_work() as uow:
+        assert [uow.payments.get(i).risk_context for i in ids] == [None, None]
+        assert uow.risk_assessments.find(ids[1]) is None  # never screened
 
 
 def test_shadow_rules_are_logged_and_never_act() -> None:

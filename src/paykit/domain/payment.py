@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from paykit.domain._transitions import check_transition
 from paykit.domain.payment_method import PaymentMethodType
+from paykit.domain.risk_context import RiskContext
 from paykit.errors import (
     CurrencyMismatchError,
     InvalidAmountError,
@@ -161,6 +162,11 @@ class Payment:
     failure_code: str | None = None
     failure_message: str | None = None
     next_action: NextAction | None = None
+    risk_context: RiskContext | None = attrs.field(default=None, repr=False)
+    """The fraud screening context given to ``create_payment``, kept while the payment is
+    pending (the claim screens it, and the risk assessment holds it from then on); ``None``
+    once the payment moves. Personal data (email, IP address): never in a repr, sealed like
+    the metadata when storage encrypts."""
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None = None
@@ -209,6 +215,9 @@ class Payment:
         check_transition(PAYMENT_TRANSITIONS, "payment", self.status, target)
         self.status = target
         self.updated_at = now
+        # Kept for the screening of a pending payment only: screened (the assessment holds
+        # it now), cancelled, or processed without screening, it is not kept a moment longer.
+        self.risk_context = None
         if target in (_P.COMPLETED, _P.FAILED, _P.CANCELLED) and self.completed_at is None:
             self.completed_at = now
 

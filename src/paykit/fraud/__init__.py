@@ -9,12 +9,12 @@ language (``:amount_in_usd: > 500 and :card_country: != :ip_country:``); see doc
 """
 
 from paykit.domain.risk import ReviewState, RiskAction, RiskAssessment, RiskListEntry
+from paykit.domain.risk_context import RiskContext
 from paykit.fraud._backtest import BacktestReport, RuleFigures, backtest
 from paykit.fraud._engine import Decision, RuleHit
 from paykit.fraud._lists import RiskLists
 from paykit.fraud._rates import ExchangeRates
 from paykit.fraud._reviews import FRAUD_REFUND_REASON, Reviews
-from paykit.fraud._risk_context import RiskContext
 from paykit.fraud._rules import Rule, RuleSet, Stage
 from paykit.fraud._scorer import FakeFraudCheck, FraudCheck, ScoreRequest, ScoreResult
 from paykit.fraud._screening import FRAUD_BLOCKED, FraudScreening

@@ -161,8 +161,9 @@ def backtest(
     by_name = {figures.name: figures for figures in report.rules}
     with storage.unit_of_work() as uow:
         for payment, method in _charged_payments(uow, since, until):
+            # The assessment it was screened with, or (never screened) one from its method.
             stored = uow.risk_assessments.find(payment.id)
-            assessment = profile(payment, method, None, stored, utc_now())
+            assessment = profile(payment, method, None, utc_now()) if stored is None else stored
             gathered = gather(
                 uow,
                 rules,

@@ -19,9 +19,9 @@ import attrs
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.risk import RiskAssessment, VelocityCount
+from paykit.domain.risk_context import RiskContext
 from paykit.fraud._language import Value
 from paykit.fraud._rates import ExchangeRates
-from paykit.fraud._risk_context import RiskContext
 from paykit.fraud._rules import RuleSet
 from paykit.storage.base import UnitOfWork
 
@@ -45,10 +45,9 @@ def profile(
     payment: Payment,
     method: PaymentMethod | None,
     context: RiskContext | None,
-    stored: RiskAssessment | None,
     now: datetime,
 ) -> RiskAssessment:
-    """The assessment of ``payment``: ``stored`` (or a new one) with ``context`` laid over it.
+    """The new assessment of ``payment``, from ``context`` and the saved method's card.
 
     The card's country, fingerprint and wallet come from the saved method.
     """
@@ -73,18 +72,14 @@ def profile(
             "wallet": method.wallet,
         }
         fields.update({name: value for name, value in card.items() if value is not None})
-    if stored is None:
-        return RiskAssessment(
-            id=payment.id,
-            customer_id=payment.customer_id,
-            amount=payment.amount,
-            created_at=payment.created_at,
-            updated_at=now,
-            **fields,
-        )
-    # Usually nothing: a stored one was made from the same context and method.
-    changes = {name: value for name, value in fields.items() if getattr(stored, name) != value}
-    return attrs.evolve(stored, **changes) if changes else stored
+    return RiskAssessment(
+        id=payment.id,
+        customer_id=payment.customer_id,
+        amount=payment.amount,
+        created_at=payment.created_at,
+        updated_at=now,
+        **fields,
+    )
 
 
 def gather(  # noqa: PLR0913 - a payment's whole picture

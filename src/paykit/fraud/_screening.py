@@ -29,13 +29,13 @@ from paykit.domain.events import EventType
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.risk import FRAUD_BLOCKED, ReviewState, RiskAction, RiskAssessment
+from paykit.domain.risk_context import RiskContext
 from paykit.domain.transaction_log import LogType
 from paykit.errors import InvalidStateTransition, ValidationError
 from paykit.fraud._engine import Decision, decide, describe_value
 from paykit.fraud._facts import Gathered, gather, profile
 from paykit.fraud._language import Value
 from paykit.fraud._rates import ExchangeRates
-from paykit.fraud._risk_context import RiskContext
 from paykit.fraud._rules import Rule, RuleSet
 from paykit.fraud._scorer import FraudCheck, ScoreRequest, ScoreResult
 from paykit.fraud._signals import ProviderSignal, provider_signal
@@ -81,14 +81,10 @@ class ScreeningVerdict:
     def record(self, tx: Transaction, payment: Payment) -> None:
         """Write the assessment and its audit entry; fail a blocked payment."""
         assessment = attrs.evolve(self.assessment, updated_at=tx.now, declined=self.blocks)
-        # Written as read by the screening: no second read here. A stored one is the context
-        # create_payment remembered, which only the claim of the pending payment decides: a
-        # race is another claim, which loses on the payment's own version, so the decision
-        # is written without matching the assessment's (and waits for no answer on SQL).
-        if assessment.version == 0:
-            tx.uow.risk_assessments.add(assessment)
-        else:
-            tx.uow.risk_assessments.record_decision(assessment)
+        # The payment's one assessment (only a pending payment is claimed, once); a racing
+        # claim loses on the payment's version. The context create_payment kept is in it now
+        # (the payment lets its own copy go as it leaves pending).
+        tx.uow.risk_assessments.add(assessment)
         decision = self.decision
         tx.log(
             payment.id,
@@ -160,19 +156,14 @@ class FraudScreening:
 
     # -- the service's hooks (paykit.service._context.Screening) ----------------------------
 
-    def remember(
-        self, tx: Transaction, payment: Payment, method: PaymentMethod, risk: object
-    ) -> None:
-        """Store the context given to ``create_payment``, with the method's card details.
+    def context_to_keep(self, risk: object) -> RiskContext | None:
+        """The context given to ``create_payment``, checked, for the payment to keep.
 
-        The card's fingerprint is indexed (a velocity key): stored now, the claim's decision
-        changes no indexed column, and PostgreSQL can update the row in place (a HOT update)
-        instead of adding an entry to each of its seven indexes.
+        It waits on the payment (``Payment.risk_context``), not in an assessment of its own:
+        the claim writes the payment's one assessment, so screening adds one write per
+        payment wherever the host gives the context.
         """
-        context = _context(risk)
-        if context is None:
-            return
-        tx.uow.risk_assessments.add(profile(payment, method, context, None, tx.now))
+        return _context(risk)
 
     def screen(self, payment_id: str, risk: object) -> Steps[Decide]:
         """Prepare the decision; the claim's unit of work makes it (see ``Screening``).
@@ -207,12 +198,11 @@ class FraudScreening:
         tx: Transaction,
         payment: Payment,
         method: PaymentMethod,
-        stored: RiskAssessment | None,
         *,
         context: RiskContext | None,
     ) -> ScreeningVerdict:
         """The verdict on ``payment`` from facts read in ``tx`` (the claim's unit of work)."""
-        assessment, gathered = self._gather(tx, payment, method, stored, context)
+        assessment, gathered = self._gather(tx, payment, method, context)
         return self._verdict(payment, assessment, gathered, None)
 
     def _verdict(
@@ -310,18 +300,20 @@ class FraudScreening:
     def _gather_by_id(
         self, tx: Transaction, *, payment_id: str, context: RiskContext | None
     ) -> tuple[Payment, RiskAssessment, Gathered]:
-        payment, method, stored = tx.uow.payments.get_with_method_and_assessment(payment_id)
-        return (payment, *self._gather(tx, payment, method, stored, context))
+        payment, method = tx.uow.payments.get_with_method(payment_id)
+        return (payment, *self._gather(tx, payment, method, context))
 
     def _gather(
         self,
         tx: Transaction,
         payment: Payment,
         method: PaymentMethod,
-        stored: RiskAssessment | None,
         context: RiskContext | None,
     ) -> tuple[RiskAssessment, Gathered]:
-        assessment = profile(payment, method, context, stored, tx.now)
+        kept = payment.risk_context  # given to create_payment; ``context`` wins field by field
+        if kept is not None:
+            context = kept if context is None else context.merged_over(kept)
+        assessment = profile(payment, method, context, tx.now)
         gathered = gather(
             tx.uow,
             self.rules,
@@ -369,7 +361,6 @@ def _decided(
     _tx: Transaction,
     _payment: Payment,
     _method: PaymentMethod,
-    _stored: RiskAssessment | None,
 ) -> ScreeningVerdict:
     """The verdict made before the claim (with a scorer's answer), as the claim asks for it."""
     return verdict

@@ -21,7 +21,7 @@ import attrs
 from paykit._defaults import new_id, utc_now
 from paykit.domain.payment import Payment
 from paykit.domain.payment_method import PaymentMethod
-from paykit.domain.risk import RiskAssessment
+from paykit.domain.risk_context import RiskContext
 from paykit.errors import (
     InvalidStateTransition,
     PaykitError,
@@ -85,9 +85,9 @@ class Verdict(Protocol):
         ...
 
 
-Decide: TypeAlias = Callable[[Transaction, Payment, PaymentMethod, RiskAssessment | None], Verdict]
+Decide: TypeAlias = Callable[[Transaction, Payment, PaymentMethod], Verdict]
 """Fraud screening's decision, made in the claim's unit of work from what the claim read (the
-payment, its method and its stored risk assessment, in one read where the storage can):
+payment, with the context ``create_payment`` kept, and its method, in one read):
 reading the counters there rather than in a unit of work of their own saves a connection
 checkout and a second read of the payment on every screened charge."""
 
@@ -99,10 +99,8 @@ class Screening(Protocol):
     docs/architecture.md), so the service never imports it.
     """
 
-    def remember(
-        self, tx: Transaction, payment: Payment, method: PaymentMethod, risk: object
-    ) -> None:
-        """Store the risk context given to ``create_payment`` for the screening to come."""
+    def context_to_keep(self, risk: object) -> RiskContext | None:
+        """The risk context given to ``create_payment``, checked, for the payment to keep."""
         ...
 
     def screen(self, payment_id: str, risk: object) -> Steps[Decide]:

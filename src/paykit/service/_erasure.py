@@ -1,14 +1,15 @@
 """Erasing a customer by crypto-shredding: their data key is destroyed, the rows stay.
 
 A customer's payment methods (token, display details, metadata), payments (description,
-metadata, next action) and fraud screening's risk assessments (email and its domain, IP
-address, device id, card fingerprint) are sealed under that customer's own data key when the
-storage encrypts (``SqlStorage(..., encryption=KeyRing(...))``). :meth:`Erasure.erase_customer`
-first seals whatever of theirs is still plaintext (written before encryption was turned
-on), then destroys the key. From then on those fields read as unavailable
-(:data:`paykit.encryption.ERASED`, ``None``, ``{}``), in the database and in every backup
-taken before, while amounts, statuses, fraud decisions and the audit log stay -- the books
-still balance. The erasure itself is written to the audit log of each of the customer's payments.
+metadata, next action, a risk context waiting for its screening) and fraud screening's risk
+assessments (email and its domain, IP address, device id, card fingerprint) are sealed under
+that customer's own data key when the storage encrypts (``SqlStorage(...,
+encryption=KeyRing(...))``). :meth:`Erasure.erase_customer` first seals whatever of theirs is
+still plaintext (written before encryption was turned on), then destroys the key. From then
+on those fields read as unavailable (:data:`paykit.encryption.ERASED`, ``None``, ``{}``), in
+the database and in every backup taken before, while amounts, statuses, fraud decisions and
+the audit log stay -- the books still balance. The erasure itself is written to the audit log
+of each of the customer's payments.
 """
 
 from __future__ import annotations

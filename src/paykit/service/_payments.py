@@ -165,6 +165,7 @@ class Payments:
                 )
                 raise UnsupportedPaymentMethodError(msg)
             zero = Money.zero(money.currency)
+            screening = self._context.screening
             payment = Payment(
                 id=tx.new_id("pay"),
                 customer_id=customer_id,
@@ -180,12 +181,11 @@ class Payments:
                 description=description,
                 metadata=extra,
                 idempotency_key=idempotency_key,
+                risk_context=None if screening is None else screening.context_to_keep(risk),
                 created_at=tx.now,
                 updated_at=tx.now,
             )
             tx.uow.payments.add(payment)
-            if risk is not None and self._context.screening is not None:
-                self._context.screening.remember(tx, payment, method, risk)
             tx.log(
                 payment.id,
                 LogType.PAYMENT_CREATED,
@@ -249,10 +249,7 @@ class Payments:
         decide = None if screening is None else (yield from screening.screen(payment_id, risk))
 
         def claim(tx: Transaction) -> tuple[Payment, str, Verdict | None]:
-            if decide is None:
-                payment, method = tx.uow.payments.get_with_method(payment_id)
-            else:  # the stored assessment too, in the same read
-                payment, method, stored = tx.uow.payments.get_with_method_and_assessment(payment_id)
+            payment, method = tx.uow.payments.get_with_method(payment_id)
             if payment.status is not _P.PENDING:
                 msg = (
                     f"payment {payment.id} is {payment.status}; only pending payments are "
@@ -263,7 +260,7 @@ class Payments:
                 )
             require_active(method)
             self._context.gateways.by_name(payment.provider)  # refuse before claiming, not after
-            verdict = None if decide is None else decide(tx, payment, method, stored)
+            verdict = None if decide is None else decide(tx, payment, method)
             if verdict is not None:
                 verdict.record(tx, payment)  # a block fails the payment here: nothing is sent
                 if verdict.blocks:

@@ -100,16 +100,6 @@ class PaymentRepository(Protocol):
         """
         ...
 
-    def get_with_method_and_assessment(
-        self, payment_id: str
-    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
-        """``get_with_method``, and the payment's risk assessment if one is stored.
-
-        The claim of a payment under fraud screening reads all three; a storage may read
-        them at once (SQL joins them). The assessment is ``risk_assessments.find``'s answer.
-        """
-        ...
-
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None
     ) -> tuple[Payment, bool]:
@@ -381,18 +371,6 @@ class RiskAssessmentRepository(Protocol):
 
     def update(self, assessment: RiskAssessment) -> None:
         """Stage a change to an assessment read in this unit of work."""
-        ...
-
-    def record_decision(self, assessment: RiskAssessment) -> None:
-        """Stage the claim's decision over the assessment ``create_payment`` remembered.
-
-        Unlike :meth:`update`, the write matches no version: it lands whatever the stored
-        version is now, and the stored version goes up by one. The claim that decides
-        also updates its payment, version checked, and that check already settles a race
-        between two claims; the only other writer of an undecided assessment (re-sealing
-        under new keys) writes the same values. A storage need not wait for the write's
-        row count, then: SQL sends it with the ``COMMIT``, one round trip fewer.
-        """
         ...
 
     def list_by_review_state(

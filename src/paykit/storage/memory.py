@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -82,8 +81,6 @@ class _Table(StagedWrites[R]):
     """What a conflict on one of those keys says."""
     uow: InMemoryUnitOfWork
     """The unit of work this table belongs to (for reads that span two tables)."""
-    unchecked: AbstractSet[str] = frozenset()
-    """Ids of changed records written whatever their stored version (``record_decision``)."""
 
     def __init__(
         self, stored: dict[str, R], clone: Callable[[R], R], lock: threading.RLock
@@ -159,9 +156,7 @@ class _Table(StagedWrites[R]):
                 continue  # no view and iterator for an empty dict
             for record_id, record in writes.items():
                 current = stored.get(record_id)
-                if current is None or (
-                    current.version != record.version and record_id not in self.unchecked
-                ):
+                if current is None or current.version != record.version:
                     msg = f"{self.kind} {record_id} was changed by another unit of work; retry"
                     raise ConcurrencyConflict(msg)
 
@@ -176,8 +171,6 @@ class _Table(StagedWrites[R]):
             if not records:
                 continue
             for record in records.values():
-                if record.id in self.unchecked:  # up from the stored version, not the read one
-                    record.version = stored[record.id].version
                 record.version += 1
                 stored[record.id] = clone(record)
         if self.removed:
@@ -273,12 +266,6 @@ class _Payments(_Table[Payment]):
     def get_with_method(self, payment_id: str) -> tuple[Payment, PaymentMethod]:
         payment = self.get(payment_id)
         return payment, self.uow.payment_methods.get(payment.payment_method_id)
-
-    def get_with_method_and_assessment(
-        self, payment_id: str
-    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
-        payment, method = self.get_with_method(payment_id)
-        return payment, method, self.uow.risk_assessments.find(payment_id)
 
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None
@@ -648,23 +635,12 @@ class _RiskAssessments(_Table[RiskAssessment]):
 
     def __init__(self, storage: InMemoryStorage) -> None:
         _Table.__init__(self, storage.risk_assessments, _clone, storage.lock)
-        self.unchecked: set[str] = set()
 
     def find(self, payment_id: str) -> RiskAssessment | None:
         try:
             return self.get(payment_id)
         except NotFound:
             return None
-
-    def record_decision(self, assessment: RiskAssessment) -> None:
-        self.update(assessment)
-        self.unchecked.add(assessment.id)
-
-    def clear(self) -> None:
-        """Forget the staged writes, the unchecked ones included."""
-        _Table.clear(self)
-        if self.unchecked:
-            self.unchecked.clear()
 
     def list_by_review_state(
         self, state: ReviewState, *, limit: int | None = None

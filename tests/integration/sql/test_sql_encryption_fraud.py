@@ -23,6 +23,7 @@ from paykit import PaymentService, SandboxGateway
 from paykit.domain.payment_method import PaymentMethod
 from paykit.domain.risk import RiskAction, RiskAssessment, RiskListEntry, VelocityCount
 from paykit.encryption import ERASED, KeyRing
+from paykit.event_bus import ALL_EVENTS
 from paykit.fraud import FraudScreening, RiskContext, Rule
 from paykit.money import Money
 from paykit.storage.sql import SqlStorage
@@ -170,6 +171,61 @@ def test_screening_inputs_never_reach_the_sqlite_file(sqlite_url: str) -> None:
     assert service.risk_lists.contains("blocked_emails", LISTED)
     assert [entry.value for entry in service.risk_lists.entries()] == [LISTED]
     assert service.get_payment_method(card.id).card_fingerprint == FINGERPRINT
+
+
+def test_a_context_kept_by_create_payment_is_sealed_on_its_payment(sqlite_url: str) -> None:
+    """A pending payment's kept context: absent from the file, read back, erased with its key."""
+    storage = SqlStorage(sqlite_url, encryption=KeyRing([K1]))
+    storage.upgrade()
+    service = _service(storage)
+    card = service.add_payment_method("cus_waiting", type="credit_card", token="tok_visa")
+    context = RiskContext(email=EMAIL, ip_address=IP, device_id=DEVICE, ip_country="NL")
+    payment = service.create_payment(
+        customer_id="cus_waiting",
+        order_id=_new_id("ord"),
+        payment_method_id=card.id,
+        amount="10.00",
+        currency="USD",
+        risk=context,
+    )
+    service.outbox.flush()
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id).risk_context == context
+
+    found = _sqlite_bytes(storage)
+
+    assert b"cus_waiting" in found  # the search does see the rows
+    assert [value for value in (EMAIL, IP, DEVICE) if value.encode() in found] == []
+    storage = SqlStorage(sqlite_url, encryption=KeyRing([K1]))
+    _service(storage).erase_customer("cus_waiting")
+    with storage.unit_of_work() as uow:
+        assert uow.payments.get(payment.id).risk_context is None
+    storage.dispose()
+
+
+def test_a_kept_context_stays_out_of_the_payments_events(sqlite_url: str) -> None:
+    """The outbox stores a copy of the payment in each event, without the kept risk context."""
+    storage = SqlStorage(sqlite_url)  # plaintext: the events' text can be searched
+    storage.upgrade()
+    service = _service(storage)
+    service.events.subscribe(ALL_EVENTS, lambda _event: None)  # else no event is stored
+    card = service.add_payment_method("cus_waiting", type="credit_card", token="tok_visa")
+    service.create_payment(
+        customer_id="cus_waiting",
+        order_id=_new_id("ord"),
+        payment_method_id=card.id,
+        amount="10.00",
+        currency="USD",
+        risk=RiskContext(email=EMAIL, ip_address=IP),
+    )
+    outbox = storage.tables.outbox
+    with storage.engine.connect() as connection:
+        events = [str(event) for event in connection.execute(select(outbox.c.event)).scalars()]
+
+    assert len(events) == 1
+    assert "cus_waiting" in events[0]
+    assert [value for value in (EMAIL, IP) if value in events[0]] == []
+    storage.dispose()
 
 
 def _every_assessment(tx: Any) -> list[RiskAssessment]:

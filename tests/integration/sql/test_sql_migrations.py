@@ -9,7 +9,8 @@ with payments, refunds and log entries becomes a head database whose records rea
 before, with the new fields at their defaults; the downgrade takes it back to 0001. A 0002
 database gains only the idempotent requests table at 0003, and loses only it going back.
 A 0009 database's risk assessments gain the provider's card checks at 0010, and lose only
-them going back.
+them going back. At 0011 an assessment that was never decided (a context kept by
+``create_payment`` before 0011) moves onto its pending payment and is deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -26,7 +27,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import DropIndex
 
@@ -36,6 +37,7 @@ from paykit.domain.dispute import Dispute, DisputeStatus
 from paykit.domain.idempotent_request import IdempotentRequest, IdempotentRequestStatus
 from paykit.domain.payment_method import PaymentMethodType
 from paykit.domain.risk import RiskAction, RiskAssessment
+from paykit.domain.risk_context import RiskContext
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.storage.sql import SqlStorage, current_revision, head_revision, upgrade
 from paykit.storage.sql import _codec as codec
@@ -47,6 +49,7 @@ NEW_IN_0002: Final = {
     "payments": {"chargeback_amount", "reconcile_attempts", "next_reconcile_at"},
     "refunds": {"reconcile_attempts", "next_reconcile_at"},
 }
+NEW_IN_0011: Final = "risk_context"
 
 
 def _differences(storage: SqlStorage) -> list[Any]:
@@ -261,6 +264,7 @@ def _insert_as_0001(storage: SqlStorage, payment: Payment, refund: Refund, entry
     for row, table in ((payment_row, "payments"), (refund_row, "refunds")):
         for column in NEW_IN_0002[table]:
             del row[column]
+    del payment_row[NEW_IN_0011]
     with storage.engine.begin() as connection:
         connection.execute(tables.payments.insert(), payment_row)
         connection.execute(tables.refunds.insert(), refund_row)
@@ -412,11 +416,8 @@ def test_0003_adds_only_the_idempotent_requests_table_and_its_downgrade_drops_on
     storage = SqlStorage(url, schema=schema, table_prefix=table_prefix)
     storage.upgrade("0002")
     payment, refund, entry = _v0001_records()
-    with storage.unit_of_work() as uow:
-        uow.payments.add(payment)
-        uow.refunds.add(refund)
-        uow.transaction_log.append(entry)
-        uow.commit()
+    _insert_as_0001(storage, payment, refund, entry)  # valid at 0002: defaults for the rest
+    payment, refund = attrs.evolve(payment, version=1), attrs.evolve(refund, version=1)
     before = set(inspect(storage.engine).get_table_names(schema=schema))
     assert f"{table_prefix}idempotent_requests" not in before
 
@@ -426,8 +427,11 @@ def test_0003_adds_only_the_idempotent_requests_table_and_its_downgrade_drops_on
     after = set(inspect(storage.engine).get_table_names(schema=schema))
     assert after - before == {f"{table_prefix}idempotent_requests"}
     request = _idempotent_request()
+    with storage.engine.connect() as connection:  # read raw: 0003 has no later column
+        payments = storage.tables.payments
+        ids = connection.execute(select(payments.c.id)).scalars().all()
+    assert ids == [payment.id]
     with storage.unit_of_work() as uow:
-        assert uow.payments.get(payment.id) == payment
         uow.idempotent_requests.add(request)
         uow.commit()
 
@@ -489,4 +493,86 @@ def test_0010_adds_only_the_provider_checks_and_its_downgrade_drops_only_them(
         provider_seller_protection=None,
         version=1,
     )
+    storage.dispose()
+
+
+def _insert_pending_as_0010(storage: SqlStorage, payment_id: str) -> None:
+    """A pending payment written with the columns revision 0010 has."""
+    payment, _, _ = _v0001_records()
+    payment = attrs.evolve(
+        payment,
+        id=payment_id,
+        status=PaymentStatus.PENDING,
+        captured_amount=Money.zero("JPY"),
+        refunded_amount=Money.zero("JPY"),
+        provider_payment_id=None,
+        completed_at=None,
+    )
+    row = codec.payment_row(payment, 1)
+    del row[NEW_IN_0011]
+    with storage.engine.begin() as connection:
+        connection.execute(storage.tables.payments.insert(), row)
+
+
+def test_0011_moves_an_undecided_assessment_onto_its_pending_payment(
+    database: tuple[str, str | None],
+) -> None:
+    """Its context (only the plain fields if sealed) goes to the payment; decided ones stay."""
+    url, schema = database
+    storage = SqlStorage(url, schema=schema)
+    storage.upgrade("0010")
+    plain, sealed, decided = (f"pay_{uuid.uuid4().hex}" for _ in range(3))
+    for payment_id in (plain, sealed, decided):
+        _insert_pending_as_0010(storage, payment_id)
+    undecided = RiskAssessment(
+        id=plain,
+        customer_id="cus_old",
+        amount=Money.of("5000", "JPY"),
+        email="kept@example.com",
+        email_domain="example.com",
+        ip_address="192.0.2.7",
+        ip_country="DE",
+        billing_country="FR",
+        device_id="dev_7",
+        account_age_days=3,
+        created_at=T0,
+        updated_at=T0,
+    )
+    with storage.unit_of_work() as uow:
+        uow.risk_assessments.add(undecided)
+        uow.risk_assessments.add(attrs.evolve(undecided, id=decided, decision=RiskAction.ALLOW))
+        uow.risk_assessments.add(attrs.evolve(undecided, id=sealed))
+        uow.commit()
+    table = storage.tables.risk_assessments
+    with storage.engine.begin() as connection:  # as encryption at rest writes it
+        connection.execute(table.update().where(table.c.id == sealed).values(personal="pk1:sealed"))
+
+    storage.upgrade("0011")
+
+    with storage.unit_of_work() as uow:
+        moved = uow.payments.get(plain).risk_context
+        plain_only = uow.payments.get(sealed).risk_context
+        assert uow.payments.get(decided).risk_context is None
+        assert uow.risk_assessments.find(plain) is None
+        assert uow.risk_assessments.find(sealed) is None
+        kept = uow.risk_assessments.find(decided)
+    assert moved == RiskContext(
+        email="kept@example.com",
+        ip_address="192.0.2.7",
+        ip_country="DE",
+        billing_country="FR",
+        device_id="dev_7",
+        account_age=timedelta(days=3),
+    )
+    assert plain_only == RiskContext(
+        ip_country="DE", billing_country="FR", account_age=timedelta(days=3)
+    )
+    assert kept is not None
+    assert kept.decision is RiskAction.ALLOW
+
+    _downgrade(storage, "0010")
+
+    assert NEW_IN_0011 not in _columns(storage, "payments")
+    storage.upgrade()
+    assert _differences(storage) == []
     storage.dispose()

@@ -77,19 +77,19 @@ def test_postgresql_sends_a_commits_inserts_and_commit_in_one_pipeline(
     assert pipelines == sent.count("COMMIT pipelined") == 2
 
 
-def test_postgresql_sends_the_decision_over_a_remembered_context_with_the_commit(
+def test_postgresql_sends_the_assessment_of_a_kept_context_with_the_commit(
     postgres_url: str, postgres_schema: str, mocker: MockerFixture
 ) -> None:
-    """The decision over the assessment create_payment remembered matches no version."""
+    """The context create_payment kept comes with the payment; its assessment is an insert."""
     fraud = FraudScreening([Rule(name="big", condition=":amount: >= 500", action="review")])
     risk = RiskContext(email="a@example.com")
     claim, _, _ = _claim_as_sent(postgres_url, postgres_schema, mocker, fraud=fraud, risk=risk)
     assert claim == [
-        "SELECT waited",  # the payment, its method and the remembered assessment
+        "SELECT waited",  # the payment (the kept context on it) and its method
         "BEGIN waited",
         "UPDATE waited",  # the payment's version is checked: its row count is awaited
-        "UPDATE pipelined",  # the decision: the payment's check guards it
-        "INSERT pipelined",  # the audit entry
+        "INSERT pipelined",  # the assessment, the payment's one
+        "INSERT pipelined",  # the audit entries
         "COMMIT pipelined",
     ]
 

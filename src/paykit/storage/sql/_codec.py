@@ -38,6 +38,7 @@ from paykit.domain.payment import NextAction, Payment, PaymentStatus
 from paykit.domain.payment_method import PaymentMethod, PaymentMethodType
 from paykit.domain.refund import Refund, RefundStatus
 from paykit.domain.risk import ReviewState, RiskAction, RiskAssessment, RiskListEntry
+from paykit.domain.risk_context import RiskContext
 from paykit.domain.transaction_log import LogType, TransactionLogEntry, thaw
 from paykit.domain.webhook_inbox import InboxEntry, InboxStatus
 from paykit.money import MAX_MINOR_UNITS, Money
@@ -278,6 +279,7 @@ def payment_row(payment: Payment, version: int) -> dict[str, Any]:
         "reconcile_attempts": payment.reconcile_attempts,
         "next_reconcile_at": payment.next_reconcile_at,
         "version": version,
+        "risk_context": None if payment.risk_context is None else payment.risk_context.document(),
     }
 
 
@@ -313,7 +315,13 @@ def payment_from_row(row: RowMapping) -> Payment:
         reconcile_attempts=row["reconcile_attempts"],
         next_reconcile_at=row["next_reconcile_at"],
         version=row["version"],
+        # ``get``: an event stored before revision 0011 carries a payment without one.
+        risk_context=_risk_context(row.get("risk_context")),
     )
+
+
+def _risk_context(document: Mapping[str, Any] | None) -> RiskContext | None:
+    return None if document is None else RiskContext.from_document(document)
 
 
 # -- refunds ---------------------------------------------------------------------------------
@@ -718,11 +726,16 @@ def _event_document(event: Event, committing: Container[str]) -> dict[str, Any]:
     def version(record: Payment | Refund | Dispute) -> int:
         return record.version + 1 if record.id in committing else record.version
 
+    # Not the risk context: personal data the host already has, which the payment keeps
+    # only until its screening (an event outlives that, sealed under the ring, not the
+    # customer's key, until it is delivered and purged).
+    paid = payment_row(payment, version(payment))
+    del paid["risk_context"]
     return {
         "type": str(event.type),
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "detail": event.detail,
-        "payment": _record_document(payment_row(payment, version(payment))),
+        "payment": _record_document(paid),
         "refund": None if refund is None else _record_document(refund_row(refund, version(refund))),
         "dispute": (
             None if dispute is None else _record_document(dispute_row(dispute, version(dispute)))

@@ -9,7 +9,8 @@ table                         columns                                     key
                               ``display`` (brand, last 4, expiry, card    data key
                               fingerprint), ``metadata``
 ``payments``                  ``description``, ``metadata``,              the customer's
-                              ``next_action``                             data key
+                              ``next_action``, ``risk_context`` (the      data key
+                              fraud context until the claim screens)
 ``refunds``                   ``reason``, ``metadata``                    the ring's first
 ``transaction_log``           ``message`` (quotes refund reasons),        the ring's first
                               ``data`` (provider responses, details)
@@ -38,9 +39,9 @@ encrypted value as if it were plaintext: it raises
 
 A field sealed under a customer data key that :meth:`CustomerKeys.erase` destroyed reads as
 unavailable: :data:`ERASED` for text (the token, a description), ``None`` for the display
-details and the next action, ``{}`` for metadata. An erased risk assessment's personal
-fields read as :data:`ERASED` where they were given (``None`` where not); its amount,
-decision, score and rules stay.
+details, the next action and a payment's waiting risk context, ``{}`` for metadata. An
+erased risk assessment's personal fields read as :data:`ERASED` where they were given
+(``None`` where not); its amount, decision, score and rules stay.
 """
 
 from __future__ import annotations
@@ -89,7 +90,12 @@ JSON_DOCUMENT: Final = "json"
 
 SENSITIVE_COLUMNS: Final[Mapping[str, Mapping[str, str]]] = {
     "payment_methods": {"provider_token": TEXT, "display": TEXT, "metadata": JSON_DOCUMENT},
-    "payments": {"description": TEXT, "metadata": JSON_DOCUMENT, "next_action": JSON_DOCUMENT},
+    "payments": {
+        "description": TEXT,
+        "metadata": JSON_DOCUMENT,
+        "next_action": JSON_DOCUMENT,
+        "risk_context": JSON_DOCUMENT,
+    },
     "refunds": {"reason": TEXT, "metadata": JSON_DOCUMENT},
     "transaction_log": {"message": TEXT, "data": JSON_DOCUMENT},
     "webhook_inbox": {"payload": JSON_DOCUMENT},
@@ -111,6 +117,7 @@ _ERASED_VALUES: Final[Mapping[str, Any]] = {
     "display": None,
     "description": ERASED,
     "next_action": None,
+    "risk_context": None,
     "personal": None,
 }
 """What an erased field reads as; metadata reads as a fresh ``{}``."""

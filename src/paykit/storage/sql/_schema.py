@@ -229,6 +229,9 @@ def build_tables(*, schema: str | None = None, table_prefix: str = "") -> Tables
         Column("completed_at", UtcDateTime()),
         *_reconcile_columns(),
         Column("version", Integer, nullable=False),
+        # Added by revision 0011: the fraud screening context given to create_payment, kept
+        # until the claim screens the payment (then NULL: the risk assessment holds it).
+        Column("risk_context", json_document()),
         CheckConstraint(
             " AND ".join(f"{name} >= 0" for name in amounts), name="amounts_not_negative"
         ),

@@ -141,12 +141,6 @@ class _TableStatements:
         self.insert: Insert = table.insert().inline()
         match = (table.c.id == bindparam("match_id"), table.c.version == bindparam("match_version"))
         self.update: Update = table.update().where(*match)
-        # An update that matches no version (see _Repository.plan): it bumps the stored one.
-        self.overwrite: Update = (
-            table.update()
-            .where(table.c.id == bindparam("match_id"))
-            .values(version=table.c.version + 1)
-        )
         self.delete: Delete = table.delete().where(*match)
         self.oldest_first = (table.c[time_column], table.c.seq)
         self.versions: Select[Any] = sql_select(table.c.id, table.c.version).where(
@@ -248,15 +242,6 @@ class Statements:
         self.payment_with_method = (
             sql_select(paid, *_prefixed(method, JOINED))
             .outerjoin(method, paid.c.payment_method_id == method.c.id)
-            .where(paid.c.id == bindparam("id"))
-        )
-        # The claim of a screened payment reads its risk assessment (stored by create_payment,
-        # if it was given a risk context) along with them.
-        assessed = tables.risk_assessments.alias("r")
-        self.payment_with_method_and_assessment = (
-            sql_select(paid, *_prefixed(method, JOINED), *_prefixed(assessed, ASSESSED))
-            .outerjoin(method, paid.c.payment_method_id == method.c.id)
-            .outerjoin(assessed, assessed.c.id == paid.c.id)
             .where(paid.c.id == bindparam("id"))
         )
         self.refund_with_payment = (
@@ -419,10 +404,6 @@ class Statements:
 JOINED: Final = "joined__"
 """The prefix of the joined table's columns in :attr:`Statements.payment_with_method`."""
 
-ASSESSED: Final = "assessed__"
-"""The prefix of the risk assessment's columns in a payment's joined read."""
-
-
 EVENTS_WAITING: Final = "events_waiting__"
 """The column of :attr:`Statements.payment_noting_inbox` saying whether events wait."""
 
@@ -513,8 +494,6 @@ class _Repository(StagedWrites[R]):
         """The version of each row this unit has read, as first read."""
         self._read_rows: dict[str, RowMapping] = {}
         """Each row as last read, so an update writes only the columns that changed."""
-        self._unchecked: set[str] = set()
-        """Ids of changed records written whatever their stored version (see ``plan``)."""
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -565,14 +544,14 @@ class _Repository(StagedWrites[R]):
             raise NotFound(self.kind, record_id)
         return record
 
-    def joined_or_none(self, row: RowMapping, record_id: str, prefix: str = JOINED) -> R | None:
-        """:meth:`joined`, answering ``None`` where it would raise; ``prefix`` names the part."""
+    def joined_or_none(self, row: RowMapping, record_id: str) -> R | None:
+        """:meth:`joined`, answering ``None`` where it would raise."""
         staged = self.staged(record_id)
         if staged is not None:
             return staged
-        if record_id in self.removed or row[prefix + "id"] is None:  # the join found nothing
+        if record_id in self.removed or row[JOINED + "id"] is None:  # the join found nothing
             return None
-        return self._load(_unprefixed(row, prefix, self._statements.columns))  # type: ignore[arg-type]  # the table's columns
+        return self._load(_unprefixed(row, JOINED, self._statements.columns))  # type: ignore[arg-type]  # the table's columns
 
     def _found(self, rows: Sequence[RowMapping]) -> R | None:
         """The record a unique lookup found, as this unit sees it."""
@@ -649,16 +628,8 @@ class _Repository(StagedWrites[R]):
                 row = {k: v for k, v in row.items() if _must_write(k, v, read)}
             row.pop("id", None)
             row["match_id"] = record.id
-            if record.id in self._unchecked:
-                # Matches no version and waits for no row count, so on PostgreSQL it goes
-                # with the COMMIT (_pipeline): the unit's other checked writes guard it. The
-                # record keeps the version read plus one, as the stored one is unless a
-                # write came between (re-sealing: the same values).
-                del row["version"]
-                steps.append(_Step(statements.overwrite, row))
-            else:
-                row["match_version"] = record.version
-                steps.append(_Step(statements.update, row, expect=1))
+            row["match_version"] = record.version
+            steps.append(_Step(statements.update, row, expect=1))
             versions.append((record, version))
         if self.added:
             rows = []
@@ -677,8 +648,6 @@ class _Repository(StagedWrites[R]):
             self._read_versions.clear()
         if self._read_rows:
             self._read_rows.clear()
-        if self._unchecked:
-            self._unchecked.clear()
 
 
 def _must_write(column: str, value: object, read: RowMapping) -> bool:
@@ -717,22 +686,6 @@ class _Payments(_Repository[Payment]):
             raise NotFound(self.kind, payment_id)
         payment = self._load(rows[0])
         return payment, self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
-
-    def get_with_method_and_assessment(
-        self, payment_id: str
-    ) -> tuple[Payment, PaymentMethod, RiskAssessment | None]:
-        """The payment, its method and its risk assessment in one read (see ``get_with_method``)."""
-        assessments = self._uow.risk_assessments
-        if self.staged(payment_id) is not None or payment_id in self.removed:
-            payment, method = self.get_with_method(payment_id)
-            return payment, method, assessments.find(payment_id)
-        statement = self._uow.statements.payment_with_method_and_assessment
-        rows = self._uow.rows(statement, {"id": payment_id})
-        if not rows:
-            raise NotFound(self.kind, payment_id)
-        payment = self._load(rows[0])
-        method = self._uow.payment_methods.joined(rows[0], payment.payment_method_id)
-        return payment, method, assessments.joined_or_none(rows[0], payment_id, ASSESSED)
 
     def get_noting_waiting_events(
         self, payment_id: str, provider_payment_id: str | None
@@ -1238,10 +1191,6 @@ class _RiskAssessments(_Repository[RiskAssessment]):
 
     def find(self, payment_id: str) -> RiskAssessment | None:
         return self.find_by_id(payment_id)
-
-    def record_decision(self, assessment: RiskAssessment) -> None:
-        self.update(assessment)
-        self._unchecked.add(assessment.id)
 
     def list_by_review_state(
         self, state: ReviewState, *, limit: int | None = None

@@ -13,16 +13,18 @@ payment -- including ids the unit itself added or just learned.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import attrs
 import pytest
 
 from paykit.domain.payment import Payment, PaymentStatus
 from paykit.domain.refund import Refund
-from paykit.domain.risk import RiskAssessment
+from paykit.domain.risk_context import RiskContext
 from paykit.errors import NotFound
 from paykit.storage.base import Storage
 from paykit.testing.repository_contract._records import (
     CUSTOMER,
-    T0,
     _assert_missing,
     _at,
     _id_of,
@@ -257,39 +259,28 @@ class ListingAndLookupContract:
             uow.payments.add(added)
             assert uow.payments.get_with_method(added.id) == (added, method)
 
-    def test_a_payment_with_its_method_and_assessment_reads_as_three_gets(
-        self, storage: Storage
-    ) -> None:
-        """The assessment is ``find``'s answer: ``None`` without one; this unit's own wins."""
+    def test_a_payment_keeps_its_risk_context_until_it_is_cleared(self, storage: Storage) -> None:
+        """The context ``create_payment`` kept reads back whole; set to ``None``, it is gone."""
         method = _method()
-        bare, assessed = _paid_with(method.id), _paid_with(method.id)
-        assessment = RiskAssessment(
-            id=assessed.id,
-            customer_id=assessed.customer_id,
-            amount=assessed.amount,
-            email="read@example.com",
-            created_at=T0,
-            updated_at=T0,
+        context = RiskContext(
+            email="Kept@Example.com",
+            ip_address="2001:db8::1",
+            ip_country="de",
+            billing_country="FR",
+            shipping_country="NL",
+            device_id="dev_1",
+            account_age=timedelta(days=3, seconds=7, microseconds=11),
         )
-        _save(storage, method, bare, assessed)
+        waiting = attrs.evolve(_paid_with(method.id), risk_context=context)
+        _save(storage, method, waiting)
         with storage.unit_of_work() as uow:
-            uow.risk_assessments.add(assessment)
+            payment, _ = uow.payments.get_with_method(waiting.id)
+            assert payment.risk_context == context
+            payment.risk_context = None
+            uow.payments.update(payment)
             uow.commit()
         with storage.unit_of_work() as uow:
-            reads = uow.payments.get_with_method_and_assessment
-            assert reads(bare.id) == (bare, method, None)
-            assert reads(assessed.id) == (assessed, method, assessment)
-            read = reads(assessed.id)[2]
-            assert read is not None
-            read.email = "changed@example.com"
-            uow.risk_assessments.update(read)
-            assert reads(assessed.id)[2] == read
-        with storage.unit_of_work() as uow:
-            added = _paid_with(method.id)
-            uow.payments.add(added)
-            assert uow.payments.get_with_method_and_assessment(added.id) == (added, method, None)
-            with pytest.raises(NotFound):
-                uow.payments.get_with_method_and_assessment("pay_missing")
+            assert uow.payments.get(waiting.id).risk_context is None
 
     def test_a_payment_or_method_that_is_gone_is_not_found(self, storage: Storage) -> None:
         """A missing payment, or a payment whose method was removed, raises ``NotFound``."""

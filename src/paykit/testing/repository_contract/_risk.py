@@ -1,8 +1,7 @@
 """Fraud screening records: risk assessments (one per payment) and the host's list entries.
 
 An assessment comes back equal, every field included; a second one for the same payment
-conflicts; updates are version-checked, and a claim's decision over a remembered one is
-written whatever its version, with the rest of its unit or not at all. The review queue
+conflicts; updates are version-checked. The review queue
 lists one review state oldest first, up to a limit. Velocity counters count one key's
 assessments per window -- ``[start, until]``, the excluded payment left out, declines
 counted apart, amounts summed in one currency only. List entries are unique by
@@ -21,7 +20,6 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from paykit.domain.payment import PaymentStatus
 from paykit.domain.risk import (
     ReviewState,
     RiskAction,
@@ -36,10 +34,8 @@ from paykit.testing.repository_contract._records import (
     T0,
     _at,
     _new_id,
-    _payment,
     _racing_units,
 )
-from paykit.testing.repository_contract._records import _save as _save_records
 
 
 def _assessment(  # noqa: PLR0913 - one keyword per fact a counter test varies
@@ -158,50 +154,6 @@ class RiskContract:
             stored = uow.risk_assessments.find(record.id)
         assert stored is not None
         assert stored.reviewed_by == "alice"
-
-    def test_a_recorded_decision_matches_no_version(self, storage: Storage) -> None:
-        """``record_decision`` lands over a change made since the read; the version goes up."""
-        record = _assessment()
-        _save(storage, record)
-        with storage.unit_of_work() as claim:
-            remembered = claim.risk_assessments.find(record.id)
-            assert remembered is not None
-            with storage.unit_of_work() as other:  # re-sealing, say: a new version
-                again = other.risk_assessments.find(record.id)
-                assert again is not None
-                other.risk_assessments.update(again)
-                other.commit()
-            remembered.decision = RiskAction.BLOCK
-            remembered.score = 80
-            claim.risk_assessments.record_decision(remembered)
-            assert claim.risk_assessments.find(record.id) == remembered  # the unit's own
-            claim.commit()
-        with storage.unit_of_work() as uow:
-            stored = uow.risk_assessments.find(record.id)
-        assert stored is not None
-        assert (stored.decision, stored.score, stored.version) == (RiskAction.BLOCK, 80, 3)
-
-    def test_a_recorded_decision_is_written_with_its_unit_or_not_at_all(
-        self, storage: Storage
-    ) -> None:
-        """Two claims deciding at once: the one that loses on its payment writes no decision."""
-        payment = _payment()
-        record = attrs.evolve(_assessment(), id=payment.id)
-        _save_records(storage, payment)
-        _save(storage, record)
-        with _racing_units(storage) as (first, second):
-            for uow, score in ((first, 10), (second, 20)):
-                claimed = uow.payments.get(payment.id)
-                claimed.status = PaymentStatus.PROCESSING
-                uow.payments.update(claimed)
-                decided = uow.risk_assessments.find(payment.id)
-                assert decided is not None
-                decided.score = score
-                uow.risk_assessments.record_decision(decided)
-        with storage.unit_of_work() as uow:
-            stored = uow.risk_assessments.find(payment.id)
-        assert stored is not None
-        assert (stored.score, stored.version) == (10, 2)
 
     def test_the_review_queue_lists_one_state_oldest_first(self, storage: Storage) -> None:
         """Pending assessments, oldest first, up to the limit; other states are not listed."""

@@ -1,9 +1,15 @@
-"""RiskContext: what the host knows about the person paying, handed to screening."""
+"""RiskContext: what the host knows about the person paying, handed to screening.
+
+A context given to ``create_payment`` waits on the payment (``Payment.risk_context``) until
+the claim screens it; :meth:`RiskContext.document` is the form storage keeps it in.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any, Final
 
 import attrs
 
@@ -13,6 +19,8 @@ from paykit.errors import ValidationError
 __all__ = ["RiskContext"]
 
 _MAX_TEXT = 255
+_MICROSECOND: Final = timedelta(microseconds=1)
+_AGE_KEY: Final = "account_age_microseconds"
 
 
 def _checked_text(value: object, field: str) -> str | None:
@@ -117,3 +125,22 @@ class RiskContext:
             for field in attrs.fields(RiskContext)
         }
         return RiskContext(**values)
+
+    def document(self) -> dict[str, str | int]:
+        """The fields given, as JSON: the account's age in whole microseconds (exact)."""
+        document: dict[str, str | int] = {}
+        for field in attrs.fields(RiskContext):
+            value = getattr(self, field.name)
+            if isinstance(value, timedelta):
+                document[_AGE_KEY] = value // _MICROSECOND
+            elif value is not None:
+                document[field.name] = value
+        return document
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> RiskContext:
+        """The context :meth:`document` wrote (checked again on the way in)."""
+        values = {name: value for name, value in document.items() if name != _AGE_KEY}
+        microseconds = document.get(_AGE_KEY)
+        age = None if microseconds is None else microseconds * _MICROSECOND
+        return cls(**values, account_age=age)

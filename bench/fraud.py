@@ -14,39 +14,39 @@ of one screening as the claim's unit of work runs it: the read that gathers the 
 velocity counters and the lists in one query) and the decision. It also times a payment's
 ``create_payment`` and ``process_payment`` through the sandbox three ways: without
 screening, screened with the context given to ``process_payment``, and screened with it
-given to ``create_payment`` (the assessment is then written at creation and updated by the
-claim) -- the differences are all that screening adds, its writes included. Run::
+given to ``create_payment`` (the payment then keeps it until the claim, which writes the
+assessment) -- the differences are all that screening adds, its writes included. Run::
 
     python bench/fraud.py [--assessments N] [--payments P] [--only sqlite|postgresql]
 
 Figures from the machine this was written on (2 cores, a virtual machine; SQLite on local
 disk, PostgreSQL on the same host over TCP), 1,000,000 assessments, 1,000 payments,
-2026-12-05, 00:52::
+2026-12-05, SQLite at 09:43, PostgreSQL at 09:49::
 
-    SQLite: seeded 1,000,000 risk assessments in 52.5 s
-      screening (20 rules, ...): mean 0.249 ms, p50 0.241 ms, p95 0.293 ms, p99 0.332 ms
-      create_payment + process_payment (median): 2.039 ms without screening
-        screened, the context given to process_payment: 2.654 ms: screening adds 0.614 ms
-        screened, the context given to create_payment: 2.783 ms: screening adds 0.744 ms
+    SQLite: seeded 1,000,000 risk assessments in 50.6 s
+      screening (20 rules, ...): mean 0.241 ms, p50 0.230 ms, p95 0.302 ms, p99 0.356 ms
+      create_payment + process_payment (median): 1.874 ms without screening
+        screened, the context given to process_payment: 2.419 ms: screening adds 0.544 ms
+        screened, the context given to create_payment: 2.459 ms: screening adds 0.585 ms
       one statement's floor (SELECT 1 through SQLAlchemy, median): 0.019 ms
-    PostgreSQL: seeded 1,000,000 risk assessments in 29.8 s
-      screening (20 rules, ...): mean 0.478 ms, p50 0.455 ms, p95 0.529 ms, p99 0.976 ms
-      create_payment + process_payment (median): 3.638 ms without screening
-        screened, the context given to process_payment: 4.519 ms: screening adds 0.881 ms
-        screened, the context given to create_payment: 4.667 ms: screening adds 1.028 ms
-      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.143 ms
+    PostgreSQL: seeded 1,000,000 risk assessments in 27.8 s
+      screening (20 rules, ...): mean 0.438 ms, p50 0.418 ms, p95 0.502 ms, p99 0.718 ms
+      create_payment + process_payment (median): 3.912 ms without screening
+        screened, the context given to process_payment: 4.755 ms: screening adds 0.842 ms
+        screened, the context given to create_payment: 4.828 ms: screening adds 0.916 ms
+      one statement's floor (SELECT 1 through SQLAlchemy, median): 0.146 ms
 
-Four more PostgreSQL runs within ten minutes added 0.93-0.96 ms (context at
-process_payment) and 1.09-1.12 ms (at create_payment). The virtual machine's CPU is shared
-(a plain Python loop took 0.67 s one minute and 1.43 s a few later) and every figure moves
-with it, ``without`` included: a few minutes later, with 3.8-4.4 ms without screening, the
-same code added 1.00-1.18 and 1.15-1.35 ms. docs/fraud.md breaks the PostgreSQL figure
-down.
+The virtual machine's CPU is shared (a plain Python loop took 0.67 s one minute and 1.43 s
+a few later) and every figure moves with it, ``without`` included. Seven PostgreSQL runs
+between 09:37 and 09:49 added 0.76-0.95 ms (context at process_payment) and 0.82-0.99 ms
+(at create_payment), the larger figures where ``without`` took 3.9-4.0 ms rather than
+3.65-3.80; one run in a slower stretch (09:46, 5.0 ms without screening, 0.19 ms for
+``SELECT 1``) added 1.23 and 1.30 ms. docs/fraud.md breaks the PostgreSQL figure down.
 
-Screening runs in the claim's unit of work, whose read of the payment and its method brings
-the stored assessment along (a join): one more read (every velocity counter and every list
-in one query) and the rules in Python (about 0.05 ms for 20). What ``process_payment``
-adds beyond that is the wider claim read, the assessment's row (seven indexes to update) and
+Screening runs in the claim's unit of work, which reads the payment (with the context
+``create_payment`` kept) and its method anyway: one more read (every velocity counter and
+every list in one query) and the rules in Python (about 0.05 ms for 20). What
+``process_payment`` adds beyond that is the assessment's row (seven indexes to update) and
 a larger audit entry in the claim's commit -- on PostgreSQL sent with the ``COMMIT`` in one
 pipelined round trip.
 """
@@ -286,12 +286,11 @@ def measure(storage: SqlStorage, payments: int) -> dict[str, float]:
         def screen_in_claim(
             tx: Transaction, payment_id: str = payment_id, decide: Decide = decide
         ) -> float:
-            # The claim reads the payment and its method whether or not it screens (with the
-            # stored assessment when it does: its cost shows in process_payment's figures);
-            # what screening adds to its unit of work is the decision: its reads and rules.
-            payment, method, stored = tx.uow.payments.get_with_method_and_assessment(payment_id)
+            # The claim reads the payment and its method whether or not it screens; what
+            # screening adds to its unit of work is the decision: its reads and rules.
+            payment, method = tx.uow.payments.get_with_method(payment_id)
             began = time.perf_counter()
-            decide(tx, payment, method, stored)
+            decide(tx, payment, method)
             return time.perf_counter() - began
 
         times.append(service.context.read(screen_in_claim))
@@ -303,7 +302,7 @@ def measure(storage: SqlStorage, payments: int) -> dict[str, float]:
     }
     # A payment created and processed without screening, screened with the context given to
     # process_payment, and screened with it given to create_payment (docs/fraud.md's way:
-    # the assessment is then written at creation and updated by the claim). Interleaved
+    # the payment keeps it until the claim). Interleaved
     # payment by payment, the order turning each time, so all three see the same disk, the
     # same neighbours and the same place after one another's commits; the differences of
     # their medians are what screening costs (the commits' fsync dominates all three and

@@ -235,7 +235,7 @@ def test_context_given_at_create_is_used_at_process() -> None:
 
 
 def test_a_context_given_at_process_is_laid_over_the_one_given_at_create() -> None:
-    """What ``process_payment``'s context gives wins; what it leaves out stays as remembered."""
+    """What ``process_payment``'s context gives wins; what it leaves out stays as kept."""
     sanctioned = Rule(name="sanctioned", condition=":ip_country: in ('KP')", action="block")
     service, sandbox, card = _service(BLOCK_LISTED, sanctioned)
     service.risk_lists.add("blocked", "thief@example.com")

@@ -68,8 +68,8 @@ def test_screening_blocks_holds_and_reviews_over_sql(storage: SqlStorage) -> Non
 def test_screening_reads_its_facts_in_the_claims_unit_of_work(storage: SqlStorage) -> None:
     """No scorer: no unit of work of its own, no second read of the payment, three reads.
 
-    The stored assessment comes with the claim's read of the payment and its method (a
-    join); the velocity counters and the lists are read beside it, in one query; the
+    The claim reads the payment (with any context create_payment kept) and its method in
+    one join; the velocity counters and the lists are read beside it, in one query; the
     assessment is written in the claim's transaction.
     """
     sandbox = SandboxGateway()

@@ -61,6 +61,26 @@ def _service(
     return service, sandbox, card
 
 
+def _create(
+    service: PaymentService,
+    card: PaymentMethod,
+    risk: RiskContext | None,
+    *,
+    amount: str = "20.00",
+    capture: bool = True,
+) -> Payment:
+    """A pending USD payment of ``cus_1``, ``risk`` given to ``create_payment``."""
+    return service.create_payment(
+        customer_id="cus_1",
+        order_id="ord_1",
+        payment_method_id=card.id,
+        amount=amount,
+        currency="USD",
+        capture=capture,
+        risk=risk,
+    )
+
+
 def _pay(  # noqa: PLR0913 - the payment's facts a test varies
     service: PaymentService,
     card: PaymentMethod,
@@ -71,15 +91,7 @@ def _pay(  # noqa: PLR0913 - the payment's facts a test varies
     at_create: bool = False,
 ) -> Payment:
     risk = RiskContext(email=email, ip_address="203.0.113.9", ip_country="FR")
-    payment = service.create_payment(
-        customer_id="cus_1",
-        order_id="ord_1",
-        payment_method_id=card.id,
-        amount=amount,
-        currency="USD",
-        capture=capture,
-        risk=risk if at_create else None,
-    )
+    payment = _create(service, card, risk if at_create else None, amount=amount, capture=capture)
     return service.process_payment(payment.id, risk=None if at_create else risk)
 
 
@@ -239,13 +251,10 @@ def test_a_context_given_at_process_is_laid_over_the_one_given_at_create() -> No
     sanctioned = Rule(name="sanctioned", condition=":ip_country: in ('KP')", action="block")
     service, sandbox, card = _service(BLOCK_LISTED, sanctioned)
     service.risk_lists.add("blocked", "thief@example.com")
-    payment = service.create_payment(
-        customer_id="cus_1",
-        order_id="ord_1",
-        payment_method_id=card.id,
-        amount="20.00",
-        currency="USD",
-        risk=RiskContext(email="thief@example.com", ip_country="FR", device_id="dev_1"),
+    payment = _create(
+        service,
+        card,
+        RiskContext(email="thief@example.com", ip_country="FR", device_id="dev_1"),
     )
 
     processed = service.process_payment(
@@ -289,14 +298,7 @@ def test_a_context_given_at_create_waits_on_the_payment_until_the_claim() -> Non
     with storage.unit_of_work() as uow:
         uow.payment_methods.add(card)
         uow.commit()
-    payment = service.create_payment(
-        customer_id="cus_1",
-        order_id="ord_1",
-        payment_method_id=card.id,
-        amount="20.00",
-        currency="USD",
-        risk=RiskContext(email="a@example.com"),
-    )
+    payment = _create(service, card, RiskContext(email="a@example.com"))
     assert service.reviews.get(payment.id) is None  # nothing screened, nothing counted yet
     with storage.unit_of_work() as uow:
         assert uow.payments.get(payment.id).risk_context == RiskContext(email="a@example.com")
@@ -322,21 +324,10 @@ def test_a_kept_context_is_let_go_when_the_payment_leaves_pending() -> None:
     service, _, card = _service(BIG)
     storage = service.context.storage
     unscreened = PaymentService(storage, {"credit_card": SandboxGateway()}, clock=Clock())
-    ids = [
-        service.create_payment(
-            customer_id="cus_1",
-            order_id=f"ord_{number}",
-            payment_method_id=card.id,
-            amount="20.00",
-            currency="USD",
-            risk=RiskContext(email="a@example.com"),
-        ).id
-        for number in range(2)
-    ]
+    kept = RiskContext(email="a@example.com")
+    ids = [_create(service, card, kept).id for _ in range(2)]
     with storage.unit_of_work() as uow:
-        assert [uow.payments.get(i).risk_context for i in ids] == [
-            RiskContext(email="a@example.com")
-        ] * 2
+        assert [uow.payments.get(i).risk_context for i in ids] == [kept, kept]
 
     service.cancel_payment(ids[0])
     unscreened.process_payment(ids[1])

@@ -539,18 +539,11 @@ class _Repository(StagedWrites[R]):
         A record this unit staged or removed wins over the row, as in :meth:`get`; a row
         without it (a LEFT JOIN found nothing) is ``NotFound``.
         """
-        record = self.joined_or_none(row, record_id)
-        if record is None:
-            raise NotFound(self.kind, record_id)
-        return record
-
-    def joined_or_none(self, row: RowMapping, record_id: str) -> R | None:
-        """:meth:`joined`, answering ``None`` where it would raise."""
         staged = self.staged(record_id)
         if staged is not None:
             return staged
         if record_id in self.removed or row[JOINED + "id"] is None:  # the join found nothing
-            return None
+            raise NotFound(self.kind, record_id)
         return self._load(_unprefixed(row, JOINED, self._statements.columns))  # type: ignore[arg-type]  # the table's columns
 
     def _found(self, rows: Sequence[RowMapping]) -> R | None:
